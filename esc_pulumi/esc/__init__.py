@@ -1,0 +1,47 @@
+"""The embedded ESC engine: the Pulumi ESC environment language, evaluated offline.
+
+Stages, one module each: :mod:`.syntax` (YAML → nodes with positions), :mod:`.interpolation`
+(the ``${...}`` grammar), :mod:`.ast` (nodes → expressions, load diagnostics), :mod:`.eval`
+(imports, merging, references, builtins), :mod:`.schema` (types of values and arguments),
+:mod:`.views` (JSON, detailed and diagnostic views). Nothing here knows about Pulumi.
+
+Example::
+
+    from esc_pulumi import esc
+
+    decl, diags = esc.load_definition("values:\\n  a: hello\\n  b: ${a} world\\n", "dev")
+    value, diags = esc.evaluate(decl, mode="open")
+    esc.to_plain(value)        # {'a': 'hello', 'b': 'hello world'}
+"""
+from .ast import EnvironmentDecl
+from .diagnostics import Diagnostic, Pos, Range, Severity
+from .envelope import Decrypter, EnvelopeError
+from .eval import ANONYMOUS, EnvironmentLoader, LoadedEnvironment, LoadError, Mode, evaluate
+from .loading import load_definition
+from . import schema
+from .providers import Provider, ProviderError, ProviderRegistry, Rotator
+from .values import Value, to_plain
+
+__all__ = [
+    "ANONYMOUS",
+    "Decrypter",
+    "Diagnostic",
+    "EnvelopeError",
+    "EnvironmentDecl",
+    "EnvironmentLoader",
+    "LoadError",
+    "LoadedEnvironment",
+    "Mode",
+    "Pos",
+    "Provider",
+    "ProviderError",
+    "ProviderRegistry",
+    "Range",
+    "Rotator",
+    "Severity",
+    "Value",
+    "evaluate",
+    "schema",
+    "load_definition",
+    "to_plain",
+]

@@ -1,0 +1,71 @@
+"""Positions, ranges and diagnostics shared by every stage of the engine.
+
+Diagnostics are data, never exceptions: every stage (syntax, expressions, evaluation) returns
+them, so that a broken definition still yields everything that can be computed from it.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(enum.IntEnum):
+    """Severity numbers match the ESC reference (hcl.DiagnosticSeverity)."""
+
+    ERROR = 1
+    WARNING = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Pos:
+    """A position in a definition: 1-based line, 1-based column in code points, 0-based byte offset."""
+
+    line: int
+    column: int
+    byte: int
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A span of a named environment's definition."""
+
+    environment: str
+    begin: Pos
+    end: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in a definition.
+
+    ``path`` is the property path of the offending node in the document (``values.foo[0]``);
+    ``range`` is ``None`` for problems without a location (YAML syntax errors).
+    """
+
+    severity: Severity
+    summary: str
+    range: Range | None = None
+    path: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def __str__(self) -> str:
+        level = "error" if self.is_error else "warning"
+        if self.range is None:
+            return f"{level}: {self.summary}"
+        b = self.range.begin
+        return f"{self.range.environment}:{b.line}:{b.column}: {level}: {self.summary}"
+
+
+def error(summary: str, range: Range | None = None, path: str = "") -> Diagnostic:
+    return Diagnostic(Severity.ERROR, summary, range, path)
+
+
+def warning(summary: str, range: Range | None = None, path: str = "") -> Diagnostic:
+    return Diagnostic(Severity.WARNING, summary, range, path)
+
+
+def has_errors(diags: list[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diags)

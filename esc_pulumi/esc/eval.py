@@ -1,0 +1,679 @@
+"""Evaluation of environment declarations: imports, merging, references and builtins.
+
+Evaluation is a trampoline: every step that needs another expression's value *yields* that
+expression and is resumed with its value, so neither deep documents nor long reference
+chains grow the Python stack. Per-evaluation state (memoised values, bases from imports,
+cycle marks) lives in the evaluator objects, never in the parsed declarations, so one parsed
+declaration can be evaluated any number of times, concurrently.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol
+
+from . import ast as A
+from . import schema as S
+from .diagnostics import Diagnostic, Range, error, has_errors, warning
+from .loading import load_definition
+from .envelope import Decrypter, EnvelopeError, unseal
+from .providers import ProviderError, ProviderRegistry
+from .values import Value, contains_secret, contains_unknown, from_plain, go_json, to_plain, to_string
+
+Mode = Literal["check", "open"]
+
+
+class LoadError(Exception):
+    """An environment loader could not supply a definition; the message becomes a diagnostic."""
+
+
+@dataclass(frozen=True)
+class LoadedEnvironment:
+    """A definition supplied by a loader: its text (or an already parsed declaration)."""
+
+    text: str | bytes | None = None
+    decrypter: Decrypter | None = None
+    decl: A.EnvironmentDecl | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+class EnvironmentLoader(Protocol):
+    """Name (``env``, ``project/env``, ``project/env@rev``) → definition. Raise :class:`LoadError`."""
+
+    def load(self, name: str) -> LoadedEnvironment: ...
+
+
+ANONYMOUS = "<yaml>"
+
+
+@dataclass
+class _Shared:
+    """State shared by the root evaluation and every imported environment's evaluation."""
+
+    mode: Mode
+    show_secrets: bool
+    loader: EnvironmentLoader | None
+    providers: ProviderRegistry
+    context: Mapping[str, Any]
+    root_name: str
+    diags: list[Diagnostic] = field(default_factory=list)
+    cache: dict[str, Value | None] = field(default_factory=dict)
+    importing: list[str] = field(default_factory=list)
+
+
+def evaluate(
+    decl: A.EnvironmentDecl,
+    *,
+    mode: Mode = "open",
+    loader: EnvironmentLoader | None = None,
+    providers: ProviderRegistry | None = None,
+    decrypter: Decrypter | None = None,
+    context: Mapping[str, Any] | None = None,
+    show_secrets: bool = False,
+) -> tuple[Value, list[Diagnostic]]:
+    """Evaluate a declaration; returns the root value (an object) and the diagnostics.
+
+    ``mode="check"`` runs no provider and decrypts no ciphertext (unless ``show_secrets``);
+    ``mode="open"`` runs everything.
+
+    Example::
+
+        decl, diags = load_definition("values: {a: hello, b: '${a} world'}", "dev")
+        value, diags = evaluate(decl, mode="open")
+        to_plain(value)   # {'a': 'hello', 'b': 'hello world'}
+    """
+    shared = _Shared(
+        mode=mode,
+        show_secrets=show_secrets,
+        loader=loader,
+        providers=providers if providers is not None else ProviderRegistry(),
+        context=dict(context or {}),
+        root_name=decl.name,
+    )
+    ev = _EnvEval(shared, decl, decl.name, decrypter, is_root=True)
+    value = ev.run()
+    return value, shared.diags
+
+
+# Requests a generator can yield to the driver.
+Step = Generator[A.Expr, Value, Value]
+
+
+class _EnvEval:
+    """The evaluation of one environment (the root or an import)."""
+
+    def __init__(
+        self, shared: _Shared, decl: A.EnvironmentDecl, name: str, decrypter: Decrypter | None, is_root: bool
+    ) -> None:
+        self.shared = shared
+        self.decl = decl
+        self.name = name
+        self.decrypter = decrypter
+        self.is_root = is_root
+        self.memo: dict[A.Expr, Value] = {}
+        self.active: set[A.Expr] = set()
+        self.bases: dict[A.Expr, Value | None] = {}
+        self.imports: dict[str, Value] = {}
+        root = shared.root_name if shared.root_name != ANONYMOUS else name
+        ctx = dict(shared.context)
+        ctx["currentEnvironment"] = {"name": name}
+        ctx["rootEnvironment"] = {"name": root}
+        self.context_value = from_plain(ctx)
+        self.base: Value | None = None
+
+    # -- driver ----------------------------------------------------------------------------
+
+    def run(self) -> Value:
+        self._evaluate_imports()
+        values = self.decl.values
+        if values is None:
+            return self.base if self.base is not None else Value({})
+        self.bases[values] = self.base
+        return self._drive(values)
+
+    def _drive(self, expr: A.Expr) -> Value:
+        """Evaluate ``expr`` without recursion: a stack of suspended evaluations."""
+        memo, active = self.memo, self.active
+        gens: list[Step] = []
+        exprs: list[A.Expr] = []
+        request: A.Expr | None = expr
+        send: Value | None = None
+        while True:
+            if request is not None:
+                v = memo.get(request)
+                if v is None:
+                    if request in active:
+                        v = self._cycle(request)
+                    else:
+                        active.add(request)
+                        gens.append(self._eval(request))
+                        exprs.append(request)
+                        send = None
+                        request = None
+                        continue
+                send, request = v, None
+            gen = gens[-1]
+            try:
+                request = gen.send(send)  # type: ignore[arg-type]
+            except StopIteration as stop:
+                gens.pop()
+                done = exprs.pop()
+                active.discard(done)
+                memo[done] = stop.value
+                if not gens:
+                    return stop.value
+                send = stop.value
+
+    def _cycle(self, x: A.Expr) -> Value:
+        path = x.path[len("values."):] if x.path.startswith("values.") else x.path
+        if x.path.startswith("values["):
+            path = x.path[len("values"):]
+        self.error(x, f"cyclic reference to {path}")
+        return Value(None, unknown=True, defn=x)
+
+    # -- diagnostics ------------------------------------------------------------------------
+
+    def error(self, x: A.Expr | None, summary: str, rng: Range | None = None, path: str | None = None) -> None:
+        self.shared.diags.append(
+            error(summary, rng if rng is not None else (x.range if x else None), path if path is not None else (x.path if x else ""))
+        )
+
+    def _schema_errors(self, errors: Iterable[S.SchemaError], fallback: A.Expr) -> bool:
+        found = False
+        for e in errors:
+            found = True
+            x = getattr(e.value, "defn", None) or fallback
+            self.error(x, e.message)
+        return found
+
+    # -- imports ----------------------------------------------------------------------------
+
+    def _evaluate_imports(self) -> None:
+        for imp in self.decl.imports:
+            v = self._import(imp.name, imp.range, imp.path)
+            if v is None:
+                continue
+            self.imports[imp.name] = v
+            if imp.merge:
+                self.base = v if self.base is None else self._merge(v, self.base)
+
+    def _import(self, name: str, rng: Range, path: str) -> Value | None:
+        shared = self.shared
+        if name in shared.importing:
+            shared.diags.append(error(f"cyclic import of {name}", rng, path))
+            return None
+        if name in shared.cache:
+            return shared.cache[name]
+        if shared.loader is None:
+            shared.diags.append(error(f"cannot import {name}: no environment loader", rng, path))
+            return None
+        try:
+            loaded = shared.loader.load(name)
+        except LoadError as e:
+            shared.diags.append(error(str(e), rng, path))
+            return None
+        decl = loaded.decl
+        diags = list(loaded.diagnostics)
+        if decl is None:
+            decl, diags = load_definition(loaded.text or "", name)
+        shared.diags.extend(diags)
+        if has_errors(diags):
+            shared.cache[name] = None
+            return None
+        if decl is None:  # an empty definition
+            decl = A.EnvironmentDecl(name, (), None)
+        shared.importing.append(name)
+        try:
+            value = _EnvEval(shared, decl, name, loaded.decrypter, is_root=False).run()
+        finally:
+            shared.importing.pop()
+        shared.cache[name] = value
+        return value
+
+    # -- merging ----------------------------------------------------------------------------
+
+    def _merge(self, over: Value, base: Value) -> Value:
+        """Lay ``over`` on ``base``: objects merge key by key, everything else replaces."""
+        if base.final:
+            if over.defn is not None:
+                self.shared.diags.append(warning("cannot override final value", over.defn.range, over.defn.path))
+            return base
+        if over.unknown or base.unknown or type(over.repr) is not dict or type(base.repr) is not dict:
+            return over if over.base is base else over.with_(base=base)
+        merged = dict(base.repr)
+        for k, c in over.repr.items():
+            b = base.repr.get(k)
+            merged[k] = c if b is None or c.base is b else self._merge(c, b)
+        own = over.own if over.own is not None else frozenset(over.repr)
+        return over.with_(repr=merged, own=own, base=base)
+
+    def _base_of(self, parent: A.ObjectExpr, key: str, child: A.Expr) -> Value | None:
+        """The imported value under ``parent.key``, recorded for ``child`` (its definition)."""
+        if child in self.bases:
+            return self.bases[child]
+        pb = self.bases.get(parent)
+        b = None
+        if pb is not None and not pb.unknown and type(pb.repr) is dict:
+            b = pb.repr.get(key)
+        self.bases[child] = b
+        return b
+
+    # -- expressions ------------------------------------------------------------------------
+
+    def _eval(self, x: A.Expr) -> Step:
+        base = self.bases.get(x)
+        if base is not None and base.final:
+            self.shared.diags.append(warning("cannot override final value", x.range, x.path))
+            return base
+            yield  # pragma: no cover - makes this a generator
+        t = type(x)
+        if t is A.ObjectExpr:
+            return (yield from self._object(x, base))
+        if t is A.StringExpr:
+            v = Value(x.value, defn=x)
+        elif t is A.NumberExpr:
+            v = Value(x.value, defn=x)
+        elif t is A.BoolExpr:
+            v = Value(x.value, defn=x)
+        elif t is A.NullExpr:
+            v = Value(None, defn=x)
+        elif t is A.ArrayExpr:
+            items = []
+            for e in x.elements:
+                items.append((yield e))
+            v = Value(items, defn=x)
+        elif t is A.SymbolExpr:
+            v = (yield from self._resolve(x, x.access)).with_(defn=x)
+        elif t is A.InterpolateExpr:
+            v = yield from self._interpolate(x)
+        else:
+            v = yield from self._builtin(x)
+        if base is not None:
+            v = self._merge(v, base)
+        return v
+
+    def _object(self, x: A.ObjectExpr, base: Value | None) -> Step:
+        props: dict[str, Value] = {}
+        for k, c in zip(x.keys, x.values):
+            self._base_of(x, k, c)
+            props[k] = yield c
+        if base is not None and not base.unknown and type(base.repr) is dict:
+            merged = dict(base.repr)
+            merged.update(props)
+            return Value(merged, defn=x, base=base, own=frozenset(props))
+        return Value(props, defn=x, base=base)
+
+    def _interpolate(self, x: A.InterpolateExpr) -> Step:
+        out: list[str] = []
+        unknown = secret = False
+        for text, access in x.parts:
+            out.append(text)
+            if access is not None:
+                v = yield from self._resolve(x, access)
+                s, u, sec = to_string(v)
+                out.append(s)
+                unknown, secret = unknown or u, secret or sec
+        return Value("".join(out), secret, unknown, defn=x)
+
+    # -- property access --------------------------------------------------------------------
+
+    def _resolve(self, x: A.Expr, access: A.PropertyAccess) -> Step:
+        accessors = access.accessors
+        first = accessors[0].key
+        cur_expr: A.Expr | None = None
+        cur: Value | None = None
+        start = 1
+        if first == "imports":
+            cur = Value(dict(self.imports))
+        elif first == "context":
+            cur = self.context_value
+        elif first == "environments":
+            if len(accessors) < 3 or not all(isinstance(a.key, str) for a in accessors[1:3]):
+                return Value(None, unknown=True, defn=x)
+            name = f"{accessors[1].key}/{accessors[2].key}"
+            before = len(self.shared.diags)
+            cur = self._import(name, x.range, x.path)
+            if cur is None:
+                if len(self.shared.diags) == before:
+                    self.error(x, f"cannot open environment {name}")
+                return Value(None, unknown=True, defn=x)
+            start = 3
+        else:
+            start = 0
+            if self.decl.values is not None:
+                cur_expr = self.decl.values
+            else:
+                cur = self.base if self.base is not None else Value({})
+        for i in range(start, len(accessors)):
+            acc = accessors[i]
+            key = acc.key
+            rng = acc.range if i > 0 else access.range
+            if cur_expr is not None:
+                t = type(cur_expr)
+                if t is A.ObjectExpr:
+                    if type(key) is int:
+                        return self._access_error(x, "cannot access an object property using an integer index", rng)
+                    child = cur_expr.get(key)
+                    if child is not None:
+                        self._base_of(cur_expr, key, child)
+                        cur_expr = child
+                        continue
+                    base = self.bases.get(cur_expr)
+                    if base is not None and base.unknown:
+                        return Value(None, unknown=True, defn=x)
+                    if base is not None and type(base.repr) is dict and key in base.repr:
+                        cur, cur_expr = base.repr[key], None
+                        continue
+                    keys = list(cur_expr.keys)
+                    if base is not None and type(base.repr) is dict:
+                        keys += list(base.repr)
+                    return self._access_error(x, _unknown_property(key, keys), rng)
+                if t is A.ArrayExpr:
+                    if type(key) is not int:
+                        return self._access_error(x, "cannot access an array element using a property name", rng)
+                    problem = _index_problem(key, len(cur_expr.elements))
+                    if problem:
+                        return self._access_error(x, problem, rng)
+                    cur_expr = cur_expr.elements[key]
+                    continue
+                cur = yield cur_expr
+                cur_expr = None
+            assert cur is not None
+            if cur.unknown:
+                nxt = self._unknown_access(x, cur, key, rng)
+                if nxt is None:
+                    return Value(None, unknown=True, defn=x)
+                cur = nxt
+                continue
+            r = cur.repr
+            if type(r) is dict:
+                if type(key) is int:
+                    return self._access_error(x, "cannot access an object property using an integer index", rng)
+                c = r.get(key)
+                if c is None:
+                    return self._access_error(x, _unknown_property(key, list(r)), rng)
+                cur = c
+            elif type(r) is list:
+                if type(key) is not int:
+                    return self._access_error(x, "cannot access an array element using a property name", rng)
+                problem = _index_problem(key, len(r))
+                if problem:
+                    return self._access_error(x, problem, rng)
+                cur = r[key]
+            else:
+                return self._access_error(x, "receiver must be an array or an object", rng)
+        if cur_expr is not None:
+            cur = yield cur_expr
+        assert cur is not None
+        return cur
+
+    def _access_error(self, x: A.Expr, summary: str, rng: Range) -> Value:
+        self.error(x, summary, rng)
+        return Value(None, unknown=True, defn=x)
+
+    def _unknown_access(self, x: A.Expr, v: Value, key: str | int, rng: Range) -> Value | None:
+        """Step into an unknown value using what its schema says; ``None`` after an error."""
+        sch = v.schema
+        if sch is None:
+            return Value(None, v.secret, True)
+        types = sch.types()
+        if type(key) is int:
+            if "array" in types:
+                return Value(None, v.secret, True, schema=sch.item(key))
+            if "object" in types:
+                self.error(x, "cannot access an object property using an integer index", rng)
+                return None
+        else:
+            if "object" in types:
+                return Value(None, v.secret, True, schema=sch.property(key))
+            if "array" in types:
+                self.error(x, "cannot access an array element using a property name", rng)
+                return None
+        if types:
+            self.error(x, "receiver must be an array or an object", rng)
+        return None
+
+    # -- builtins ---------------------------------------------------------------------------
+
+    def _builtin(self, x: A.BuiltinExpr) -> Step:
+        t = type(x)
+        if t is A.SecretExpr:
+            return self._secret(x)
+        if t is A.OpenExpr:
+            return (yield from self._open(x))
+        if t is A.RotateExpr:
+            return (yield from self._rotate(x))
+        if t is A.JoinExpr:
+            return (yield from self._join(x))
+        if t is A.SplitExpr:
+            return (yield from self._split(x))
+        if t is A.ValidateExpr:
+            return (yield from self._validate(x))
+        arg = yield x.args
+        fn = _UNARY[x.name]
+        sch = fn.schema
+        if sch is not None and self._schema_errors(S.validate(arg, sch), x.args):
+            return Value(None, unknown=True, defn=x)
+        if x.name == "fn::final":
+            return arg.with_(final=True, defn=x)
+        if contains_unknown(arg):
+            return Value(None, contains_secret(arg), True, defn=x)
+        secret = contains_secret(arg)
+        try:
+            result = fn.apply(arg)
+        except _BuiltinError as e:
+            self.error(x, str(e))
+            return Value(None, secret, True, defn=x)
+        if isinstance(result, Value):
+            return result if not secret else _mark_secret(result)
+        return Value(result, secret, defn=x)
+
+    def _secret(self, x: A.SecretExpr) -> Value:
+        if x.ciphertext is None:
+            return Value(x.plaintext or "", True, defn=x)
+        try:
+            payload = unseal(x.ciphertext)
+        except EnvelopeError as e:
+            self.error(x, f"invalid ciphertext: {e}")
+            return Value(None, True, True, defn=x)
+        if self.shared.mode == "check" and not self.shared.show_secrets:
+            return Value(None, True, True, defn=x)
+        if self.decrypter is None:
+            self.error(x, "decrypting: no decrypter is configured for this environment")
+            return Value(None, True, True, defn=x)
+        try:
+            plaintext = self.decrypter(payload).decode("utf-8")
+        except Exception as e:  # a decrypter's failure of any kind is a diagnostic
+            self.error(x, f"decrypting: {e}")
+            return Value(None, True, True, defn=x)
+        return Value(plaintext, True, defn=x)
+
+    def _open(self, x: A.OpenExpr) -> Step:
+        inputs = (yield x.inputs) if x.inputs is not None else None
+        if x.provider is None or inputs is None:
+            return Value(None, unknown=True, defn=x)
+        provider = self.shared.providers.provider(x.provider)
+        if provider is None:
+            self.error(x, f'unknown provider "{x.provider}"')
+            return Value(None, unknown=True, defn=x)
+        unknown = Value(None, unknown=True, schema=provider.output_schema, defn=x)
+        if self._schema_errors(S.validate(inputs, provider.input_schema), x.inputs):
+            return unknown
+        if self.shared.mode == "check" or contains_unknown(inputs):
+            return unknown
+        try:
+            out = provider.open(inputs, self.shared.context)
+        except Exception as e:  # any provider failure is a diagnostic, never a crash
+            self.error(x, str(e) if isinstance(e, ProviderError) or str(e) else type(e).__name__)
+            return unknown
+        return _with_defn(from_plain(out, provider.secret), x)
+
+    def _rotate(self, x: A.RotateExpr) -> Step:
+        # Inputs matter only to rotation: checked (for access) in the root environment only.
+        if x.inputs is not None and self.shared.mode == "check" and self.is_root:
+            yield x.inputs
+        state = (yield x.state) if x.state is not None else Value(None, defn=x)
+        if x.provider is None or x.inputs is None:
+            return Value(None, unknown=True, defn=x)
+        rotator = self.shared.providers.rotator(x.provider)
+        if rotator is None:
+            self.error(x, f'unknown rotator "{x.provider}"')
+            return Value(None, unknown=True, defn=x)
+        unknown = Value(None, unknown=True, schema=rotator.output_schema, defn=x)
+        if self._schema_errors(S.validate(state, rotator.state_schema), x.state or x):
+            return unknown
+        if self.shared.mode == "check" or contains_unknown(state):
+            return unknown
+        try:
+            out = rotator.open_state(state, self.shared.context)
+        except Exception as e:
+            self.error(x, str(e) or type(e).__name__)
+            return unknown
+        return _with_defn(from_plain(out, rotator.secret), x)
+
+    def _join(self, x: A.JoinExpr) -> Step:
+        if x.delimiter is None or x.values is None:
+            return Value(None, unknown=True, defn=x)
+        delim = yield x.delimiter
+        items = yield x.values
+        bad = self._schema_errors(S.validate(delim, S.string()), x.delimiter)
+        bad = self._schema_errors(S.validate(items, _STRING_ARRAY), x.values) or bad
+        secret = contains_secret(delim) or contains_secret(items)
+        if bad or contains_unknown(delim) or contains_unknown(items):
+            return Value(None, secret, True, defn=x)
+        return Value(delim.repr.join(i.repr for i in items.repr), secret, defn=x)
+
+    def _split(self, x: A.SplitExpr) -> Step:
+        if x.delimiter is None or x.string is None:
+            return Value(None, unknown=True, defn=x)
+        delim = yield x.delimiter
+        s = yield x.string
+        bad = self._schema_errors(S.validate(delim, S.string()), x.delimiter)
+        bad = self._schema_errors(S.validate(s, S.string()), x.string) or bad
+        secret = contains_secret(delim) or contains_secret(s)
+        if bad or delim.unknown or s.unknown:
+            return Value(None, secret, True, defn=x)
+        parts = list(s.repr) if delim.repr == "" else s.repr.split(delim.repr)
+        return Value([Value(p, secret, defn=x) for p in parts], secret, defn=x)
+
+    def _validate(self, x: A.ValidateExpr) -> Step:
+        if x.schema is None or x.value is None:
+            return Value(None, unknown=True, defn=x)
+        sv = yield x.schema
+        v = yield x.value
+        if contains_unknown(sv):
+            return v.with_(defn=x)
+        try:
+            sch = S.Schema.from_json(to_plain(sv))
+        except Exception as e:
+            self.error(x.schema, f"invalid schema: {e}")
+            return Value(None, unknown=True, defn=x)
+        if self._schema_errors(S.validate(v, sch), x.value):
+            return Value(None, contains_secret(v), True, defn=x)
+        return v.with_(defn=x)
+
+
+# -- builtin helpers ------------------------------------------------------------------------
+
+
+class _BuiltinError(Exception):
+    pass
+
+
+def _mark_secret(v: Value) -> Value:
+    return from_plain(v, secret=True)
+
+
+def _with_defn(v: Value, x: A.Expr) -> Value:
+    return v.with_(defn=x) if v.defn is None else v
+
+
+@dataclass(frozen=True)
+class _Unary:
+    schema: S.Schema | None
+    apply: Callable[[Value], Any]
+
+
+def _concat(v: Value) -> Any:
+    return Value([item for arr in v.repr for item in arr.repr])
+
+
+def _to_json(v: Value) -> str:
+    return go_json(to_plain(v))
+
+
+def _from_json(v: Value) -> Any:
+    text = v.repr
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text.lstrip(" \t\r\n"))
+    except json.JSONDecodeError as e:
+        raise _BuiltinError(f"decoding JSON string: {e.msg.lower()}") from None
+    return from_plain(data, v.secret)
+
+
+def _to_base64(v: Value) -> str:
+    return base64.b64encode(v.repr.encode("utf-8")).decode("ascii")
+
+
+_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def _from_base64(v: Value) -> str:
+    text = v.repr.replace("\r", "").replace("\n", "")
+    for i, ch in enumerate(text):
+        if ch not in _B64 and ch != "=":
+            raise _BuiltinError(f"decoding base64 string: illegal base64 data at input byte {i}")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pos = text.find("=")
+        n = pos if pos >= 0 else (len(text) // 4) * 4
+        raise _BuiltinError(f"decoding base64 string: illegal base64 data at input byte {n}") from None
+    return raw.decode("utf-8", errors="replace")
+
+
+def _to_string(v: Value) -> str:
+    return to_string(v)[0]
+
+
+_STRING_ARRAY = S.array(S.string())
+_UNARY: dict[str, _Unary] = {
+    "fn::concat": _Unary(S.array(S.array()), _concat),
+    "fn::toJSON": _Unary(None, _to_json),
+    "fn::fromJSON": _Unary(S.string(), _from_json),
+    "fn::toBase64": _Unary(S.string(), _to_base64),
+    "fn::fromBase64": _Unary(S.string(), _from_base64),
+    "fn::toString": _Unary(None, _to_string),
+    "fn::final": _Unary(None, lambda v: v),
+}
+
+
+def _index_problem(index: int, length: int) -> str | None:
+    if index < 0:
+        return "array indices must not be negative"
+    if index >= length:
+        return f"array index {index} out-of-bounds for array of length {length}"
+    return None
+
+
+def _unknown_property(key: str, candidates: list[str]) -> str:
+    best, best_d = None, None
+    for c in sorted(set(candidates)):
+        d = _distance(key, c)
+        if best_d is None or d < best_d:
+            best, best_d = c, d
+    if best is not None and best_d is not None and best_d <= 2 and best_d < len(key):
+        return f'unknown property "{key}"; did you mean "{best}"?'
+    return f'unknown property "{key}"'
+
+
+def _distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

@@ -1,0 +1,69 @@
+"""The syntax tree: YAML as typed nodes with their source ranges.
+
+This is the output of :mod:`esc_pulumi.esc.syntax` and the input of :mod:`esc_pulumi.esc.ast`.
+Nodes are immutable, so one parsed document can be evaluated many times, from many threads.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .diagnostics import Range
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    range: Range
+
+
+@dataclass(frozen=True, slots=True)
+class NullNode(Node):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BoolNode(Node):
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NumberNode(Node):
+    """A number: ``value`` is an ``int`` or a ``float`` (YAML 1.2 core typing as Go's yaml.v3 does it)."""
+
+    value: int | float
+
+
+@dataclass(frozen=True, slots=True)
+class StringNode(Node):
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayNode(Node):
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectEntry:
+    key: StringNode
+    value: Node
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectNode(Node):
+    """A mapping. Entries keep document order and duplicates (the AST layer reports those)."""
+
+    entries: tuple[ObjectEntry, ...]
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def child_path(parent: str, key: str | int) -> str:
+    """The diagnostic path of a child: ``parent.key``, ``parent["odd key"]`` or ``parent[3]``."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    if _IDENT.match(key):
+        return f"{parent}.{key}" if parent else key
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{parent}["{escaped}"]'

@@ -1,0 +1,556 @@
+"""YAML text to the typed node tree of :mod:`esc_pulumi.esc.nodes`.
+
+This reproduces what pulumi/esc gets from Go's ``gopkg.in/yaml.v3`` (YAML 1.2 core typing, not
+PyYAML's YAML 1.1 defaults), on top of libyaml (PyYAML's C parser, of which yaml.v3 is a port):
+
+- only the first document is read; an empty stream or an empty first document gives ``None``;
+- plain scalars are typed as yaml.v3 does it (``yes``/``on`` are strings, ``017`` is octal,
+  ``0x1F``/``0o17``/``0b101``/``1_000`` are integers, timestamps are strings); quoted, block and
+  ``!!str`` scalars are strings; ``!!null``/``!!bool``/``!!int``/``!!float`` are honoured;
+- mapping keys must be strings, aliases are refused, duplicate keys are kept in order;
+- syntax errors give one diagnostic without a range, worded as yaml.v3 words them.
+
+The event stream is driven with an explicit stack: no recursion depends on the document's depth.
+Positions: 1-based line, 1-based column in code points, 0-based byte offset in the UTF-8 text.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import re
+import types
+from bisect import bisect_right
+
+import yaml
+from yaml import events as _events
+from yaml.error import MarkedYAMLError, YAMLError
+from yaml.reader import ReaderError
+from yaml.scanner import ScannerError
+
+from .diagnostics import Diagnostic, Pos, Range, error
+from .nodes import ArrayNode, BoolNode, Node, NullNode, NumberNode, ObjectEntry, ObjectNode, StringNode
+
+try:  # libyaml (the normal case): fast, and the same algorithm as yaml.v3
+    from yaml._yaml import CParser as _CParser
+
+    def _new_parser(source: str | bytes):
+        return _CParser(source)
+
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    def _new_parser(source: str | bytes):
+        return yaml.SafeLoader(source)
+
+
+__all__ = ["parse_yaml"]
+
+
+def _fast_constructor(cls):
+    """A constructor for a frozen, slotted dataclass that skips the generated ``__init__``.
+
+    Frozen dataclasses assign each field through ``object.__setattr__``, which costs three
+    times what writing the slots directly does, and a document has a few nodes and ranges per
+    value. Writing the slots builds exactly the object ``cls(*args)`` builds; if the class ever
+    stops being a plain frozen slotted dataclass, the class itself is returned.
+    """
+    try:
+        fields = dataclasses.fields(cls)
+        if hasattr(cls, "__post_init__") or any(
+            not f.init or f.default is not dataclasses.MISSING
+            or f.default_factory is not dataclasses.MISSING
+            for f in fields
+        ):
+            return cls
+        setters = []
+        for f in fields:
+            descriptor = getattr(cls, f.name)
+            if not isinstance(descriptor, types.MemberDescriptorType):
+                return cls
+            setters.append(descriptor.__set__)
+    except Exception:  # pragma: no cover - not a dataclass any more
+        return cls
+    new = object.__new__
+    if len(setters) == 1:
+        (s0,) = setters
+
+        def make1(a):
+            o = new(cls)
+            s0(o, a)
+            return o
+
+        return make1
+    if len(setters) == 2:
+        s0, s1 = setters
+
+        def make2(a, b):
+            o = new(cls)
+            s0(o, a)
+            s1(o, b)
+            return o
+
+        return make2
+    if len(setters) == 3:
+        s0, s1, s2 = setters
+
+        def make3(a, b, c):
+            o = new(cls)
+            s0(o, a)
+            s1(o, b)
+            s2(o, c)
+            return o
+
+        return make3
+    return cls  # pragma: no cover
+
+
+_Pos = _fast_constructor(Pos)
+_Range = _fast_constructor(Range)
+_NullNode = _fast_constructor(NullNode)
+_BoolNode = _fast_constructor(BoolNode)
+_NumberNode = _fast_constructor(NumberNode)
+_StringNode = _fast_constructor(StringNode)
+_ArrayNode = _fast_constructor(ArrayNode)
+_ObjectNode = _fast_constructor(ObjectNode)
+_ObjectEntry = _fast_constructor(ObjectEntry)
+
+_ScalarEvent = _events.ScalarEvent
+_MappingStartEvent = _events.MappingStartEvent
+_MappingEndEvent = _events.MappingEndEvent
+_SequenceStartEvent = _events.SequenceStartEvent
+_SequenceEndEvent = _events.SequenceEndEvent
+_AliasEvent = _events.AliasEvent
+_StreamEndEvent = _events.StreamEndEvent
+_DocumentStartEvent = _events.DocumentStartEvent
+
+_INF = float("inf")
+_NAN = float("nan")
+
+# Plain scalars whose whole text decides their type (yaml.v3's resolve map).
+# Values: (kind, value) with kind 0 = null, 1 = bool, 2 = number.
+_PLAIN_CONSTANTS: dict[str, tuple[int, object]] = {}
+for _t in ("", "~", "null", "Null", "NULL"):
+    _PLAIN_CONSTANTS[_t] = (0, None)
+for _t in ("true", "True", "TRUE"):
+    _PLAIN_CONSTANTS[_t] = (1, True)
+for _t in ("false", "False", "FALSE"):
+    _PLAIN_CONSTANTS[_t] = (1, False)
+for _t in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"):
+    _PLAIN_CONSTANTS[_t] = (2, _INF)
+for _t in ("-.inf", "-.Inf", "-.INF"):
+    _PLAIN_CONSTANTS[_t] = (2, -_INF)
+for _t in (".nan", ".NaN", ".NAN"):
+    _PLAIN_CONSTANTS[_t] = (2, _NAN)
+del _t
+
+_NUMBER_START = frozenset("0123456789+-.")
+# yaml.v3's yamlStyleFloat (applied to the text with '_' removed).
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+# Go's strconv.ParseFloat on a text starting with '.' (no '_' removal there).
+_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?\Z")
+# Go's strconv.ParseInt(s, 0, 64) syntax, without the 64-bit limit.
+_GO_INT = re.compile(
+    r"([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[bB]([01]+)|0[oO]([0-7]+)|(0[0-7]*)|([1-9][0-9]*))\Z"
+)
+_OCTAL_DIGITS = frozenset("01234567")
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_STR_TAGS = frozenset((_YAML_TAG + "str", _YAML_TAG + "binary"))
+_TYPED_TAGS = {
+    _YAML_TAG + "null": "!!null",
+    _YAML_TAG + "bool": "!!bool",
+    _YAML_TAG + "int": "!!int",
+    _YAML_TAG + "float": "!!float",
+}
+_KIND_TAG = {0: "!!null", 1: "!!bool"}
+
+_WHITESPACE = frozenset(" \t\r\n\x85\u2028\u2029")
+_BREAKS = frozenset("\r\n\x85\u2028\u2029")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _go_int(plain: str) -> int | None:
+    """``strconv.ParseInt(plain, 0, ...)`` without the size limit, or None."""
+    m = _GO_INT.match(plain)
+    if m is None:
+        return None
+    sign, hexd, bind, octd, zero, dec = m.groups()
+    if dec is not None:
+        v = int(dec)
+    elif hexd is not None:
+        v = int(hexd, 16)
+    elif zero is not None:
+        v = int(zero, 8)
+    elif octd is not None:
+        v = int(octd, 8)
+    else:
+        v = int(bind, 2)
+    return -v if sign == "-" else v
+
+
+def _plain_number(text: str) -> int | float | None:
+    """The number a plain scalar starting with a digit, a sign or '.' denotes, else None.
+
+    This is yaml.v3's resolve(): '_' removed, Go integer syntax (base prefixes, leading-0
+    octal), then its float syntax; a float that overflows (``1e400``) stays a string.
+    """
+    if text[0] == ".":
+        if _DOT_FLOAT.match(text):
+            return float(text)
+        return None
+    plain = text.replace("_", "") if "_" in text else text
+    if plain.isdigit() and plain.isascii():
+        if plain[0] != "0" or len(plain) == 1:
+            return int(plain)
+        if _OCTAL_DIGITS.issuperset(plain):
+            return int(plain, 8)
+        # "09": not an octal integer; yaml.v3 then reads it as a float.
+    else:
+        v = _go_int(plain)
+        if v is not None:
+            return v
+    if _FLOAT.match(plain):
+        f = float(plain)
+        if f != _INF and f != -_INF:
+            return f
+    return None
+
+
+def _resolve(text: str) -> tuple[int, object]:
+    """yaml.v3's untagged resolution: (kind, value), kind 0 null, 1 bool, 2 number, 3 string."""
+    c = _PLAIN_CONSTANTS.get(text)
+    if c is not None:
+        return c
+    if text[0] in _NUMBER_START:
+        n = _plain_number(text)
+        if n is not None:
+            return 2, n
+    return 3, text
+
+
+def _short_tag(kind: int, value: object) -> str:
+    if kind == 2:
+        return "!!int" if type(value) is int else "!!float"
+    return _KIND_TAG.get(kind, "!!str")
+
+
+def _tagged_scalar(tag: str, text: str, rng: Range) -> tuple[Node, Diagnostic | None]:
+    """A scalar with an explicit tag (any style)."""
+    if tag in _STR_TAGS:
+        return StringNode(rng, text), None
+    want = _TYPED_TAGS.get(tag)
+    if want is None:
+        # Local tags and the other YAML tags: yaml.v3 leaves the text as it is.
+        return StringNode(rng, text), None
+    kind, value = _resolve(text)
+    got = _short_tag(kind, value)
+    if got == want:
+        if kind == 0:
+            return NullNode(rng), None
+        if kind == 1:
+            return BoolNode(rng, value), None  # type: ignore[arg-type]
+        return NumberNode(rng, value), None  # type: ignore[arg-type]
+    if want == "!!float" and got == "!!int":
+        return NumberNode(rng, float(value)), None  # type: ignore[arg-type]
+    return StringNode(rng, text), error(f"cannot decode {got} `{text}` as a {want}", rng)
+
+
+def _syntax_error(exc: BaseException) -> Diagnostic:
+    """A parser exception worded as yaml.v3 words it (``yaml: line N: problem``)."""
+    if isinstance(exc, ReaderError):
+        return error(f"yaml: {exc.reason}")
+    if isinstance(exc, MarkedYAMLError):
+        line = 0
+        context_mark, problem_mark = exc.context_mark, exc.problem_mark
+        if context_mark is not None and context_mark.line != 0:
+            line = context_mark.line
+        elif problem_mark is not None and problem_mark.line != 0:
+            line = problem_mark.line
+        if line and isinstance(exc, ScannerError):
+            line += 1  # yaml.v3: "scanner errors don't iterate line before returning error"
+        where = f"line {line}: " if line else ""
+        problem = exc.problem or "unknown problem parsing YAML content"
+        return error(f"yaml: {where}{problem}")
+    if isinstance(exc, UnicodeError):
+        return error(f"yaml: invalid UTF-8 text: {exc}")
+    return error(f"yaml: {exc}")
+
+
+class _Offsets:
+    """Code point offsets (as libyaml counts them, BOM excluded) to UTF-8 byte offsets."""
+
+    __slots__ = ("bom", "positions", "extra")
+
+    def __init__(self, text: str) -> None:
+        self.bom = 1 if text.startswith("\ufeff") else 0
+        positions = []
+        extra = []
+        total = 0
+        for m in _NON_ASCII.finditer(text):
+            o = ord(m.group())
+            total += 1 if o < 0x800 else (2 if o < 0x10000 else 3)
+            positions.append(m.start())
+            extra.append(total)
+        self.positions = positions
+        self.extra = extra
+
+    def byte(self, index: int) -> int:
+        i = index + self.bom
+        k = bisect_right(self.positions, i - 1)
+        return i + (self.extra[k - 1] if k else 0)
+
+
+def _decode(text: str | bytes) -> str:
+    if isinstance(text, str):
+        return text
+    data = bytes(text)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    return data.decode("utf-8")
+
+
+def parse_yaml(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+    """Parse the first YAML document of ``text`` into a node tree.
+
+    Never raises: every problem is a diagnostic. Returns ``(None, [])`` for an empty document
+    and ``(None, [error])`` when the document cannot be loaded.
+    """
+    # The tree is built without reference cycles; pausing the cyclic collector while it grows
+    # saves the repeated full-heap passes that hundreds of thousands of new objects set off.
+    gc_was_enabled = gc.isenabled()
+    if gc_was_enabled:
+        gc.disable()
+    try:
+        return _parse(text, filename)
+    except RecursionError:  # pragma: no cover - nothing here recurses on depth
+        return None, [error("yaml: document nested too deeply")]
+    except Exception as exc:  # pragma: no cover - last resort: never raise
+        return None, [error(f"yaml: {exc}")]
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _parse(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+    try:
+        source = _decode(text)
+    except UnicodeError as exc:
+        return None, [_invalid_bytes(text, exc)]
+
+    if source.isascii():
+        offsets = None
+        parser_input: str | bytes = source
+    else:
+        try:
+            parser_input = source.encode("utf-8")
+        except UnicodeError as exc:  # lone surrogates in a str
+            return None, [error(f"yaml: invalid Unicode character: {exc.reason}")]
+        offsets = _Offsets(source)
+
+    try:
+        return _convert(_new_parser(parser_input), source, filename, offsets)
+    except YAMLError as exc:
+        return None, [_syntax_error(exc)]
+    except UnicodeError as exc:
+        return None, [_syntax_error(exc)]
+
+
+def _invalid_bytes(text: str | bytes, exc: UnicodeError) -> Diagnostic:
+    """The diagnostic for bytes that are not UTF-8: libyaml's (= yaml.v3's) wording if it has one."""
+    try:
+        parser = _new_parser(bytes(text))  # type: ignore[arg-type]
+        while type(parser.get_event()) is not _StreamEndEvent:
+            pass
+    except YAMLError as yexc:
+        return _syntax_error(yexc)
+    except Exception:
+        pass
+    return error(f"yaml: invalid UTF-8 text: {exc}")
+
+
+def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
+    """Build the tree of the first document from the parser's events, with an explicit stack."""
+    get = parser.get_event
+    get()  # StreamStartEvent
+    ev = get()
+    if type(ev) is not _DocumentStartEvent:
+        return None, []  # no document at all
+    ev = get()
+    ScalarEvent = _ScalarEvent
+    if (
+        type(ev) is ScalarEvent
+        and ev.value == ""
+        and not ev.style
+        and ev.tag is None
+        and ev.anchor is None
+    ):
+        get()  # DocumentEndEvent
+        return None, []  # an empty document ("---" alone)
+
+    MappingStartEvent = _MappingStartEvent
+    SequenceStartEvent = _SequenceStartEvent
+    MappingEndEvent = _MappingEndEvent
+    SequenceEndEvent = _SequenceEndEvent
+    Pos_ = _Pos
+    Range_ = _Range
+    StringNode_ = _StringNode
+    ObjectEntry_ = _ObjectEntry
+    constants_get = _PLAIN_CONSTANTS.get
+    number_start = _NUMBER_START
+    plain_number = _plain_number
+    byte_at = None if offsets is None else offsets.byte
+    no_key = _NO_KEY
+
+    # The collection being filled: its items, whether it is a mapping, and the key waiting
+    # for its value (mappings only). Enclosing collections wait on `stack`.
+    root_holder: list = []
+    items: list = root_holder
+    is_map = False
+    key = no_key
+    begin: Pos
+    stack: list[tuple] = []
+    fatal: Diagnostic | None = None
+
+    while True:
+        t = type(ev)
+        if t is ScalarEvent:
+            sm = ev.start_mark
+            em = ev.end_mark
+            index = sm.index
+            if byte_at is None:
+                begin = Pos_(sm.line + 1, sm.column + 1, index)
+            else:
+                begin = Pos_(sm.line + 1, sm.column + 1, byte_at(index))
+            value = ev.value
+            style = ev.style
+            if em.index == index:
+                end = begin
+            elif style == "|" or style == ">":
+                end = _block_scalar_end(source, em, offsets)
+            elif byte_at is None:
+                end = Pos_(em.line + 1, em.column + 1, em.index)
+            else:
+                end = Pos_(em.line + 1, em.column + 1, byte_at(em.index))
+            rng = Range_(filename, begin, end)
+            tag = ev.tag
+            if tag is not None and tag != "!":
+                node, diag = _tagged_scalar(tag, value, rng)
+                if diag is not None and fatal is None:
+                    fatal = diag
+            elif style:
+                node = StringNode_(rng, value)
+            else:
+                c = constants_get(value)
+                if c is not None:
+                    kind = c[0]
+                    if kind == 0:
+                        node = _NullNode(rng)
+                    elif kind == 1:
+                        node = _BoolNode(rng, c[1])
+                    else:
+                        node = _NumberNode(rng, c[1])
+                elif value[0] in number_start:
+                    n = plain_number(value)
+                    node = StringNode_(rng, value) if n is None else _NumberNode(rng, n)
+                else:
+                    node = StringNode_(rng, value)
+        elif t is MappingStartEvent or t is SequenceStartEvent:
+            sm = ev.start_mark
+            if byte_at is None:
+                begin = Pos_(sm.line + 1, sm.column + 1, sm.index)
+            else:
+                begin = Pos_(sm.line + 1, sm.column + 1, byte_at(sm.index))
+            stack.append((items, is_map, key, begin, ev.flow_style))
+            items = []
+            is_map = t is MappingStartEvent
+            key = no_key
+            ev = get()
+            continue
+        elif t is MappingEndEvent or t is SequenceEndEvent:
+            done, done_is_map = items, is_map
+            items, is_map, key, begin, flow = stack.pop()
+            if flow:
+                em = ev.end_mark
+                if byte_at is None:
+                    end = Pos_(em.line + 1, em.column + 1, em.index)
+                else:
+                    end = Pos_(em.line + 1, em.column + 1, byte_at(em.index))
+            elif done:
+                end = (done[-1].value if done_is_map else done[-1]).range.end
+            else:  # pragma: no cover - block collections are never empty
+                end = begin
+            if done_is_map:
+                node = _ObjectNode(Range_(filename, begin, end), tuple(done))
+            else:
+                node = _ArrayNode(Range_(filename, begin, end), tuple(done))
+        elif t is _AliasEvent:
+            sm = ev.start_mark
+            em = ev.end_mark
+            if byte_at is None:
+                begin = Pos_(sm.line + 1, sm.column + 1, sm.index)
+                end = Pos_(em.line + 1, em.column + 1, em.index)
+            else:
+                begin = Pos_(sm.line + 1, sm.column + 1, byte_at(sm.index))
+                end = Pos_(em.line + 1, em.column + 1, byte_at(em.index))
+            node = _NullNode(Range_(filename, begin, end))
+            if fatal is None:
+                fatal = error("alias nodes are not supported", node.range)
+        else:  # pragma: no cover - libyaml sends nothing else inside a document
+            raise YAMLError(f"unexpected event {ev!r}")
+
+        if is_map:
+            if key is no_key:
+                if type(node) is not StringNode and fatal is None:
+                    fatal = error("mapping keys must be strings", node.range)
+                key = node
+            else:
+                if type(key) is StringNode:
+                    items.append(ObjectEntry_(key, node))
+                key = no_key
+        else:
+            items.append(node)
+            if items is root_holder:
+                break
+        ev = get()
+
+    get()  # DocumentEndEvent: yaml.v3 reads it too (and reports what breaks it)
+    if fatal is not None:
+        return None, [fatal]
+    return root_holder[0], []
+
+
+_NO_KEY = object()
+
+
+def _block_scalar_end(source: str, em, offsets: _Offsets | None) -> Pos:
+    """Just after the last non-blank character of a block scalar (libyaml ends it at the
+    start of the next token, after the trailing line breaks)."""
+    bom = offsets.bom if offsets is not None else 0
+    end = em.index + bom  # index into source
+    j = end
+    whitespace = _WHITESPACE
+    while j > 0 and source[j - 1] in whitespace:
+        j -= 1
+    if j == end:
+        line, column = em.line, em.column
+    else:
+        gap = source[j:end]
+        breaks = 0
+        k = 0
+        n = len(gap)
+        while k < n:
+            ch = gap[k]
+            if ch == "\r" and k + 1 < n and gap[k + 1] == "\n":
+                k += 1
+            if ch in _BREAKS:
+                breaks += 1
+            k += 1
+        line = em.line - breaks
+        if breaks == 0:
+            column = em.column - (end - j)
+        else:
+            k = j
+            while k > bom and source[k - 1] not in _BREAKS:
+                k -= 1
+            column = j - k
+    index = j - bom
+    byte = index if offsets is None else offsets.byte(index)
+    return Pos(line + 1, column + 1, byte)

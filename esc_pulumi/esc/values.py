@@ -1,0 +1,310 @@
+"""Evaluated values: data with secret/unknown/final flags, and their plain-data conversions.
+
+A :class:`Value` is never mutated once built, so values can be shared between expressions,
+imports and threads. Containers do not inherit the flags of their contents (section 6 of the
+spec); anything derived from a value containing a secret is secret.
+"""
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ast import Expr
+    from .schema import Schema
+
+
+class Value:
+    """One evaluated value.
+
+    ``repr`` is ``None``, ``bool``, ``int``, ``float``, ``str``, ``list[Value]`` or
+    ``dict[str, Value]`` (objects include the keys merged in from imports; ``own`` then lists
+    the keys the defining expression wrote itself). ``defn`` is the expression that produced
+    the value and ``base`` the imported value it was laid over; both feed ``trace`` output.
+    ``schema`` describes an unknown value (a provider output in check mode, say).
+
+    Example::
+
+        v = Value("hunter2", secret=True)
+        to_plain(v, redact=True)   # '[secret]'
+    """
+
+    __slots__ = ("repr", "secret", "unknown", "final", "schema", "defn", "base", "own")
+
+    def __init__(
+        self,
+        repr: Any = None,
+        secret: bool = False,
+        unknown: bool = False,
+        *,
+        final: bool = False,
+        schema: "Schema | None" = None,
+        defn: "Expr | None" = None,
+        base: "Value | None" = None,
+        own: "frozenset[str] | None" = None,
+    ) -> None:
+        self.repr = repr
+        self.secret = secret
+        self.unknown = unknown
+        self.final = final
+        self.schema = schema
+        self.defn = defn
+        self.base = base
+        self.own = own
+
+    def __repr__(self) -> str:
+        # Never show a secret's plaintext.
+        if self.unknown:
+            body = "[unknown]"
+        elif self.secret:
+            body = "[secret]"
+        elif isinstance(self.repr, dict):
+            body = "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self.repr.items()) + "}"
+        else:
+            body = repr(self.repr)
+        return f"Value({body})"
+
+    def with_(self, **changes: Any) -> "Value":
+        """A shallow copy with some attributes replaced."""
+        v = Value.__new__(Value)
+        for name in Value.__slots__:
+            setattr(v, name, changes[name] if name in changes else getattr(self, name))
+        return v
+
+    def own_items(self) -> Iterator[tuple[str, "Value"]]:
+        """The object entries the defining expression wrote itself (not merged from imports)."""
+        assert isinstance(self.repr, dict)
+        if self.own is None:
+            return iter(self.repr.items())
+        return ((k, v) for k, v in self.repr.items() if k in self.own)
+
+
+def walk(v: Value) -> Iterator[Value]:
+    """Every value inside ``v`` (``v`` included), iteratively: documents may nest deeply."""
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        yield x
+        r = x.repr
+        if not x.unknown:
+            if type(r) is list:
+                stack.extend(r)
+            elif type(r) is dict:
+                stack.extend(r.values())
+
+
+def contains_secret(v: Value) -> bool:
+    return any(x.secret for x in walk(v))
+
+
+def contains_unknown(v: Value) -> bool:
+    return any(x.unknown for x in walk(v))
+
+
+SECRET_TEXT = "[secret]"
+UNKNOWN_TEXT = "[unknown]"
+
+
+def to_plain(v: Value, redact: bool = False) -> Any:
+    """The plain JSON-able data of a value.
+
+    With ``redact``, secrets of any shape become ``"[secret]"``; unknowns are always
+    ``"[unknown]"`` (a secret is checked before an unknown).
+    """
+    out: list[Any] = [None]
+    stack: list[tuple[Value, Any, Any]] = [(v, out, 0)]
+    while stack:
+        x, parent, key = stack.pop()
+        if redact and x.secret:
+            parent[key] = SECRET_TEXT
+            continue
+        if x.unknown:
+            parent[key] = UNKNOWN_TEXT
+            continue
+        r = x.repr
+        t = type(r)
+        if t is dict:
+            d: dict[str, Any] = {}
+            parent[key] = d
+            for k, c in r.items():
+                stack.append((c, d, k))
+        elif t is list:
+            lst: list[Any] = [None] * len(r)
+            parent[key] = lst
+            for i, c in enumerate(r):
+                stack.append((c, lst, i))
+        else:
+            parent[key] = r
+    return out[0]
+
+
+def from_plain(data: Any, secret: bool = False, defn: "Expr | None" = None) -> Value:
+    """Build a value tree from plain data; ``secret`` marks every value in it secret."""
+    root: list[Value] = [None]  # type: ignore[list-item]
+    stack: list[tuple[Any, Any, Any]] = [(data, root, 0)]
+    while stack:
+        x, parent, key = stack.pop()
+        if isinstance(x, Value):
+            parent[key] = x.with_(secret=True) if secret and not x.secret else x
+            continue
+        t = type(x)
+        if t is dict:
+            d: dict[str, Value] = {}
+            parent[key] = Value(d, secret, defn=defn)
+            for k, c in x.items():
+                stack.append((c, d, str(k)))
+        elif t is list or t is tuple:
+            lst: list[Value] = [None] * len(x)  # type: ignore[list-item]
+            parent[key] = Value(lst, secret, defn=defn)
+            for i, c in enumerate(x):
+                stack.append((c, lst, i))
+        else:
+            parent[key] = Value(x, secret, defn=defn)
+    return root[0]
+
+
+# -- Go-compatible text forms ------------------------------------------------------------------
+
+
+def format_number(n: int | float) -> str:
+    """Number text as the reference prints it: integers in decimal, floats as Go's shortest ``%g``."""
+    text = getattr(n, "text", None)
+    if text is not None:
+        return text
+    if type(n) is int:
+        return str(n)
+    f = float(n)
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "-0" if math.copysign(1, f) < 0 else "0"
+    digits, exp = _shortest_digits(f)
+    sign = "-" if f < 0 else ""
+    # Go's strconv 'g' with the shortest precision switches to an exponent at -4 and 6.
+    if exp < -4 or exp >= 6:
+        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if exp < 0:
+        return f"{sign}0.{'0' * (-exp - 1)}{digits}"
+    if len(digits) <= exp + 1:
+        return f"{sign}{digits}{'0' * (exp + 1 - len(digits))}"
+    return f"{sign}{digits[:exp + 1]}.{digits[exp + 1:]}"
+
+
+def _shortest_digits(f: float) -> tuple[str, int]:
+    """Shortest round-trip decimal digits of ``abs(f)`` and the exponent of the first digit."""
+    t = Decimal(repr(abs(f))).as_tuple()
+    digits = "".join(map(str, t.digits)).lstrip("0")
+    exp = t.exponent + len(t.digits) - 1 - (len(t.digits) - len("".join(map(str, t.digits)).lstrip("0")))
+    return digits.rstrip("0") or "0", exp
+
+
+def go_quote(s: str) -> str:
+    """Go's ``strconv.Quote``: escapes quotes, backslashes and non-printable characters."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable() and o != 0xFFFD or ch == " ":
+            out.append(ch)
+        elif ch == "\a":
+            out.append("\\a")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\v":
+            out.append("\\v")
+        elif o < 0x80:
+            out.append(f"\\x{o:02x}")
+        elif o == 0xFFFD:
+            out.append(ch)
+        elif o <= 0xFFFF:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def go_json(data: Any, indent: int | None = None) -> str:
+    """JSON as Go's encoder writes it: keys sorted, ``<``, ``>``, ``&`` escaped, non-ASCII kept."""
+    if indent is None:
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    else:
+        text = json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False, default=_json_default)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _json_default(o: Any) -> Any:
+    raise TypeError(f"not JSON data: {type(o).__name__}")
+
+
+def to_string(v: Value) -> tuple[str, bool, bool]:
+    """The ``fn::toString`` text of a value, with whether it is unknown and whether secret.
+
+    Objects show only their own keys (not those merged from imports), as the reference does.
+    """
+    # Iterative post-order: each container's text is built from its children's texts.
+    results: dict[int, tuple[str, bool, bool]] = {}
+    stack: list[tuple[Value, bool]] = [(v, False)]
+    while stack:
+        x, done = stack.pop()
+        if x.unknown:
+            results[id(x)] = (UNKNOWN_TEXT, True, x.secret)
+            continue
+        r = x.repr
+        t = type(r)
+        if t is list or t is dict:
+            children = r if t is list else [c for _, c in x.own_items()]
+            if not done:
+                stack.append((x, True))
+                stack.extend((c, False) for c in children)
+                continue
+            unknown = secret = False
+            parts = []
+            if t is list:
+                for c in r:
+                    s, u, sec = results[id(c)]
+                    parts.append(go_quote(s))
+                    unknown, secret = unknown or u, secret or sec
+            else:
+                for k, c in sorted(x.own_items()):
+                    s, u, sec = results[id(c)]
+                    parts.append(f"{go_quote(k)}={go_quote(s)}")
+                    unknown, secret = unknown or u, secret or sec
+            results[id(x)] = (",".join(parts), unknown, secret or x.secret)
+        else:
+            results[id(x)] = (scalar_text(r), False, x.secret)
+    return results[id(v)]
+
+
+def scalar_text(r: Any) -> str:
+    if r is None:
+        return ""
+    if r is True:
+        return "true"
+    if r is False:
+        return "false"
+    if type(r) is str:
+        return r
+    return format_number(r)
