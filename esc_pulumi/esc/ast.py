@@ -55,28 +55,8 @@ class StringExpr(Expr):
     value: str
 
 
-@dataclass(frozen=True, slots=True)
-class Accessor:
-    """One step of a property access: a name/key (``str``) or an index (``int``), with its range."""
-
-    key: str | int
-    range: Range
-
-
-@dataclass(frozen=True, slots=True)
-class PropertyAccess:
-    accessors: tuple[Accessor, ...]
-    range: Range  # the whole ``${...}``
-
-    def text(self) -> str:
-        return interp.format_path(
-            tuple(
-                interp.PropertySubscript(a.key, 0, 0)
-                if isinstance(a.key, int)
-                else interp.PropertyName(a.key, 0, 0)
-                for a in self.accessors
-            )
-        )
+PropertyAccess = interp.PropertyAccess
+"""A ``${...}``: accessors with code-point offsets into the string; see :func:`offset_range`."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -90,7 +70,7 @@ class SymbolExpr(Expr):
 class InterpolateExpr(Expr):
     """A string template; always evaluates to a string."""
 
-    parts: tuple[tuple[str, PropertyAccess | None], ...]
+    parts: tuple[interp.TemplatePart, ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -198,7 +178,7 @@ def _is_builtin_name(key: str) -> bool:
     return key in BUILTINS or key.startswith("fn::open::") or key.startswith("fn::rotate::")
 
 
-def _offset_range(base: Range, start: int, end: int) -> Range:
+def offset_range(base: Range, start: int, end: int) -> Range:
     """A sub-range of a string node, by code-point offsets from its first character.
 
     Like the reference, this counts from the node's first character (a quote included) and
@@ -399,7 +379,7 @@ class _Parser:
             if interp.has_interpolation(key):
                 parts, _ = interp.parse_template(key)
                 acc = next((pt.access for pt in parts if pt.access is not None), None)
-                rng = _offset_range(e.key.range, acc.start, acc.end) if acc else e.key.range
+                rng = offset_range(e.key.range, acc.start, acc.end) if acc else e.key.range
                 self.diags.append(error("object keys must be strings", rng, child_path(path, key)))
                 continue
             entries.append(e)
@@ -421,22 +401,12 @@ class _Parser:
             return StringExpr(node.range, path, interp.unescape(text))
         parts, errs = interp.parse_template(text)
         for e in errs:
-            self.diags.append(error(e.summary, _offset_range(node.range, e.start, e.end), path))
-        converted = tuple(
-            (pt.text, None if pt.access is None else self._access(node.range, pt.access)) for pt in parts
-        )
-        if len(converted) == 1 and converted[0][0] == "" and converted[0][1] is not None:
-            return SymbolExpr(node.range, path, converted[0][1])
-        if all(a is None for _, a in converted):
-            return StringExpr(node.range, path, "".join(t for t, _ in converted))
-        return InterpolateExpr(node.range, path, converted)
-
-    def _access(self, base: Range, access: interp.PropertyAccess) -> PropertyAccess:
-        accessors = tuple(
-            Accessor(a.name if isinstance(a, interp.PropertyName) else a.index, _offset_range(base, a.start, a.end))
-            for a in access.accessors
-        )
-        return PropertyAccess(accessors, _offset_range(base, access.start, access.end))
+            self.diags.append(error(e.summary, offset_range(node.range, e.start, e.end), path))
+        if len(parts) == 1 and parts[0].text == "" and parts[0].access is not None:
+            return SymbolExpr(node.range, path, parts[0].access)
+        if all(pt.access is None for pt in parts):
+            return StringExpr(node.range, path, "".join(pt.text for pt in parts))
+        return InterpolateExpr(node.range, path, parts)
 
     # -- builtins ---------------------------------------------------------------------------
 

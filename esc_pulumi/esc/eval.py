@@ -308,8 +308,9 @@ class _EnvEval:
     def _interpolate(self, x: A.InterpolateExpr) -> Step:
         out: list[str] = []
         unknown = secret = False
-        for text, access in x.parts:
-            out.append(text)
+        for part in x.parts:
+            out.append(part.text)
+            access = part.access
             if access is not None:
                 v = yield from self._resolve(x, access)
                 s, u, sec = to_string(v)
@@ -349,7 +350,8 @@ class _EnvEval:
         for i in range(start, len(accessors)):
             acc = accessors[i]
             key = acc.key
-            rng = acc.range if i > 0 else access.range
+            # Problems are reported on the accessor, or on the whole ${...} for the root.
+            rng = (acc.start, acc.end) if i > 0 else (access.start, access.end)
             if cur_expr is not None:
                 t = type(cur_expr)
                 if t is A.ObjectExpr:
@@ -409,15 +411,16 @@ class _EnvEval:
         assert cur is not None
         return cur
 
-    def _access_error(self, x: A.Expr, summary: str, rng: Range) -> Value:
-        self.error(x, summary, rng)
+    def _access_error(self, x: A.Expr, summary: str, span: tuple[int, int]) -> Value:
+        self.error(x, summary, A.offset_range(x.range, *span))
         return Value(None, unknown=True, defn=x)
 
-    def _unknown_access(self, x: A.Expr, v: Value, key: str | int, rng: Range) -> Value | None:
+    def _unknown_access(self, x: A.Expr, v: Value, key: str | int, span: tuple[int, int]) -> Value | None:
         """Step into an unknown value using what its schema says; ``None`` after an error."""
         sch = v.schema
         if sch is None:
             return Value(None, v.secret, True)
+        rng = A.offset_range(x.range, *span)
         types = sch.types()
         if type(key) is int:
             if "array" in types:

@@ -61,6 +61,10 @@ class PropertyName:
     start: int
     end: int
 
+    @property
+    def key(self) -> str:
+        return self.name
+
 
 @dataclass(frozen=True, slots=True)
 class PropertySubscript:
@@ -69,6 +73,10 @@ class PropertySubscript:
     index: int | str
     start: int
     end: int
+
+    @property
+    def key(self) -> int | str:
+        return self.index
 
 
 Accessor = PropertyName | PropertySubscript
@@ -262,6 +270,53 @@ def _parse_accessors(
         return accessors, pos, False
 
 
+# ``${a.b.c}`` with plain names: by far the most common access. Names here exclude a few
+# characters the grammar allows (``$``, ``{``, quotes); such texts take the general parser.
+_SIMPLE_ACCESS = re.compile(r"\$\{([^.\[\]{}\s\"$]+(?:\.[^.\[\]{}\s\"$]+)*)\}")
+
+
+def _new(cls):
+    """A positional constructor for a frozen slotted dataclass that skips its __init__ checks."""
+    setters = [getattr(cls, f).__set__ for f in cls.__dataclass_fields__]
+    new = object.__new__
+
+    def make(*args):
+        o = new(cls)
+        for setter, a in zip(setters, args):
+            setter(o, a)
+        return o
+
+    return make
+
+
+_name = _new(PropertyName)
+_access = _new(PropertyAccess)
+_part = _new(TemplatePart)
+
+
+def _parse_simple(text: str) -> tuple[TemplatePart, ...] | None:
+    """Parts of a template whose every ``$`` starts a plain ``${a.b}`` access, else ``None``."""
+    matches = list(_SIMPLE_ACCESS.finditer(text))
+    if len(matches) != text.count("$"):
+        return None
+    parts = []
+    pos = 0
+    for m in matches:
+        start = m.start()
+        offset = start + 2
+        accessors = []
+        for i, name in enumerate(m.group(1).split(".")):
+            begin = offset if i == 0 else offset - 1
+            offset += len(name)
+            accessors.append(_name(name, begin, offset))
+            offset += 1
+        parts.append(_part(text[pos:start], _access(tuple(accessors), start, m.end())))
+        pos = m.end()
+    if pos < len(text):
+        parts.append(_part(text[pos:], None))
+    return tuple(parts)
+
+
 def parse_template(text: str) -> tuple[tuple[TemplatePart, ...], tuple[TemplateError, ...]]:
     """Split ``text`` into literal text and ``${...}`` accesses.
 
@@ -269,6 +324,15 @@ def parse_template(text: str) -> tuple[tuple[TemplatePart, ...], tuple[TemplateE
     exactly one ``${...}`` gives one part with text ``""``; a text without ``${`` gives one part
     with ``access=None`` (none at all for ``""``).
     """
+    if "$" not in text:
+        return ((TemplatePart(text, None),) if text else ()), ()
+    simple = _parse_simple(text)
+    if simple is not None:
+        return simple, ()
+    return _parse_general(text)
+
+
+def _parse_general(text: str) -> tuple[tuple[TemplatePart, ...], tuple[TemplateError, ...]]:
     find = text.find
     i = find("$")
     if i == -1:

@@ -10,8 +10,18 @@ PyYAML's YAML 1.1 defaults), on top of libyaml (PyYAML's C parser, of which yaml
 - mapping keys must be strings, aliases are refused, duplicate keys are kept in order;
 - syntax errors give one diagnostic without a range, worded as yaml.v3 words them.
 
-The event stream is driven with an explicit stack: no recursion depends on the document's depth.
-Positions: 1-based line, 1-based column in code points, 0-based byte offset in the UTF-8 text.
+The event stream is driven with an explicit stack: no recursion depends on the document's depth
+(yaml.v3's limit of 10000 nested flow collections / indentation levels is applied).
+
+Positions: 1-based line, 1-based column in code points (a leading BOM is not counted, as in
+yaml.v3), 0-based byte offset in the UTF-8 text as given. A scalar begins at its first character
+(quote, ``|``/``>``, or the tag/anchor before it) and ends just after its last one (the closing
+quote; for block scalars the last non-blank character); an empty value begins and ends just
+after its ``:`` or ``-``. A block mapping begins at its first key, a block sequence at its first
+``-``, both end where their last item ends; a flow collection spans its brackets.
+Begins match pulumi/esc exactly. Ends differ where ESC computes them: it ends a scalar at
+begin + len(value) on the same line and a flow collection with its last item (at its begin when
+empty), so quoted scalars, flow collections and what ends with them end a little earlier there.
 """
 from __future__ import annotations
 
@@ -19,7 +29,6 @@ import dataclasses
 import gc
 import re
 import types
-from bisect import bisect_right
 
 import yaml
 from yaml import events as _events
@@ -164,7 +173,6 @@ _KIND_TAG = {0: "!!null", 1: "!!bool"}
 
 _WHITESPACE = frozenset(" \t\r\n\x85\u2028\u2029")
 _BREAKS = frozenset("\r\n\x85\u2028\u2029")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _go_int(plain: str) -> int | None:
@@ -197,16 +205,21 @@ def _plain_number(text: str) -> int | float | None:
             return float(text)
         return None
     plain = text.replace("_", "") if "_" in text else text
-    if plain.isdigit() and plain.isascii():
-        if plain[0] != "0" or len(plain) == 1:
-            return int(plain)
-        if _OCTAL_DIGITS.issuperset(plain):
-            return int(plain, 8)
-        # "09": not an octal integer; yaml.v3 then reads it as a float.
-    else:
-        v = _go_int(plain)
-        if v is not None:
-            return v
+    try:
+        if plain.isdigit() and plain.isascii():
+            if plain[0] != "0" or len(plain) == 1:
+                return int(plain)
+            if _OCTAL_DIGITS.issuperset(plain):
+                return int(plain, 8)
+            # "09": not an octal integer; yaml.v3 then reads it as a float.
+        else:
+            v = _go_int(plain)
+            if v is not None:
+                return v
+    except ValueError:
+        # More decimal digits than Python converts (sys.get_int_max_str_digits()): far past
+        # float64 too, where yaml.v3 gives up and keeps the text.
+        return None
     if _FLOAT.match(plain):
         f = float(plain)
         if f != _INF and f != -_INF:
@@ -275,27 +288,34 @@ def _syntax_error(exc: BaseException) -> Diagnostic:
 
 
 class _Offsets:
-    """Code point offsets (as libyaml counts them, BOM excluded) to UTF-8 byte offsets."""
+    """Code point offsets (as libyaml counts them: BOM excluded) to UTF-8 byte offsets.
 
-    __slots__ = ("bom", "positions", "extra")
+    Only used for text that is not pure ASCII (there, both are the same). The UTF-8 length of
+    every 64-code-point chunk is summed up front; a look-up encodes at most one partial chunk.
+    """
 
-    def __init__(self, text: str) -> None:
-        self.bom = 1 if text.startswith("\ufeff") else 0
-        positions = []
-        extra = []
+    __slots__ = ("source", "bom", "starts")
+
+    _CHUNK = 64
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.bom = 1 if source.startswith("\ufeff") else 0
+        chunk = self._CHUNK
+        starts = [0]
         total = 0
-        for m in _NON_ASCII.finditer(text):
-            o = ord(m.group())
-            total += 1 if o < 0x800 else (2 if o < 0x10000 else 3)
-            positions.append(m.start())
-            extra.append(total)
-        self.positions = positions
-        self.extra = extra
+        for i in range(0, len(source), chunk):
+            total += len(source[i : i + chunk].encode("utf-8"))
+            starts.append(total)
+        self.starts = starts
 
     def byte(self, index: int) -> int:
         i = index + self.bom
-        k = bisect_right(self.positions, i - 1)
-        return i + (self.extra[k - 1] if k else 0)
+        k, r = divmod(i, self._CHUNK)
+        if r == 0:
+            return self.starts[k]
+        start = k * self._CHUNK
+        return self.starts[k] + len(self.source[start:i].encode("utf-8"))
 
 
 def _decode(text: str | bytes) -> str:
@@ -407,6 +427,7 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
     key = no_key
     begin: Pos
     stack: list[tuple] = []
+    flow_depth = block_depth = 0
     fatal: Diagnostic | None = None
 
     while True:
@@ -458,7 +479,16 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
                 begin = Pos_(sm.line + 1, sm.column + 1, sm.index)
             else:
                 begin = Pos_(sm.line + 1, sm.column + 1, byte_at(sm.index))
-            stack.append((items, is_map, key, begin, ev.flow_style))
+            flow = ev.flow_style
+            if flow:
+                flow_depth += 1
+                if flow_depth > _MAX_DEPTH:
+                    return None, [_too_deep(sm.line)]
+            else:
+                block_depth += 1
+                if block_depth > _MAX_DEPTH:
+                    return None, [_too_deep(sm.line)]
+            stack.append((items, is_map, key, begin, flow))
             items = []
             is_map = t is MappingStartEvent
             key = no_key
@@ -468,15 +498,21 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
             done, done_is_map = items, is_map
             items, is_map, key, begin, flow = stack.pop()
             if flow:
+                flow_depth -= 1
                 em = ev.end_mark
                 if byte_at is None:
                     end = Pos_(em.line + 1, em.column + 1, em.index)
                 else:
                     end = Pos_(em.line + 1, em.column + 1, byte_at(em.index))
-            elif done:
-                end = (done[-1].value if done_is_map else done[-1]).range.end
-            else:  # pragma: no cover - block collections are never empty
-                end = begin
+            else:
+                # A block collection ends with its last item (libyaml would end it where
+                # the next token starts). Only a mapping whose entries all had bad keys (the
+                # document fails) can be empty here.
+                block_depth -= 1
+                if done:
+                    end = (done[-1].value if done_is_map else done[-1]).range.end
+                else:
+                    end = begin
             if done_is_map:
                 node = _ObjectNode(Range_(filename, begin, end), tuple(done))
             else:
@@ -518,6 +554,16 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
 
 
 _NO_KEY = object()
+
+# yaml.v3 refuses more than 10000 nested flow collections or block indentation levels
+# ("exceeded max depth of 10000"); libyaml has no limit, and its flow scanning is quadratic
+# in the depth, so the same limit also bounds the time spent on hostile input.
+_MAX_DEPTH = 10000
+
+
+def _too_deep(line0: int) -> Diagnostic:
+    where = f"line {line0 + 1}: " if line0 else ""
+    return error(f"yaml: {where}exceeded max depth of {_MAX_DEPTH}")
 
 
 def _block_scalar_end(source: str, em, offsets: _Offsets | None) -> Pos:

@@ -742,3 +742,20 @@ def test_adversarial_inputs_are_fast(text):
     has_interpolation(text)
     parse_path(text)
     assert time.perf_counter() - t0 < 2.0
+
+
+# The fast path for plain ``${a.b}`` accesses must agree with the general parser.
+_simple_names = st.text(alphabet="abcXYZ_-:09é", min_size=1, max_size=4)
+_simple_access = st.lists(_simple_names, min_size=1, max_size=3).map(lambda ns: "${" + ".".join(ns) + "}")
+_simple_templates = st.lists(st.one_of(_simple_access, st.text(alphabet="ab ,/-é", max_size=4)), max_size=5).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_simple_templates)
+def test_fast_path_agrees_with_general_parser(text: str) -> None:
+    from esc_pulumi.esc.interpolation import _parse_general, _parse_simple
+
+    fast = _parse_simple(text)
+    if "$" in text:
+        assert fast is not None
+        assert (fast, ()) == _parse_general(text)
