@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol
 
 from . import ast as A
+from ._gc import collector_paused
 from . import schema as S
 from .diagnostics import Diagnostic, Range, error, has_errors, warning
 from .loading import load_definition
@@ -92,8 +93,8 @@ def evaluate(
         context=dict(context or {}),
         root_name=decl.name,
     )
-    ev = _EnvEval(shared, decl, decl.name, decrypter, is_root=True)
-    value = ev.run()
+    with collector_paused():
+        value = _EnvEval(shared, decl, decl.name, decrypter, is_root=True).run()
     return value, shared.diags
 
 

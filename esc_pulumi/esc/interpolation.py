@@ -272,48 +272,61 @@ def _parse_accessors(
 
 # ``${a.b.c}`` with plain names: by far the most common access. Names here exclude a few
 # characters the grammar allows (``$``, ``{``, quotes); such texts take the general parser.
-_SIMPLE_ACCESS = re.compile(r"\$\{([^.\[\]{}\s\"$]+(?:\.[^.\[\]{}\s\"$]+)*)\}")
+_SIMPLE_SPLIT = re.compile(r"\$\{([^.\[\]{}\s\"$]+(?:\.[^.\[\]{}\s\"$]+)*)\}")
 
 
-def _new(cls):
-    """A positional constructor for a frozen slotted dataclass that skips its __init__ checks."""
-    setters = [getattr(cls, f).__set__ for f in cls.__dataclass_fields__]
+def _new3(cls):
+    """A 3-field constructor for a frozen slotted dataclass that skips its __init__ checks."""
+    s0, s1, s2 = (getattr(cls, f).__set__ for f in cls.__dataclass_fields__)
     new = object.__new__
 
-    def make(*args):
+    def make(a, b, c):
         o = new(cls)
-        for setter, a in zip(setters, args):
-            setter(o, a)
+        s0(o, a)
+        s1(o, b)
+        s2(o, c)
         return o
 
     return make
 
 
-_name = _new(PropertyName)
-_access = _new(PropertyAccess)
-_part = _new(TemplatePart)
+_name = _new3(PropertyName)
+_access = _new3(PropertyAccess)
+
+
+def _new_part(text: str, access: PropertyAccess | None) -> TemplatePart:
+    o = object.__new__(TemplatePart)
+    _part_text(o, text)
+    _part_access(o, access)
+    return o
+
+
+_part_text = TemplatePart.text.__set__  # type: ignore[attr-defined]
+_part_access = TemplatePart.access.__set__  # type: ignore[attr-defined]
 
 
 def _parse_simple(text: str) -> tuple[TemplatePart, ...] | None:
     """Parts of a template whose every ``$`` starts a plain ``${a.b}`` access, else ``None``."""
-    matches = list(_SIMPLE_ACCESS.finditer(text))
-    if len(matches) != text.count("$"):
+    pieces = _SIMPLE_SPLIT.split(text)
+    count = len(pieces) // 2
+    if count != text.count("$"):
         return None
     parts = []
     pos = 0
-    for m in matches:
-        start = m.start()
+    for j in range(count):
+        lit = pieces[2 * j]
+        chain = pieces[2 * j + 1]
+        start = pos + len(lit)
         offset = start + 2
         accessors = []
-        for i, name in enumerate(m.group(1).split(".")):
-            begin = offset if i == 0 else offset - 1
-            offset += len(name)
-            accessors.append(_name(name, begin, offset))
-            offset += 1
-        parts.append(_part(text[pos:start], _access(tuple(accessors), start, m.end())))
-        pos = m.end()
-    if pos < len(text):
-        parts.append(_part(text[pos:], None))
+        for name in chain.split("."):
+            end = offset + len(name)
+            accessors.append(_name(name, offset if not accessors else offset - 1, end))
+            offset = end + 1
+        pos = start + len(chain) + 3
+        parts.append(_new_part(lit, _access(tuple(accessors), start, pos)))
+    if pieces[-1]:
+        parts.append(_new_part(pieces[-1], None))
     return tuple(parts)
 
 

@@ -1,6 +1,7 @@
 """Definition text → environment declaration: the syntax and expression stages together."""
 from __future__ import annotations
 
+from ._gc import collector_paused
 from .ast import EnvironmentDecl, parse_environment
 from .diagnostics import Diagnostic
 from .syntax import parse_yaml
@@ -15,8 +16,9 @@ def load_definition(text: str | bytes, name: str) -> tuple[EnvironmentDecl | Non
         decl, diags = load_definition("values:\\n  greeting: hello\\n", "dev")
         assert not diags and decl.values.keys == ("greeting",)
     """
-    node, diags = parse_yaml(text, name)
-    if node is None:
-        return None, diags
-    decl, more = parse_environment(name, node)
+    with collector_paused():
+        node, diags = parse_yaml(text, name)
+        if node is None:
+            return None, diags
+        decl, more = parse_environment(name, node)
     return decl, diags + more

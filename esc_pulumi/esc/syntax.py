@@ -26,7 +26,6 @@ empty), so quoted scalars, flow collections and what ends with them end a little
 from __future__ import annotations
 
 import dataclasses
-import gc
 import re
 import types
 
@@ -36,6 +35,7 @@ from yaml.error import MarkedYAMLError, YAMLError
 from yaml.reader import ReaderError
 from yaml.scanner import ScannerError
 
+from ._gc import collector_paused
 from .diagnostics import Diagnostic, Pos, Range, error
 from .nodes import ArrayNode, BoolNode, Node, NullNode, NumberNode, ObjectEntry, ObjectNode, StringNode
 
@@ -333,20 +333,13 @@ def parse_yaml(text: str | bytes, filename: str) -> tuple[Node | None, list[Diag
     Never raises: every problem is a diagnostic. Returns ``(None, [])`` for an empty document
     and ``(None, [error])`` when the document cannot be loaded.
     """
-    # The tree is built without reference cycles; pausing the cyclic collector while it grows
-    # saves the repeated full-heap passes that hundreds of thousands of new objects set off.
-    gc_was_enabled = gc.isenabled()
-    if gc_was_enabled:
-        gc.disable()
     try:
-        return _parse(text, filename)
+        with collector_paused():
+            return _parse(text, filename)
     except RecursionError:  # pragma: no cover - nothing here recurses on depth
         return None, [error("yaml: document nested too deeply")]
     except Exception as exc:  # pragma: no cover - last resort: never raise
         return None, [error(f"yaml: {exc}")]
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _parse(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnostic]]:
