@@ -1,0 +1,44 @@
+"""The ``esc-pulumi`` command. Subcommands live in their own modules, each with a
+``register(subparsers)`` function that adds its parser and sets ``func`` (returning an exit code).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from .errors import EscError
+
+# Modules contributing subcommands, in help order.
+COMMAND_MODULES = ("esc_pulumi.commands", "esc_pulumi.server.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="esc-pulumi",
+        description="Pulumi ESC environments for Pulumi programs: config, open, run, check, env, serve.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EscError as e:
+        print(f"esc-pulumi: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
