@@ -31,8 +31,12 @@ class Expr:
     Expressions compare by identity: the evaluator keys its per-evaluation state on them.
     """
 
-    range: Range
+    node: Node
     path: str
+
+    @property
+    def range(self) -> Range:
+        return self.node.range
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -83,7 +87,6 @@ class ObjectExpr(Expr):
     """An object literal. Keys are unique (duplicates were reported and dropped at load)."""
 
     keys: tuple[str, ...]
-    key_ranges: tuple[Range, ...]
     values: tuple[Expr, ...]
     index: dict[str, int] = field(default_factory=dict)
 
@@ -94,10 +97,10 @@ class ObjectExpr(Expr):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class BuiltinExpr(Expr):
-    """A call ``{fn::name: args}``. ``name_range`` is the key's range, ``args`` the raw argument."""
+    """A call ``{fn::name: args}``. ``name_node`` is the key, ``args`` the raw argument."""
 
     name: str
-    name_range: Range
+    name_node: StringNode
     args: Expr
 
 
@@ -310,11 +313,11 @@ class _Parser:
             if t is StringNode:
                 out[i] = self.string(n, p)
             elif t is NumberNode:
-                out[i] = NumberExpr(n.range, p, n.value)
+                out[i] = NumberExpr(n, p, n.value)
             elif t is BoolNode:
-                out[i] = BoolExpr(n.range, p, n.value)
+                out[i] = BoolExpr(n, p, n.value)
             elif t is NullNode:
-                out[i] = NullExpr(n.range, p)
+                out[i] = NullExpr(n, p)
             elif t is ArrayNode:
                 children: list[Expr] = [None] * len(n.items)  # type: ignore[list-item]
                 stack.append((_array_builder(n, p, children), p, out, i, True))
@@ -396,24 +399,24 @@ class _Parser:
     def string(self, node: StringNode, path: str) -> Expr:
         text = node.value
         if "$" not in text:
-            return StringExpr(node.range, path, text)
+            return StringExpr(node, path, text)
         if not interp.has_interpolation(text):
-            return StringExpr(node.range, path, interp.unescape(text))
+            return StringExpr(node, path, interp.unescape(text))
         parts, errs = interp.parse_template(text)
         for e in errs:
             self.diags.append(error(e.summary, offset_range(node.range, e.start, e.end), path))
         if len(parts) == 1 and parts[0].text == "" and parts[0].access is not None:
-            return SymbolExpr(node.range, path, parts[0].access)
+            return SymbolExpr(node, path, parts[0].access)
         if all(pt.access is None for pt in parts):
-            return StringExpr(node.range, path, "".join(pt.text for pt in parts))
-        return InterpolateExpr(node.range, path, parts)
+            return StringExpr(node, path, "".join(pt.text for pt in parts))
+        return InterpolateExpr(node, path, parts)
 
     # -- builtins ---------------------------------------------------------------------------
 
     def builtin(self, node: ObjectNode, path: str, entry: ObjectEntry, args: Expr) -> Expr:
         name = entry.key.value
-        nr = entry.key.range
-        rng, p = node.range, path
+        nr = entry.key
+        rng, p = node, path
         if name == "fn::open" or name.startswith("fn::open::"):
             provider, inputs = self._provider_args(name, "fn::open::", args, ("provider", "inputs"), "fn::open")[:2]
             return OpenExpr(rng, p, name, nr, args, provider, inputs)
@@ -497,17 +500,16 @@ def _is_literal(e: Expr) -> bool:
 def _make_object(node: ObjectNode, path: str, entries: list[ObjectEntry], children: list[Expr]) -> ObjectExpr:
     keys = tuple(e.key.value for e in entries)
     return ObjectExpr(
-        node.range,
+        node,
         path,
         keys,
-        tuple(e.key.range for e in entries),
         tuple(children),
         {k: i for i, k in enumerate(keys)},
     )
 
 
 def _array_builder(node: ArrayNode, path: str, children: list[Expr]):
-    return lambda: ArrayExpr(node.range, path, tuple(children))
+    return lambda: ArrayExpr(node, path, tuple(children))
 
 
 def _edit_distance(a: str, b: str) -> int:

@@ -136,7 +136,7 @@ class _EnvEval:
 
     def _drive(self, expr: A.Expr) -> Value:
         """Evaluate ``expr`` without recursion: a stack of suspended evaluations."""
-        memo, active = self.memo, self.active
+        memo, active, bases = self.memo, self.active, self.bases
         gens: list[Step] = []
         exprs: list[A.Expr] = []
         request: A.Expr | None = expr
@@ -144,6 +144,8 @@ class _EnvEval:
         while True:
             if request is not None:
                 v = memo.get(request)
+                if v is None and type(request) in _LITERALS and bases.get(request) is None:
+                    v = Value(None if type(request) is A.NullExpr else request.value, defn=request)  # type: ignore[attr-defined]
                 if v is None:
                     if request in active:
                         v = self._cycle(request)
@@ -297,7 +299,13 @@ class _EnvEval:
 
     def _object(self, x: A.ObjectExpr, base: Value | None) -> Step:
         props: dict[str, Value] = {}
+        plain_base = base is None or base.unknown or type(base.repr) is not dict
         for k, c in zip(x.keys, x.values):
+            if plain_base and type(c) in _LITERALS:
+                # A literal with nothing imported beneath it: no need for a round trip through
+                # the driver (the common case, and most of a large document).
+                props[k] = Value(c.value if type(c) is not A.NullExpr else None, defn=c)
+                continue
             self._base_of(x, k, c)
             props[k] = yield c
         if base is not None and not base.unknown and type(base.repr) is dict:
@@ -577,6 +585,9 @@ class _EnvEval:
         if self._schema_errors(S.validate(v, sch), x.value):
             return Value(None, contains_secret(v), True, defn=x)
         return v.with_(defn=x)
+
+
+_LITERALS = frozenset([A.StringExpr, A.NumberExpr, A.BoolExpr, A.NullExpr])
 
 
 # -- builtin helpers ------------------------------------------------------------------------

@@ -8,12 +8,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .diagnostics import Range
+from .diagnostics import Pos, Range
+
+Span = tuple[int, int, int, int, int, int]
+"""Begin line, column, byte and end line, column, byte (1-based lines and columns, 0-based bytes).
+
+Nodes keep this compact tuple rather than :class:`Range` objects: a document has hundreds of
+thousands of nodes, and ranges are needed only for the few that get a diagnostic."""
+
+
+def span_range(environment: str, span: Span) -> Range:
+    return Range(environment, Pos(span[0], span[1], span[2]), Pos(span[3], span[4], span[5]))
 
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    range: Range
+    environment: str
+    span: Span
+
+    @property
+    def range(self) -> Range:
+        return span_range(self.environment, self.span)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from yaml.scanner import ScannerError
 
 from ._gc import collector_paused
 from .diagnostics import Diagnostic, Pos, Range, error
-from .nodes import ArrayNode, BoolNode, Node, NullNode, NumberNode, ObjectEntry, ObjectNode, StringNode
+from .nodes import ArrayNode, BoolNode, Node, NullNode, NumberNode, ObjectEntry, ObjectNode, Span, StringNode, span_range
 
 try:  # libyaml (the normal case): fast, and the same algorithm as yaml.v3
     from yaml._yaml import CParser as _CParser
@@ -111,8 +111,6 @@ def _fast_constructor(cls):
     return cls  # pragma: no cover
 
 
-_Pos = _fast_constructor(Pos)
-_Range = _fast_constructor(Range)
 _NullNode = _fast_constructor(NullNode)
 _BoolNode = _fast_constructor(BoolNode)
 _NumberNode = _fast_constructor(NumberNode)
@@ -245,25 +243,25 @@ def _short_tag(kind: int, value: object) -> str:
     return _KIND_TAG.get(kind, "!!str")
 
 
-def _tagged_scalar(tag: str, text: str, rng: Range) -> tuple[Node, Diagnostic | None]:
+def _tagged_scalar(tag: str, text: str, env: str, span: Span) -> tuple[Node, Diagnostic | None]:
     """A scalar with an explicit tag (any style)."""
     if tag in _STR_TAGS:
-        return StringNode(rng, text), None
+        return StringNode(env, span, text), None
     want = _TYPED_TAGS.get(tag)
     if want is None:
         # Local tags and the other YAML tags: yaml.v3 leaves the text as it is.
-        return StringNode(rng, text), None
+        return StringNode(env, span, text), None
     kind, value = _resolve(text)
     got = _short_tag(kind, value)
     if got == want:
         if kind == 0:
-            return NullNode(rng), None
+            return NullNode(env, span), None
         if kind == 1:
-            return BoolNode(rng, value), None  # type: ignore[arg-type]
-        return NumberNode(rng, value), None  # type: ignore[arg-type]
+            return BoolNode(env, span, value), None  # type: ignore[arg-type]
+        return NumberNode(env, span, value), None  # type: ignore[arg-type]
     if want == "!!float" and got == "!!int":
-        return NumberNode(rng, float(value)), None  # type: ignore[arg-type]
-    return StringNode(rng, text), error(f"cannot decode {got} `{text}` as a {want}", rng)
+        return NumberNode(env, span, float(value)), None  # type: ignore[arg-type]
+    return StringNode(env, span, text), error(f"cannot decode {got} `{text}` as a {want}", span_range(env, span))
 
 
 def _syntax_error(exc: BaseException) -> Diagnostic:
@@ -402,8 +400,6 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
     SequenceStartEvent = _SequenceStartEvent
     MappingEndEvent = _MappingEndEvent
     SequenceEndEvent = _SequenceEndEvent
-    Pos_ = _Pos
-    Range_ = _Range
     StringNode_ = _StringNode
     ObjectEntry_ = _ObjectEntry
     constants_get = _PLAIN_CONSTANTS.get
@@ -418,7 +414,7 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
     items: list = root_holder
     is_map = False
     key = no_key
-    begin: Pos
+    begin: tuple[int, int, int]
     stack: list[tuple] = []
     flow_depth = block_depth = 0
     fatal: Diagnostic | None = None
@@ -429,49 +425,45 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
             sm = ev.start_mark
             em = ev.end_mark
             index = sm.index
-            if byte_at is None:
-                begin = Pos_(sm.line + 1, sm.column + 1, index)
-            else:
-                begin = Pos_(sm.line + 1, sm.column + 1, byte_at(index))
+            bl = sm.line + 1
+            bc = sm.column + 1
+            bb = index if byte_at is None else byte_at(index)
             value = ev.value
             style = ev.style
             if em.index == index:
-                end = begin
+                rng = (bl, bc, bb, bl, bc, bb)
             elif style == "|" or style == ">":
-                end = _block_scalar_end(source, em, offsets)
+                e = _block_scalar_end(source, em, offsets)
+                rng = (bl, bc, bb, e.line, e.column, e.byte)
             elif byte_at is None:
-                end = Pos_(em.line + 1, em.column + 1, em.index)
+                rng = (bl, bc, bb, em.line + 1, em.column + 1, em.index)
             else:
-                end = Pos_(em.line + 1, em.column + 1, byte_at(em.index))
-            rng = Range_(filename, begin, end)
+                rng = (bl, bc, bb, em.line + 1, em.column + 1, byte_at(em.index))
             tag = ev.tag
             if tag is not None and tag != "!":
-                node, diag = _tagged_scalar(tag, value, rng)
+                node, diag = _tagged_scalar(tag, value, filename, rng)
                 if diag is not None and fatal is None:
                     fatal = diag
             elif style:
-                node = StringNode_(rng, value)
+                node = StringNode_(filename, rng, value)
             else:
                 c = constants_get(value)
                 if c is not None:
                     kind = c[0]
                     if kind == 0:
-                        node = _NullNode(rng)
+                        node = _NullNode(filename, rng)
                     elif kind == 1:
-                        node = _BoolNode(rng, c[1])
+                        node = _BoolNode(filename, rng, c[1])
                     else:
-                        node = _NumberNode(rng, c[1])
+                        node = _NumberNode(filename, rng, c[1])
                 elif value[0] in number_start:
                     n = plain_number(value)
-                    node = StringNode_(rng, value) if n is None else _NumberNode(rng, n)
+                    node = StringNode_(filename, rng, value) if n is None else _NumberNode(filename, rng, n)
                 else:
-                    node = StringNode_(rng, value)
+                    node = StringNode_(filename, rng, value)
         elif t is MappingStartEvent or t is SequenceStartEvent:
             sm = ev.start_mark
-            if byte_at is None:
-                begin = Pos_(sm.line + 1, sm.column + 1, sm.index)
-            else:
-                begin = Pos_(sm.line + 1, sm.column + 1, byte_at(sm.index))
+            begin = (sm.line + 1, sm.column + 1, sm.index if byte_at is None else byte_at(sm.index))
             flow = ev.flow_style
             if flow:
                 flow_depth += 1
@@ -493,33 +485,34 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
             if flow:
                 flow_depth -= 1
                 em = ev.end_mark
-                if byte_at is None:
-                    end = Pos_(em.line + 1, em.column + 1, em.index)
-                else:
-                    end = Pos_(em.line + 1, em.column + 1, byte_at(em.index))
+                end = (em.line + 1, em.column + 1, em.index if byte_at is None else byte_at(em.index))
             else:
                 # A block collection ends with its last item (libyaml would end it where
                 # the next token starts). Only a mapping whose entries all had bad keys (the
                 # document fails) can be empty here.
                 block_depth -= 1
                 if done:
-                    end = (done[-1].value if done_is_map else done[-1]).range.end
+                    end = (done[-1].value if done_is_map else done[-1]).span[3:]
                 else:
                     end = begin
             if done_is_map:
-                node = _ObjectNode(Range_(filename, begin, end), tuple(done))
+                node = _ObjectNode(filename, begin + end, tuple(done))
             else:
-                node = _ArrayNode(Range_(filename, begin, end), tuple(done))
+                node = _ArrayNode(filename, begin + end, tuple(done))
         elif t is _AliasEvent:
             sm = ev.start_mark
             em = ev.end_mark
-            if byte_at is None:
-                begin = Pos_(sm.line + 1, sm.column + 1, sm.index)
-                end = Pos_(em.line + 1, em.column + 1, em.index)
-            else:
-                begin = Pos_(sm.line + 1, sm.column + 1, byte_at(sm.index))
-                end = Pos_(em.line + 1, em.column + 1, byte_at(em.index))
-            node = _NullNode(Range_(filename, begin, end))
+            node = _NullNode(
+                filename,
+                (
+                    sm.line + 1,
+                    sm.column + 1,
+                    sm.index if byte_at is None else byte_at(sm.index),
+                    em.line + 1,
+                    em.column + 1,
+                    em.index if byte_at is None else byte_at(em.index),
+                ),
+            )
             if fatal is None:
                 fatal = error("alias nodes are not supported", node.range)
         else:  # pragma: no cover - libyaml sends nothing else inside a document

@@ -69,8 +69,16 @@ class Value:
     def with_(self, **changes: Any) -> "Value":
         """A shallow copy with some attributes replaced."""
         v = Value.__new__(Value)
-        for name in Value.__slots__:
-            setattr(v, name, changes[name] if name in changes else getattr(self, name))
+        v.repr = self.repr
+        v.secret = self.secret
+        v.unknown = self.unknown
+        v.final = self.final
+        v.schema = self.schema
+        v.defn = self.defn
+        v.base = self.base
+        v.own = self.own
+        for name, value in changes.items():
+            setattr(v, name, value)
         return v
 
     def own_items(self) -> Iterator[tuple[str, "Value"]]:

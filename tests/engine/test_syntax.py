@@ -200,11 +200,11 @@ def test_plain_integers(text, expected):
 
 def test_huge_integers():
     digits = "7" * 4000
-    assert value_of(digits) == NumberNode(value_of(digits).range, int(digits))
+    assert value_of(digits) == NumberNode(value_of(digits).environment, value_of(digits).span, int(digits))
     # Past Python's int/str conversion limit (and far past float64, where yaml.v3 gives up
     # on a number too): the text stays a string, and nothing raises.
     digits = "7" * 5000
-    assert value_of(digits) == StringNode(value_of(digits).range, digits)
+    assert value_of(digits) == StringNode(value_of(digits).environment, value_of(digits).span, digits)
     assert value_of("0x" + "f" * 5000).value == int("f" * 5000, 16)  # type: ignore[attr-defined]
 
 
@@ -314,7 +314,7 @@ def test_strings(text, expected):
 
 def test_non_specific_tag_is_like_no_tag():
     # yaml.v3 treats the "!" tag as no tag at all.
-    assert value_of("! 12") == NumberNode(value_of("! 12").range, 12)
+    assert value_of("! 12") == NumberNode(value_of("! 12").environment, value_of("! 12").span, 12)
     assert isinstance(value_of('! "12"'), StringNode)
 
 
