@@ -300,7 +300,9 @@ class _EnvEval:
     def _object(self, x: A.ObjectExpr, base: Value | None) -> Step:
         props: dict[str, Value] = {}
         plain_base = base is None or base.unknown or type(base.repr) is not dict
-        for k, c in zip(x.keys, x.values):
+        # Properties are evaluated in sorted key order, as the reference does: it decides
+        # which expression of a reference cycle gets the diagnostic.
+        for k, c in sorted(zip(x.keys, x.values), key=_first):
             if plain_base and type(c) in _LITERALS:
                 # A literal with nothing imported beneath it: no need for a round trip through
                 # the driver (the common case, and most of a large document).
@@ -585,6 +587,10 @@ class _EnvEval:
         if self._schema_errors(S.validate(v, sch), x.value):
             return Value(None, contains_secret(v), True, defn=x)
         return v.with_(defn=x)
+
+
+def _first(pair: tuple[str, A.Expr]) -> str:
+    return pair[0]
 
 
 _LITERALS = frozenset([A.StringExpr, A.NumberExpr, A.BoolExpr, A.NullExpr])

@@ -441,3 +441,25 @@ def test_golden_runner_runs_an_unseen_case_folder(tmp_path: Path) -> None:
     assert [(d["Summary"], d["Subject"]["Filename"], d["Path"]) for d in got["evalDiags"]] == [
         ('unknown property "nope"', "my-case", "values.x")
     ]
+
+
+def test_cycle_is_reported_on_the_first_property_in_sorted_order() -> None:
+    # Document order differs from sorted order: the reference evaluates "a" first, so the
+    # cycle closes (and is reported) on a's expression.
+    _, diags = open_env("values:\n  b: ${a}\n  a: ${b}\n")
+    assert [(d.summary, d.path) for d in diags] == [("cyclic reference to a", "values.a")]
+
+
+def test_detailed_view_has_flags_and_traces_with_environment() -> None:
+    from esc_pulumi.esc.views import detailed
+
+    envs = {"base": "values:\n  obj: {x: 1}\n"}
+    v, diags = open_env("imports: [base]\nvalues:\n  obj: {y: {fn::secret: s}}\n  u: ${nope}\n", envs)
+    d = detailed(v, "root")
+    obj = d["value"]["obj"]
+    assert obj["trace"]["def"]["environment"] == "root"
+    assert obj["trace"]["def"]["begin"] == {"line": 3, "column": 8, "byte": 31}
+    assert obj["trace"]["base"]["trace"]["def"]["environment"] == "base"
+    assert obj["value"]["y"] == {"value": "s", "secret": True, "trace": obj["value"]["y"]["trace"]}
+    assert obj["value"]["x"]["value"] == 1 and obj["value"]["x"]["trace"]["def"]["environment"] == "base"
+    assert d["value"]["u"]["unknown"] is True and "value" not in d["value"]["u"]
