@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from . import interpolation as interp
 from .diagnostics import Diagnostic, Pos, Range, error, warning
+from .suggest import edit_distance
 from .nodes import (
     ArrayNode,
     BoolNode,
@@ -512,19 +513,9 @@ def _array_builder(node: ArrayNode, path: str, children: list[Expr]):
     return lambda: ArrayExpr(node, path, tuple(children))
 
 
-def _edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def _unknown_field_message(key: str) -> str:
     norm = key.lower().replace("_", "")
-    ordered = sorted(_TOP_LEVEL_FIELDS, key=lambda f: _edit_distance(norm, f))
+    ordered = sorted(_TOP_LEVEL_FIELDS, key=lambda f: edit_distance(norm, f))
     existing = ", ".join(f"'{f}'" for f in ordered)
     return f"Field '{key}' does not exist on Object 'environment'. Existing fields are: {existing}"
 

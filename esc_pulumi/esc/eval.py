@@ -20,6 +20,7 @@ from . import schema as S
 from .diagnostics import Diagnostic, Range, error, has_errors, warning
 from .loading import load_definition
 from .envelope import Decrypter, EnvelopeError, unseal
+from .suggest import closest
 from .providers import ProviderError, ProviderRegistry
 from .values import Value, contains_secret, contains_unknown, from_plain, go_json, to_plain, to_string
 
@@ -680,21 +681,5 @@ def _index_problem(index: int, length: int) -> str | None:
 
 
 def _unknown_property(key: str, candidates: list[str]) -> str:
-    best, best_d = None, None
-    for c in sorted(set(candidates)):
-        d = _distance(key, c)
-        if best_d is None or d < best_d:
-            best, best_d = c, d
-    if best is not None and best_d is not None and best_d <= 2 and best_d < len(key):
-        return f'unknown property "{key}"; did you mean "{best}"?'
-    return f'unknown property "{key}"'
-
-
-def _distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+    near = closest(key, candidates)
+    return f'unknown property "{key}"' + (f'; did you mean "{near}"?' if near else "")

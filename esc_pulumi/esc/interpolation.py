@@ -38,6 +38,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ._fast import fast_constructor
+
 __all__ = [
     "Accessor",
     "PropertyAccess",
@@ -275,34 +277,11 @@ def _parse_accessors(
 _SIMPLE_SPLIT = re.compile(r"\$\{([^.\[\]{}\s\"$]+(?:\.[^.\[\]{}\s\"$]+)*)\}")
 
 
-def _new3(cls):
-    """A 3-field constructor for a frozen slotted dataclass that skips its __init__ checks."""
-    s0, s1, s2 = (getattr(cls, f).__set__ for f in cls.__dataclass_fields__)
-    new = object.__new__
-
-    def make(a, b, c):
-        o = new(cls)
-        s0(o, a)
-        s1(o, b)
-        s2(o, c)
-        return o
-
-    return make
+_name = fast_constructor(PropertyName)
+_access = fast_constructor(PropertyAccess)
 
 
-_name = _new3(PropertyName)
-_access = _new3(PropertyAccess)
-
-
-def _new_part(text: str, access: PropertyAccess | None) -> TemplatePart:
-    o = object.__new__(TemplatePart)
-    _part_text(o, text)
-    _part_access(o, access)
-    return o
-
-
-_part_text = TemplatePart.text.__set__  # type: ignore[attr-defined]
-_part_access = TemplatePart.access.__set__  # type: ignore[attr-defined]
+_new_part = fast_constructor(TemplatePart)
 
 
 def _parse_simple(text: str) -> tuple[TemplatePart, ...] | None:

@@ -46,6 +46,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Iterable, Protocol
 
+from .values import go_quote
+
 __all__ = [
     "ALWAYS",
     "MISSING",
@@ -955,7 +957,7 @@ def _validate(value: Any, schema: Schema, errs: list[SchemaError], depth: int) -
             if s.pattern is not None:
                 rx = s._regex()
                 if rx is not None and rx.search(r) is None:
-                    errs.append(SchemaError(v, f"string must match the pattern {_go_quote(s.pattern)}"))
+                    errs.append(SchemaError(v, f"string must match the pattern {go_quote(s.pattern)}"))
         elif t == "array":
             n = len(r)
             if s.min_items is not None and n < s.min_items:
@@ -1359,27 +1361,3 @@ class _Lit:
         self.text = text
 
 
-def _go_quote(s: str) -> str:
-    """Go's ``%q`` / strconv.Quote."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch in _GO_CTRL:
-            out.append(_GO_CTRL[ch])
-        elif ch.isprintable() or ch == " ":
-            out.append(ch)
-        elif o < 0x80:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_CTRL = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}

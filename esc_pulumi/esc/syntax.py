@@ -25,9 +25,7 @@ empty), so quoted scalars, flow collections and what ends with them end a little
 """
 from __future__ import annotations
 
-import dataclasses
 import re
-import types
 
 import yaml
 from yaml import events as _events
@@ -35,6 +33,7 @@ from yaml.error import MarkedYAMLError, YAMLError
 from yaml.reader import ReaderError
 from yaml.scanner import ScannerError
 
+from ._fast import fast_constructor
 from ._gc import collector_paused
 from .diagnostics import Diagnostic, Pos, Range, error
 from .nodes import ArrayNode, BoolNode, Node, NullNode, NumberNode, ObjectEntry, ObjectNode, Span, StringNode, span_range
@@ -53,71 +52,13 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 __all__ = ["parse_yaml"]
 
 
-def _fast_constructor(cls):
-    """A constructor for a frozen, slotted dataclass that skips the generated ``__init__``.
-
-    Frozen dataclasses assign each field through ``object.__setattr__``, which costs three
-    times what writing the slots directly does, and a document has a few nodes and ranges per
-    value. Writing the slots builds exactly the object ``cls(*args)`` builds; if the class ever
-    stops being a plain frozen slotted dataclass, the class itself is returned.
-    """
-    try:
-        fields = dataclasses.fields(cls)
-        if hasattr(cls, "__post_init__") or any(
-            not f.init or f.default is not dataclasses.MISSING
-            or f.default_factory is not dataclasses.MISSING
-            for f in fields
-        ):
-            return cls
-        setters = []
-        for f in fields:
-            descriptor = getattr(cls, f.name)
-            if not isinstance(descriptor, types.MemberDescriptorType):
-                return cls
-            setters.append(descriptor.__set__)
-    except Exception:  # pragma: no cover - not a dataclass any more
-        return cls
-    new = object.__new__
-    if len(setters) == 1:
-        (s0,) = setters
-
-        def make1(a):
-            o = new(cls)
-            s0(o, a)
-            return o
-
-        return make1
-    if len(setters) == 2:
-        s0, s1 = setters
-
-        def make2(a, b):
-            o = new(cls)
-            s0(o, a)
-            s1(o, b)
-            return o
-
-        return make2
-    if len(setters) == 3:
-        s0, s1, s2 = setters
-
-        def make3(a, b, c):
-            o = new(cls)
-            s0(o, a)
-            s1(o, b)
-            s2(o, c)
-            return o
-
-        return make3
-    return cls  # pragma: no cover
-
-
-_NullNode = _fast_constructor(NullNode)
-_BoolNode = _fast_constructor(BoolNode)
-_NumberNode = _fast_constructor(NumberNode)
-_StringNode = _fast_constructor(StringNode)
-_ArrayNode = _fast_constructor(ArrayNode)
-_ObjectNode = _fast_constructor(ObjectNode)
-_ObjectEntry = _fast_constructor(ObjectEntry)
+_NullNode = fast_constructor(NullNode)
+_BoolNode = fast_constructor(BoolNode)
+_NumberNode = fast_constructor(NumberNode)
+_StringNode = fast_constructor(StringNode)
+_ArrayNode = fast_constructor(ArrayNode)
+_ObjectNode = fast_constructor(ObjectNode)
+_ObjectEntry = fast_constructor(ObjectEntry)
 
 _ScalarEvent = _events.ScalarEvent
 _MappingStartEvent = _events.MappingStartEvent
