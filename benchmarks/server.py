@@ -1,0 +1,224 @@
+"""Load benchmark of ``esc-pulumi serve`` on loopback.
+
+Starts a server (temporary data folder, tokens made with the CLI), stores a 100-value
+environment that imports 3 others, then drives it with 20 concurrent clients (threads, each
+with its own keep-alive ``http.client`` connection) for a bounded number of requests:
+
+- floor: ``GET /api/esc/ping`` (fixed JSON: the framework's own cost)
+- open:  ``POST .../open`` (authenticate, resolve imports, evaluate, decrypt, new session)
+- open+read: ``POST .../open`` then ``GET .../open/{id}`` (what a client does to get values)
+
+and prints requests/second, p50 and p99 latency, and each against the floor as a ratio
+(target: open <= 3x the floor).
+
+Usage::
+
+    python benchmarks/server.py [--clients 20] [--requests 4000]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ORG = "bench"
+
+
+def _cli() -> list[str]:
+    return [sys.executable, "-m", "esc_pulumi.server"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _definitions() -> dict[str, str]:
+    bases = {
+        f"base{i}": "values:\n" + "".join(f"  b{i}_{j}: value-{i}-{j}\n" for j in range(10))
+        + f"  shared: from-base{i}\n  secret{i}: {{fn::secret: base-secret-{i}}}\n"
+        for i in range(3)
+    }
+    lines = ["imports:\n  - base0\n  - base1\n  - base2\nvalues:\n"]
+    for k in range(100):
+        if k % 10 == 0:
+            lines.append(f"  s{k}: {{fn::secret: secret-number-{k}}}\n")
+        elif k % 10 == 1:
+            lines.append(f"  i{k}: https://${{b0_{k % 10}}}.example.com/{k}\n")
+        elif k % 10 == 2:
+            lines.append(f"  o{k}: {{port: {8000 + k}, enabled: true, tags: [a, b]}}\n")
+        else:
+            lines.append(f"  v{k}: plain-value-{k}\n")
+    lines.append("  pulumiConfig:\n    app:url: ${i1}\n    app:secret: ${s0}\n")
+    return {**bases, "app": "".join(lines)}
+
+
+def _load(port: int, clients: int, total: int, make_requests) -> list[float]:
+    """Run ``total`` operations over ``clients`` threads; returns per-operation latencies (s)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    per_client = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
+    barrier = threading.Barrier(clients)
+    errors: list[str] = []
+
+    def worker(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        barrier.wait()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            try:
+                make_requests(conn)
+            except Exception as e:  # noqa: BLE001 - reported after the run
+                errors.append(repr(e))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                continue
+            mine.append(time.perf_counter() - t0)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in per_client]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[0]}")
+    latencies.append(elapsed)  # the last item carries the wall time
+    return latencies
+
+
+def _call(conn: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str]) -> bytes:
+    conn.request(method, path, headers=headers)
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        raise RuntimeError(f"{method} {path}: {r.status} {body[:200]!r}")
+    return body
+
+
+def _stats(name: str, latencies: list[float], floor: dict[str, float] | None) -> dict[str, float]:
+    elapsed = latencies.pop()
+    lat = sorted(latencies)
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    rate = len(lat) / elapsed
+    out = {"rate": rate, "p50": p50, "p99": p99}
+    ratio = ""
+    if floor:
+        ratio = f"   x{floor['rate'] / rate:4.2f} floor (throughput)   x{p50 / floor['p50']:4.2f} (p50)"
+    print(f"{name:<12} {rate:8.0f} /s   p50 {p50 * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms{ratio}")
+    return out
+
+
+def _uncached_evaluation(rounds: int = 200) -> None:
+    """What an open costs when nothing is cached (a new revision, another actor, providers):
+    parse + evaluate + decrypt in-process, without HTTP."""
+    import os
+
+    from esc_pulumi.crypto import AesGcmCipher
+    from esc_pulumi.definitions import encrypt_secrets
+    from esc_pulumi.esc import LoadedEnvironment, evaluate, load_definition
+
+    cipher = AesGcmCipher(os.urandom(32))
+    texts = {k: encrypt_secrets(v, cipher.encrypt) for k, v in _definitions().items()}
+
+    class Loader:
+        def load(self, name: str) -> LoadedEnvironment:
+            return LoadedEnvironment(text=texts[name], decrypter=cipher.decrypt)
+
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        decl, _ = load_definition(texts["app"], "default/app")
+        evaluate(decl, mode="open", loader=Loader(), decrypter=cipher.decrypt)
+    per = (time.perf_counter() - t0) / rounds
+    print(f"uncached open (parse 4 definitions + evaluate, in-process, 1 thread): {per * 1000:.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--requests", type=int, default=4000, help="operations per scenario")
+    args = ap.parse_args(argv)
+
+    data = Path(tempfile.mkdtemp(prefix="esc-bench-"))
+    port = _free_port()
+    proc = None
+    try:
+        token = subprocess.run(
+            [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", "admin"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]
+        log = open(data / "server.log", "wb")
+        # --log-level warning: the per-request log line is the same for every endpoint; leave
+        # it out so the figures compare the endpoints, not the terminal.
+        proc = subprocess.Popen([*_cli(), "serve", "--port", str(port), "--data", str(data), "--log-level", "warning"],
+                                stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}/api/esc"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/ping", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+        for name, text in _definitions().items():
+            req = urllib.request.Request(f"{base}/environments/{ORG}", method="POST", headers=headers,
+                                         data=json.dumps({"project": "default", "name": name}).encode())
+            urllib.request.urlopen(req).read()
+            req = urllib.request.Request(f"{base}/environments/{ORG}/default/{name}", method="PATCH",
+                                         headers={**headers, "Content-Type": "application/x-yaml"}, data=text.encode())
+            urllib.request.urlopen(req).read()
+
+        auth = {"Authorization": f"token {token}"}
+        open_path = f"/api/esc/environments/{ORG}/default/app/open"
+
+        def ping(conn: http.client.HTTPConnection) -> None:
+            _call(conn, "GET", "/api/esc/ping", {})
+
+        def open_only(conn: http.client.HTTPConnection) -> None:
+            _call(conn, "POST", open_path, auth)
+
+        def open_read(conn: http.client.HTTPConnection) -> None:
+            sid = json.loads(_call(conn, "POST", open_path, auth))["id"]
+            body = _call(conn, "GET", f"{open_path}/{sid}", auth)
+            # no json.loads of the ~40 KB answer: the load generator shares the server's 2 cores
+            assert b'"secret":true' in body
+
+        # warm-up (caches, connections)
+        _load(port, args.clients, 200, ping)
+        _load(port, args.clients, 200, open_read)
+
+        print(f"esc-pulumi serve, {args.clients} clients, {args.requests} operations each, "
+              "100-value environment with 3 imports")
+        floor = _stats("floor(ping)", _load(port, args.clients, args.requests, ping), None)
+        opened = _stats("open", _load(port, args.clients, args.requests, open_only), floor)
+        _stats("open+read", _load(port, args.clients, args.requests, open_read), floor)
+        _uncached_evaluation()
+        ratio = floor["rate"] / opened["rate"]
+        print(f"open costs {ratio:.2f}x the floor (target <= 3x): {'OK' if ratio <= 3 else 'MISSED'}")
+        return 0
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=15)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,656 @@
+"""Durable storage of the server: environments, revisions, tags, tokens, audit log.
+
+:class:`Store` is the small interface the HTTP layer uses; :class:`SQLiteStore` implements it
+on one SQLite file (WAL mode, ``synchronous=FULL``, one ``BEGIN IMMEDIATE`` transaction per
+change). Definitions reach the store with their secrets already encrypted: the store never sees
+a plaintext secret.
+
+Example::
+
+    store = SQLiteStore("data/esc.db")
+    rev = store.create_environment("acme", "default", "dev", "values: {}\\n", actor="ci")
+    store.update_environment("acme", "default", "dev", "values: {a: 1}\\n", actor="ci", if_match=rev.etag)
+    store.get_revision("acme", "default", "dev", "latest").number   # 2
+"""
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Protocol, Sequence
+
+__all__ = [
+    "AuditEntry",
+    "Conflict",
+    "EnvTag",
+    "EnvironmentInfo",
+    "NotFound",
+    "Revision",
+    "RevisionTag",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "TokenRecord",
+    "now_iso",
+]
+
+LATEST = "latest"
+
+
+class StoreError(Exception):
+    """Base of the store's errors; the message is safe to show to a client."""
+
+
+class NotFound(StoreError):
+    """The environment, revision or tag does not exist."""
+
+
+class Conflict(StoreError):
+    """Already exists, or a stale ``If-Match``."""
+
+
+def now_iso() -> str:
+    """The current UTC time as RFC 3339 (what the API's ``created``/``modified`` hold)."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentInfo:
+    """An environment's identity and timestamps."""
+
+    id: int
+    org: str
+    project: str
+    name: str
+    created: str
+    modified: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One stored revision of a definition (its secrets encrypted)."""
+
+    env_id: int
+    number: int
+    yaml: str = field(repr=False)
+    created: str
+    creator: str
+    tags: tuple[str, ...] = ()
+
+    @property
+    def etag(self) -> str:
+        # The environment's id makes a re-created environment's revision 1 a different ETag.
+        return f'"{self.env_id}-{self.number}"'
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionTag:
+    name: str
+    revision: int
+    created: str
+    modified: str
+    editor: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnvTag:
+    name: str
+    value: str
+    created: str
+    modified: str
+    editor: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as stored: only the SHA-256 of the token, never the token."""
+
+    token_hash: str
+    org: str
+    role: str
+    name: str
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    time: str
+    org: str
+    actor: str
+    action: str
+    target: str
+    detail: str = ""
+
+
+class Store(Protocol):
+    """What the server needs from a database. Every method is one transaction."""
+
+    def list_environments(self, org: str, after: tuple[str, str] | None, limit: int) -> list[EnvironmentInfo]: ...
+    def get_environment(self, org: str, project: str, name: str) -> EnvironmentInfo: ...
+    def create_environment(self, org: str, project: str, name: str, yaml: str, actor: str) -> Revision: ...
+    def clone_environment(
+        self, org: str, project: str, name: str, dest_project: str, dest_name: str, actor: str,
+        *, history: bool, env_tags: bool, revision_tags: bool,
+    ) -> Revision: ...
+    def update_environment(
+        self, org: str, project: str, name: str, yaml: str, actor: str, if_match: str | None = None
+    ) -> Revision: ...
+    def delete_environment(self, org: str, project: str, name: str, actor: str) -> None: ...
+    def get_revision(self, org: str, project: str, name: str, version: str | int) -> Revision: ...
+    def resolve_version(self, org: str, project: str, name: str, version: str | None) -> tuple[int, int]: ...
+    def list_revisions(self, org: str, project: str, name: str, before: int | None, count: int) -> list[Revision]: ...
+    def list_revision_tags(self, org: str, project: str, name: str, after: str | None, count: int) -> list[RevisionTag]: ...
+    def get_revision_tag(self, org: str, project: str, name: str, tag: str) -> RevisionTag: ...
+    def set_revision_tag(self, org: str, project: str, name: str, tag: str, revision: int, actor: str, *, create: bool) -> None: ...
+    def delete_revision_tag(self, org: str, project: str, name: str, tag: str, actor: str) -> None: ...
+    def list_env_tags(self, org: str, project: str, name: str, after: str | None, count: int) -> list[EnvTag]: ...
+    def get_env_tag(self, org: str, project: str, name: str, tag: str) -> EnvTag: ...
+    def create_env_tag(self, org: str, project: str, name: str, tag: str, value: str, actor: str) -> EnvTag: ...
+    def update_env_tag(
+        self, org: str, project: str, name: str, tag: str, current_value: str, new_name: str, new_value: str, actor: str
+    ) -> EnvTag: ...
+    def delete_env_tag(self, org: str, project: str, name: str, tag: str, actor: str) -> None: ...
+    def add_token(self, record: TokenRecord) -> None: ...
+    def find_token(self, token_hash: str) -> TokenRecord | None: ...
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+    def read_audit(self, org: str | None = None, limit: int | None = None) -> list[AuditEntry]: ...
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS environments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    org TEXT NOT NULL, project TEXT NOT NULL, name TEXT NOT NULL,
+    created TEXT NOT NULL, modified TEXT NOT NULL,
+    UNIQUE (org, project, name)
+);
+CREATE TABLE IF NOT EXISTS revisions (
+    env_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    yaml TEXT NOT NULL,
+    created TEXT NOT NULL, creator TEXT NOT NULL,
+    PRIMARY KEY (env_id, number)
+);
+CREATE TABLE IF NOT EXISTS revision_tags (
+    env_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, revision INTEGER NOT NULL,
+    created TEXT NOT NULL, modified TEXT NOT NULL, editor TEXT NOT NULL,
+    PRIMARY KEY (env_id, name)
+);
+CREATE TABLE IF NOT EXISTS env_tags (
+    env_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, value TEXT NOT NULL,
+    created TEXT NOT NULL, modified TEXT NOT NULL, editor TEXT NOT NULL,
+    PRIMARY KEY (env_id, name)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, org TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL, created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL, org TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT NOT NULL, detail TEXT NOT NULL
+);
+"""
+
+
+def encode_page_token(*parts: str) -> str:
+    """An opaque continuation token for the last item of a page."""
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, arity: int) -> tuple[str, ...] | None:
+    """The parts of a continuation token; ``None`` if it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        parts = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(parts, list) or len(parts) != arity or not all(isinstance(p, str) for p in parts):
+        return None
+    return tuple(parts)
+
+
+class SQLiteStore:
+    """:class:`Store` on a SQLite file. Thread-safe (one connection, serialised by a lock);
+    other processes (the ``token create`` command) may write to the same file concurrently.
+
+    Example::
+
+        store = SQLiteStore(Path(data_dir) / "esc.db")
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before the client hears of it (durable across power loss,
+            # not only across a killed process).
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _tx(self) -> "_Tx":
+        return _Tx(self)
+
+    def _env(self, org: str, project: str, name: str) -> EnvironmentInfo:
+        row = self._db.execute(
+            "SELECT id, org, project, name, created, modified FROM environments WHERE org=? AND project=? AND name=?",
+            (org, project, name),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"environment {project}/{name} not found")
+        return EnvironmentInfo(*row)
+
+    def _head(self, env_id: int) -> int:
+        row = self._db.execute("SELECT MAX(number) FROM revisions WHERE env_id=?", (env_id,)).fetchone()
+        return int(row[0] or 0)
+
+    def _resolve(self, env: EnvironmentInfo, version: str | int | None) -> int:
+        if version is None or version == LATEST:
+            return self._head(env.id)
+        if isinstance(version, int) or (isinstance(version, str) and version.isascii() and version.isdigit()):
+            number = int(version)
+            # SQLite integers are 64-bit: anything larger cannot be a revision.
+            if 0 < number < 2**62 and self._db.execute(
+                "SELECT 1 FROM revisions WHERE env_id=? AND number=?", (env.id, number)
+            ).fetchone():
+                return number
+            raise NotFound(f"revision {number} of {env.project}/{env.name} not found")
+        row = self._db.execute(
+            "SELECT revision FROM revision_tags WHERE env_id=? AND name=?", (env.id, version)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"tag {version!r} of {env.project}/{env.name} not found")
+        return int(row[0])
+
+    def _tags_by_revision(self, env_id: int) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for name, rev in self._db.execute(
+            "SELECT name, revision FROM revision_tags WHERE env_id=? ORDER BY name", (env_id,)
+        ):
+            out.setdefault(rev, []).append(name)
+        return out
+
+    def _audit(self, entries: Iterable[AuditEntry]) -> None:
+        self._db.executemany(
+            "INSERT INTO audit (time, org, actor, action, target, detail) VALUES (?,?,?,?,?,?)",
+            [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries],
+        )
+
+    # -- environments -------------------------------------------------------------------------
+
+    def list_environments(self, org: str, after: tuple[str, str] | None, limit: int) -> list[EnvironmentInfo]:
+        with self._lock:
+            a = after or ("", "")
+            rows = self._db.execute(
+                "SELECT id, org, project, name, created, modified FROM environments "
+                "WHERE org=? AND (project > ? OR (project = ? AND name > ?)) ORDER BY project, name LIMIT ?",
+                (org, a[0], a[0], a[1], limit),
+            ).fetchall()
+        return [EnvironmentInfo(*r) for r in rows]
+
+    def get_environment(self, org: str, project: str, name: str) -> EnvironmentInfo:
+        with self._lock:
+            return self._env(org, project, name)
+
+    def create_environment(self, org: str, project: str, name: str, yaml: str, actor: str) -> Revision:
+        now = now_iso()
+        with self._tx():
+            if self._db.execute(
+                "SELECT 1 FROM environments WHERE org=? AND project=? AND name=?", (org, project, name)
+            ).fetchone():
+                raise Conflict(f"environment {project}/{name} already exists")
+            cur = self._db.execute(
+                "INSERT INTO environments (org, project, name, created, modified) VALUES (?,?,?,?,?)",
+                (org, project, name, now, now),
+            )
+            env_id = int(cur.lastrowid)
+            self._db.execute(
+                "INSERT INTO revisions (env_id, number, yaml, created, creator) VALUES (?,?,?,?,?)",
+                (env_id, 1, yaml, now, actor),
+            )
+            self._audit([AuditEntry(now, org, actor, "environment.create", f"{project}/{name}", "revision 1")])
+        return Revision(env_id, 1, yaml, now, actor)
+
+    def clone_environment(
+        self, org: str, project: str, name: str, dest_project: str, dest_name: str, actor: str,
+        *, history: bool, env_tags: bool, revision_tags: bool,
+    ) -> Revision:
+        now = now_iso()
+        with self._tx():
+            src = self._env(org, project, name)
+            if self._db.execute(
+                "SELECT 1 FROM environments WHERE org=? AND project=? AND name=?", (org, dest_project, dest_name)
+            ).fetchone():
+                raise Conflict(f"environment {dest_project}/{dest_name} already exists")
+            cur = self._db.execute(
+                "INSERT INTO environments (org, project, name, created, modified) VALUES (?,?,?,?,?)",
+                (org, dest_project, dest_name, now, now),
+            )
+            dest = int(cur.lastrowid)
+            head = self._head(src.id)
+            if history:
+                self._db.execute(
+                    "INSERT INTO revisions (env_id, number, yaml, created, creator) "
+                    "SELECT ?, number, yaml, created, creator FROM revisions WHERE env_id=?",
+                    (dest, src.id),
+                )
+                number = head
+                if revision_tags:
+                    self._db.execute(
+                        "INSERT INTO revision_tags (env_id, name, revision, created, modified, editor) "
+                        "SELECT ?, name, revision, created, modified, editor FROM revision_tags WHERE env_id=?",
+                        (dest, src.id),
+                    )
+            else:
+                self._db.execute(
+                    "INSERT INTO revisions (env_id, number, yaml, created, creator) "
+                    "SELECT ?, 1, yaml, ?, ? FROM revisions WHERE env_id=? AND number=?",
+                    (dest, now, actor, src.id, head),
+                )
+                number = 1
+                if revision_tags:
+                    # Without history only the tags of the head revision still have a target.
+                    self._db.execute(
+                        "INSERT INTO revision_tags (env_id, name, revision, created, modified, editor) "
+                        "SELECT ?, name, 1, ?, ?, ? FROM revision_tags WHERE env_id=? AND revision=?",
+                        (dest, now, now, actor, src.id, head),
+                    )
+            if env_tags:
+                self._db.execute(
+                    "INSERT INTO env_tags (env_id, name, value, created, modified, editor) "
+                    "SELECT ?, name, value, created, modified, editor FROM env_tags WHERE env_id=?",
+                    (dest, src.id),
+                )
+            yaml = self._db.execute(
+                "SELECT yaml FROM revisions WHERE env_id=? AND number=?", (dest, number)
+            ).fetchone()[0]
+            self._audit([
+                AuditEntry(now, org, actor, "environment.clone", f"{dest_project}/{dest_name}", f"from {project}/{name}")
+            ])
+        return Revision(dest, number, yaml, now, actor)
+
+    def update_environment(
+        self, org: str, project: str, name: str, yaml: str, actor: str, if_match: str | None = None
+    ) -> Revision:
+        now = now_iso()
+        with self._tx():
+            env = self._env(org, project, name)
+            head = self._head(env.id)
+            if if_match is not None and if_match.strip() != "*":
+                current = Revision(env.id, head, "", "", "").etag
+                wanted = {t.strip().removeprefix("W/") for t in if_match.split(",")}
+                if current not in wanted and current.strip('"') not in wanted:
+                    raise Conflict(f"environment {project}/{name} has changed (now at revision {head}): If-Match is stale")
+            number = head + 1
+            self._db.execute(
+                "INSERT INTO revisions (env_id, number, yaml, created, creator) VALUES (?,?,?,?,?)",
+                (env.id, number, yaml, now, actor),
+            )
+            self._db.execute("UPDATE environments SET modified=? WHERE id=?", (now, env.id))
+            self._audit([AuditEntry(now, org, actor, "environment.update", f"{project}/{name}", f"revision {number}")])
+        return Revision(env.id, number, yaml, now, actor)
+
+    def delete_environment(self, org: str, project: str, name: str, actor: str) -> None:
+        now = now_iso()
+        with self._tx():
+            env = self._env(org, project, name)
+            self._db.execute("DELETE FROM environments WHERE id=?", (env.id,))
+            self._audit([AuditEntry(now, org, actor, "environment.delete", f"{project}/{name}")])
+
+    # -- revisions ------------------------------------------------------------------------------
+
+    def resolve_version(self, org: str, project: str, name: str, version: str | None) -> tuple[int, int]:
+        """``(environment id, revision number)`` of a version (number, tag, ``None`` = latest)."""
+        with self._lock:
+            env = self._env(org, project, name)
+            return env.id, self._resolve(env, version)
+
+    def get_revision(self, org: str, project: str, name: str, version: str | int) -> Revision:
+        with self._lock:
+            env = self._env(org, project, name)
+            number = self._resolve(env, version)
+            row = self._db.execute(
+                "SELECT yaml, created, creator FROM revisions WHERE env_id=? AND number=?", (env.id, number)
+            ).fetchone()
+            tags = self._tags_by_revision(env.id).get(number, [])
+            if number == self._head(env.id):
+                tags = sorted([*tags, LATEST])
+        return Revision(env.id, number, row[0], row[1], row[2], tuple(tags))
+
+    def get_revision_by_id(self, env_id: int, number: int) -> Revision | None:
+        """A revision by its environment's id (for caches keyed on ids)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT yaml, created, creator FROM revisions WHERE env_id=? AND number=?", (env_id, number)
+            ).fetchone()
+        return None if row is None else Revision(env_id, number, row[0], row[1], row[2])
+
+    def list_revisions(self, org: str, project: str, name: str, before: int | None, count: int) -> list[Revision]:
+        with self._lock:
+            env = self._env(org, project, name)
+            head = self._head(env.id)
+            rows = self._db.execute(
+                "SELECT number, created, creator FROM revisions WHERE env_id=? AND number < ? "
+                "ORDER BY number DESC LIMIT ?",
+                (env.id, before if before is not None else head + 1, count),
+            ).fetchall()
+            tags = self._tags_by_revision(env.id)
+        tags.setdefault(head, []).append(LATEST)
+        return [Revision(env.id, n, "", c, who, tuple(sorted(tags.get(n, ())))) for n, c, who in rows]
+
+    def list_revision_tags(self, org: str, project: str, name: str, after: str | None, count: int) -> list[RevisionTag]:
+        with self._lock:
+            env = self._env(org, project, name)
+            head = self._head(env.id)
+            rows = [
+                RevisionTag(*r)
+                for r in self._db.execute(
+                    "SELECT name, revision, created, modified, editor FROM revision_tags WHERE env_id=?", (env.id,)
+                )
+            ]
+        rows.append(RevisionTag(LATEST, head, env.created, env.modified, ""))
+        rows.sort(key=lambda t: t.name)
+        if after is not None:
+            rows = [t for t in rows if t.name > after]
+        return rows[:count]
+
+    def get_revision_tag(self, org: str, project: str, name: str, tag: str) -> RevisionTag:
+        with self._lock:
+            env = self._env(org, project, name)
+            if tag == LATEST:
+                return RevisionTag(LATEST, self._head(env.id), env.created, env.modified, "")
+            row = self._db.execute(
+                "SELECT name, revision, created, modified, editor FROM revision_tags WHERE env_id=? AND name=?",
+                (env.id, tag),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"tag {tag!r} of {project}/{name} not found")
+        return RevisionTag(*row)
+
+    def set_revision_tag(
+        self, org: str, project: str, name: str, tag: str, revision: int, actor: str, *, create: bool
+    ) -> None:
+        now = now_iso()
+        with self._tx():
+            env = self._env(org, project, name)
+            if tag == LATEST:
+                raise Conflict("the tag 'latest' is built in and always names the newest revision")
+            self._resolve(env, int(revision))  # NotFound when there is no such revision
+            exists = self._db.execute(
+                "SELECT 1 FROM revision_tags WHERE env_id=? AND name=?", (env.id, tag)
+            ).fetchone()
+            if create and exists:
+                raise Conflict(f"tag {tag!r} already exists")
+            if not create and not exists:
+                raise NotFound(f"tag {tag!r} of {project}/{name} not found")
+            if exists:
+                self._db.execute(
+                    "UPDATE revision_tags SET revision=?, modified=?, editor=? WHERE env_id=? AND name=?",
+                    (revision, now, actor, env.id, tag),
+                )
+            else:
+                self._db.execute(
+                    "INSERT INTO revision_tags (env_id, name, revision, created, modified, editor) VALUES (?,?,?,?,?,?)",
+                    (env.id, tag, revision, now, now, actor),
+                )
+            self._audit([AuditEntry(now, org, actor, "revision-tag." + ("create" if create else "update"),
+                                    f"{project}/{name}@{tag}", f"revision {revision}")])
+
+    def delete_revision_tag(self, org: str, project: str, name: str, tag: str, actor: str) -> None:
+        now = now_iso()
+        with self._tx():
+            env = self._env(org, project, name)
+            if tag == LATEST:
+                raise Conflict("the tag 'latest' is built in and cannot be deleted")
+            cur = self._db.execute("DELETE FROM revision_tags WHERE env_id=? AND name=?", (env.id, tag))
+            if cur.rowcount == 0:
+                raise NotFound(f"tag {tag!r} of {project}/{name} not found")
+            self._audit([AuditEntry(now, org, actor, "revision-tag.delete", f"{project}/{name}@{tag}")])
+
+    # -- environment tags ---------------------------------------------------------------------
+
+    def list_env_tags(self, org: str, project: str, name: str, after: str | None, count: int) -> list[EnvTag]:
+        with self._lock:
+            env = self._env(org, project, name)
+            rows = self._db.execute(
+                "SELECT name, value, created, modified, editor FROM env_tags WHERE env_id=? AND name > ? "
+                "ORDER BY name LIMIT ?",
+                (env.id, after or "", count),
+            ).fetchall()
+        return [EnvTag(*r) for r in rows]
+
+    def get_env_tag(self, org: str, project: str, name: str, tag: str) -> EnvTag:
+        with self._lock:
+            env = self._env(org, project, name)
+            row = self._db.execute(
+                "SELECT name, value, created, modified, editor FROM env_tags WHERE env_id=? AND name=?", (env.id, tag)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"environment tag {tag!r} of {project}/{name} not found")
+        return EnvTag(*row)
+
+    def create_env_tag(self, org: str, project: str, name: str, tag: str, value: str, actor: str) -> EnvTag:
+        now = now_iso()
+        with self._tx():
+            env = self._env(org, project, name)
+            if self._db.execute("SELECT 1 FROM env_tags WHERE env_id=? AND name=?", (env.id, tag)).fetchone():
+                raise Conflict(f"environment tag {tag!r} already exists")
+            self._db.execute(
+                "INSERT INTO env_tags (env_id, name, value, created, modified, editor) VALUES (?,?,?,?,?,?)",
+                (env.id, tag, value, now, now, actor),
+            )
+            self._audit([AuditEntry(now, org, actor, "environment-tag.create", f"{project}/{name}", tag)])
+        return EnvTag(tag, value, now, now, actor)
+
+    def update_env_tag(
+        self, org: str, project: str, name: str, tag: str, current_value: str, new_name: str, new_value: str, actor: str
+    ) -> EnvTag:
+        now = now_iso()
+        with self._tx():
+            env = self._env(org, project, name)
+            row = self._db.execute(
+                "SELECT value, created FROM env_tags WHERE env_id=? AND name=?", (env.id, tag)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"environment tag {tag!r} of {project}/{name} not found")
+            if row[0] != current_value:
+                raise Conflict(f"environment tag {tag!r} has changed: its current value does not match")
+            if new_name != tag and self._db.execute(
+                "SELECT 1 FROM env_tags WHERE env_id=? AND name=?", (env.id, new_name)
+            ).fetchone():
+                raise Conflict(f"environment tag {new_name!r} already exists")
+            self._db.execute(
+                "UPDATE env_tags SET name=?, value=?, modified=?, editor=? WHERE env_id=? AND name=?",
+                (new_name, new_value, now, actor, env.id, tag),
+            )
+            self._audit([AuditEntry(now, org, actor, "environment-tag.update", f"{project}/{name}", f"{tag} -> {new_name}")])
+        return EnvTag(new_name, new_value, row[1], now, actor)
+
+    def delete_env_tag(self, org: str, project: str, name: str, tag: str, actor: str) -> None:
+        now = now_iso()
+        with self._tx():
+            env = self._env(org, project, name)
+            cur = self._db.execute("DELETE FROM env_tags WHERE env_id=? AND name=?", (env.id, tag))
+            if cur.rowcount == 0:
+                raise NotFound(f"environment tag {tag!r} of {project}/{name} not found")
+            self._audit([AuditEntry(now, org, actor, "environment-tag.delete", f"{project}/{name}", tag)])
+
+    # -- tokens and audit -------------------------------------------------------------------------
+
+    def add_token(self, record: TokenRecord) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO tokens (hash, org, role, name, created) VALUES (?,?,?,?,?)",
+                (record.token_hash, record.org, record.role, record.name, record.created),
+            )
+            self._audit([AuditEntry(record.created, record.org, "cli", "token.create", record.name, record.role)])
+
+    def find_token(self, token_hash: str) -> TokenRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT hash, org, role, name, created FROM tokens WHERE hash=?", (token_hash,)
+            ).fetchone()
+        return None if row is None else TokenRecord(*row)
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        if not entries:
+            return
+        with self._tx():
+            self._audit(entries)
+
+    def read_audit(self, org: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        with self._lock:
+            sql = "SELECT time, org, actor, action, target, detail FROM audit"
+            args: list[object] = []
+            if org:
+                sql += " WHERE org=?"
+                args.append(org)
+            sql += " ORDER BY id"
+            rows = self._db.execute(sql, args).fetchall()
+        entries = [AuditEntry(*r) for r in rows]
+        return entries[-limit:] if limit else entries
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) under the store's lock.
+
+    IMMEDIATE takes the write lock up front, so a read-check-write (If-Match, name conflicts)
+    cannot interleave with another process's write.
+    """
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store._lock.acquire()
+        try:
+            self.store._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.store._lock.release()
+            raise
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.store._db.execute("COMMIT")
+            else:
+                self.store._db.execute("ROLLBACK")
+        finally:
+            self.store._lock.release()

@@ -1,0 +1,107 @@
+"""``esc-pulumi check``: diagnostics as ``file:line:col: error: message``, exit 1 on errors."""
+from __future__ import annotations
+
+from esc_pulumi.cli import main
+
+from .conftest import run_script, write
+
+BAD_LINES = (
+    'envs/myproj/bad.yaml:4:6: error: unknown property "nope"\n'
+    "envs/myproj/bad.yaml:5:14: error: receiver must be an array or an object\n"
+)
+
+
+def test_ref_with_errors(tmp_path, backend_env):
+    r = run_script(["check", "myproj/bad"], cwd=tmp_path, env=backend_env)
+    assert (r.code, r.out, r.err) == (1, BAD_LINES, "")
+
+
+def test_ref_without_errors(tmp_path, backend_env):
+    r = run_script(["check", "myproj/app", "myproj/fmt"], cwd=tmp_path, env=backend_env)
+    assert (r.code, r.out, r.err) == (0, "", "")
+
+
+def test_check_does_not_reveal_secrets(tmp_path, backend_env):
+    r = run_script(["check", "myproj/app"], cwd=tmp_path, env=backend_env)
+    assert "s3cr3t" not in r.out + r.err
+
+
+def test_files_with_imports_beside_them(tmp_path):
+    defs = tmp_path / "defs"
+    write(defs / "base.yaml", "values:\n  region: us-east-1\n")
+    write(
+        defs / "app.yaml",
+        """
+        imports:
+          - base
+        values:
+          where: ${region}
+        """,
+    )
+    write(
+        defs / "broken.yaml",
+        """
+        imports:
+          - base
+          - nothere
+        values:
+          x: ${region.nope}
+          y: ${missing}
+        """,
+    )
+    r = run_script(["check", "defs/app.yaml"], cwd=tmp_path)
+    assert (r.code, r.out, r.err) == (0, "", "")
+    r = run_script(["check", "defs/app.yaml", "defs/broken.yaml"], cwd=tmp_path)
+    assert r.code == 1
+    assert r.out == (
+        "defs/broken.yaml:3:5: error: environment 'nothere' not found: no file defs/nothere.yaml\n"
+        "defs/broken.yaml:5:14: error: receiver must be an array or an object\n"
+        'defs/broken.yaml:6:6: error: unknown property "missing"\n'
+    )
+
+
+def test_file_errors_in_an_import_name_the_imported_file(tmp_path):
+    defs = tmp_path / "defs"
+    write(defs / "base.yaml", "values:\n  a: ${nope}\n")
+    write(defs / "top.yaml", "imports: [base]\nvalues:\n  b: 1\n")
+    r = run_script(["check", "defs/top.yaml"], cwd=tmp_path)
+    assert r.code == 1
+    assert r.out == 'defs/base.yaml:2:6: error: unknown property "nope"\n'
+
+
+def test_file_in_a_store_layout_imports_project_names(tmp_path, store):
+    r = run_script(["check", "envs/myproj/app.yaml"], cwd=tmp_path)
+    assert (r.code, r.out) == (0, ""), r.out
+    r = run_script(["check", "envs/myproj/bad.yaml"], cwd=tmp_path)
+    assert (r.code, r.out) == (1, BAD_LINES)
+
+
+def test_yaml_syntax_error(tmp_path):
+    write(tmp_path / "broken.yaml", "values:\n  a: [1, 2\n")
+    r = run_script(["check", "broken.yaml"], cwd=tmp_path)
+    assert r.code == 1
+    assert r.out.startswith("broken.yaml") and ": error: " in r.out
+    assert "Traceback" not in r.err
+
+
+def test_missing_file(tmp_path):
+    r = run_script(["check", "nope.yaml"], cwd=tmp_path)
+    assert r.code == 1 and r.err == "esc-pulumi: nope.yaml: no such file\n"
+
+
+def test_stack_composition(project, tmp_path, store):
+    r = run_script(["check", "--stack", "dev"], cwd=project)
+    assert (r.code, r.out) == (0, ""), r.err
+    write(project / "Pulumi.broken.yaml", "config:\n  esc:backend: file://../envs\n  esc:environments: [myproj/bad]\n")
+    r = run_script(["check", "-s", "broken"], cwd=project)
+    assert r.code == 1
+    assert r.out == BAD_LINES.replace("envs/", "../envs/")
+
+
+def test_in_process(tmp_path, monkeypatch, capsys, backend_env):
+    monkeypatch.chdir(tmp_path)
+    for k, v in backend_env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["check", "myproj/bad"]) == 1
+    assert capsys.readouterr().out == BAD_LINES
+    assert main(["check", "myproj/base"]) == 0

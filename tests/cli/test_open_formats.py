@@ -1,0 +1,288 @@
+"""``esc-pulumi open``: every output format byte for byte as the esc CLI prints it (section 9 of
+the language spec). Expected texts are written by hand from the spec, not produced by the code."""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_script
+
+EXPECTED_JSON = """\
+{
+  "bool": true,
+  "environmentVariables": {
+    "DOLLAR": "cost $5",
+    "FLAG": false,
+    "NIL": null,
+    "NUM": 8080,
+    "OBJ": {
+      "ignored": true
+    },
+    "PLAIN": "plain value",
+    "PW": "[secret]",
+    "QUOTED": "a \\"b\\" \\\\c"
+  },
+  "files": {
+    "KEY_FILE": "key-data"
+  },
+  "float": 1.5,
+  "html": "\\u003cb\\u003e\\u0026\\u003c/b\\u003e",
+  "list": [
+    1,
+    "two"
+  ],
+  "multi": "line1\\nline2",
+  "nested": {
+    "a": 1,
+    "b": 2
+  },
+  "nothing": null,
+  "num": 42,
+  "quote": "say \\"hi\\"",
+  "secret": "[secret]",
+  "str": "hello",
+  "yes": "yes"
+}
+"""
+
+EXPECTED_YAML = """\
+bool: true
+environmentVariables:
+  DOLLAR: cost $5
+  FLAG: false
+  NIL: null
+  NUM: 8080
+  OBJ:
+    ignored: true
+  PLAIN: plain value
+  PW: '[secret]'
+  QUOTED: a "b" \\c
+files:
+  KEY_FILE: key-data
+float: 1.5
+html: <b>&</b>
+list:
+  - 1
+  - two
+multi: |-
+  line1
+  line2
+nested:
+  a: 1
+  b: 2
+nothing: null
+num: 42
+quote: say "hi"
+secret: '[secret]'
+str: hello
+"yes": "yes"
+"""
+
+EXPECTED_DOTENV = """\
+DOLLAR="cost $5"
+FLAG="false"
+NIL=""
+NUM="8080"
+PLAIN="plain value"
+PW="[secret]"
+QUOTED="a \\"b\\" \\\\c"
+KEY_FILE="[unknown]"
+"""
+
+EXPECTED_DETAILED_SMALL = """\
+{
+  "value": {
+    "a": {
+      "value": "x",
+      "trace": {
+        "def": {
+          "environment": "myproj/small",
+          "begin": {
+            "line": 2,
+            "column": 6,
+            "byte": 13
+          },
+          "end": {
+            "line": 2,
+            "column": 7,
+            "byte": 14
+          }
+        }
+      }
+    }
+  },
+  "trace": {
+    "def": {
+      "begin": {
+        "line": 0,
+        "column": 0,
+        "byte": 0
+      },
+      "end": {
+        "line": 0,
+        "column": 0,
+        "byte": 0
+      }
+    }
+  }
+}
+"""
+
+
+def open_(tmp_path: Path, env: dict[str, str], *args: str):
+    return run_script(["open", *args], cwd=tmp_path, env=env)
+
+
+def test_json_is_the_default_format(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt")
+    assert (r.code, r.err) == (0, "")
+    assert r.out == EXPECTED_JSON
+
+
+def test_yaml(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "--format", "yaml")
+    assert (r.code, r.err) == (0, "")
+    assert r.out == EXPECTED_YAML
+
+
+def test_dotenv_redacted(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "--format", "dotenv")
+    assert (r.code, r.err) == (0, "")
+    assert r.out == EXPECTED_DOTENV
+
+
+def test_shell_redacted(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "-f", "shell")
+    assert r.code == 0
+    assert r.out == "".join("export " + line + "\n" for line in EXPECTED_DOTENV.splitlines())
+
+
+def test_dotenv_revealed_writes_the_files(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "--format", "dotenv", "--show-secrets")
+    assert r.code == 0
+    lines = r.out.splitlines()
+    assert lines[:7] == [
+        'DOLLAR="cost $5"',
+        'FLAG="false"',
+        'NIL=""',
+        'NUM="8080"',
+        'PLAIN="plain value"',
+        'PW="hunter2"',
+        'QUOTED="a \\"b\\" \\\\c"',
+    ]
+    assert len(lines) == 8 and lines[7].startswith('KEY_FILE="') and lines[7].endswith('"')
+    path = Path(lines[7][len('KEY_FILE="') : -1])
+    try:
+        assert path.name.startswith("esc-")
+        assert path.read_text() == "key-data"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        path.unlink()
+
+
+def test_shell_revealed(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/app", "--format", "shell", "--show-secrets")
+    assert r.code == 0
+    assert r.out == 'export AWS_REGION="us-west-2"\nexport DB_PASSWORD="s3cr3t-pw"\n'
+
+
+def test_string_includes_merged_keys(tmp_path, backend_env):
+    # obj = {foo: bar} from the import, {hello: world} from app itself.
+    r = open_(tmp_path, backend_env, "myproj/app", "obj", "--format", "string")
+    assert (r.code, r.out) == (0, '"foo"="bar","hello"="world"\n')
+
+
+def test_string_of_scalars_and_arrays(tmp_path, backend_env):
+    assert open_(tmp_path, backend_env, "myproj/fmt", "list", "-f", "string").out == '"1","two"\n'
+    assert open_(tmp_path, backend_env, "myproj/fmt", "num", "-f", "string").out == "42\n"
+    assert open_(tmp_path, backend_env, "myproj/fmt", "secret", "-f", "string").out == "[secret]\n"
+    r = open_(tmp_path, backend_env, "myproj/fmt", "secret", "-f", "string", "--show-secrets")
+    assert r.out == "hunter2\n"
+
+
+def test_path_selects_a_value(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "nested")
+    assert r.out == '{\n  "a": 1,\n  "b": 2\n}\n'
+    r = open_(tmp_path, backend_env, "myproj/fmt", 'environmentVariables["PLAIN"]')
+    assert r.out == '"plain value"\n'
+    r = open_(tmp_path, backend_env, "myproj/fmt", "list[1]", "--format", "yaml")
+    assert r.out == "two\n"
+
+
+def test_missing_path_prints_null(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "no.such[3]")
+    assert (r.code, r.out) == (0, "null\n")
+
+
+def test_detailed_root(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/small", "--format", "detailed")
+    assert (r.code, r.err) == (0, "")
+    assert r.out == EXPECTED_DETAILED_SMALL
+
+
+def test_detailed_redacts_secrets(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "secret", "--format", "detailed")
+    assert r.code == 0
+    assert r.out.startswith('{\n  "value": "[secret]",\n  "secret": true,\n  "trace": {\n')
+    assert "hunter2" not in r.out
+    r = open_(tmp_path, backend_env, "myproj/fmt", "secret", "--format", "detailed", "--show-secrets")
+    assert r.out.startswith('{\n  "value": "hunter2",\n  "secret": true,\n  "trace": {\n')
+
+
+def test_secrets_only_with_show_secrets(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "--show-secrets")
+    assert '"secret": "hunter2"' in r.out and '"PW": "hunter2"' in r.out
+    for fmt in ("json", "yaml", "dotenv", "shell", "string", "detailed"):
+        r = open_(tmp_path, backend_env, "myproj/fmt", "--format", fmt)
+        assert r.code == 0, fmt
+        assert "hunter2" not in r.out + r.err, fmt
+
+
+def test_unknown_format(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "--format", "flat")
+    assert r.code != 0 and r.out == ""
+    assert r.err == 'esc-pulumi: unknown output format "flat"\n'
+
+
+def test_definition_errors_as_esc_prints_them(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/bad")
+    assert r.code != 0 and r.out == ""
+    assert r.err == (
+        'envs/myproj/bad.yaml:4:6: unknown property "nope"\n'
+        "envs/myproj/bad.yaml:5:14: receiver must be an array or an object\n"
+    )
+
+
+def test_default_project_and_bare_names(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "plain")
+    assert (r.code, r.out) == (0, '{\n  "hello": "world"\n}\n')
+
+
+def test_absolute_store_from_another_directory(tmp_path, backend_env):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = run_script(["open", "myproj/base", "region", "-f", "string"], cwd=elsewhere, env=backend_env)
+    assert (r.code, r.out) == (0, "us-west-2\n")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["open", "myproj/missing"], "not found"),
+        (["open", "a/b/c"], "invalid environment reference"),
+        (["open", "myproj/fmt", "a b"], "invalid property path"),
+    ],
+)
+def test_errors_are_one_line(tmp_path, backend_env, args, message):
+    r = run_script(args, cwd=tmp_path, env=backend_env)
+    assert r.code != 0 and r.out == ""
+    assert r.err.count("\n") == 1 and r.err.startswith("esc-pulumi: ") and message in r.err
+    assert "Traceback" not in r.err
+
+
+def test_no_ref_outside_a_project(tmp_path, backend_env):
+    r = run_script(["open"], cwd=tmp_path, env=backend_env)
+    assert r.code != 0 and "Pulumi.yaml" in r.err and r.err.count("\n") == 1

@@ -1,0 +1,176 @@
+"""Fixtures: a real ``esc-pulumi serve`` process on a free loopback port, tokens made with the
+CLI, and SDK clients pointed at it."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ORG = "acme"
+ROLES = ("reader", "opener", "editor", "admin")
+
+
+def esc_pulumi_command() -> list[str]:
+    """The ``esc-pulumi`` command: the real dispatcher once its other commands exist, else the
+    serve commands on their own (same parser, same code)."""
+    if importlib.util.find_spec("esc_pulumi.commands") is not None:
+        return [sys.executable, "-m", "esc_pulumi.cli"]
+    return [sys.executable, "-m", "esc_pulumi.server"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*esc_pulumi_command(), *args], capture_output=True, text=True, timeout=60, check=check)
+
+
+def create_token(data: Path, org: str, role: str, name: str | None = None) -> str:
+    args = ["serve", "token", "create", "--data", str(data), "--org", org, "--role", role]
+    if name:
+        args += ["--name", name]
+    out = run_cli(*args).stdout
+    return out.strip().splitlines()[-1]
+
+
+@dataclass
+class ServerProcess:
+    """One ``esc-pulumi serve`` subprocess; its stderr goes to ``log_path``."""
+
+    data: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    extra: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return self.url + "/api/esc"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data / "server.log"
+
+    def start(self) -> "ServerProcess":
+        self.data.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [*esc_pulumi_command(), "serve", "--port", str(self.port), "--data", str(self.data), *self.extra],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.api + "/ping", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError("server did not start:\n" + self.log_path.read_text())
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+
+@dataclass
+class Env:
+    """The running server and one token per role (org ``acme``), plus an admin of ``other``."""
+
+    server: ServerProcess
+    tokens: dict[str, str]
+    other_admin: str
+
+    def client(self, role: str = "admin", token: str | None = None):
+        from pulumi_esc_sdk import Configuration, EscClient
+
+        return EscClient(Configuration(host=self.server.url, access_token=token or self.tokens[role]))
+
+    def request(self, method: str, path: str, body: bytes | str | dict | None = None, role: str | None = "admin",
+                token: str | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+        """A raw HTTP request (urllib); returns (status, headers, JSON or text body)."""
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"token {token}"
+        elif role is not None:
+            h["Authorization"] = f"token {self.tokens[role]}"
+        data: bytes | None
+        if isinstance(body, dict):
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        elif isinstance(body, str):
+            data = body.encode()
+            h.setdefault("Content-Type", "application/x-yaml")
+        else:
+            data = body
+        req = urllib.request.Request(self.server.api + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, hdrs, raw = r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            status, hdrs, raw = e.code, dict(e.headers), e.read()
+        ctype = hdrs.get("content-type", hdrs.get("Content-Type", ""))
+        payload: Any = raw.decode("utf-8") if raw else None
+        if raw and "json" in ctype:
+            payload = json.loads(raw)
+        return status, hdrs, payload
+
+
+def start_env(data: Path, *extra: str) -> Env:
+    tokens = {role: create_token(data, ORG, role, name=f"{role}-user") for role in ROLES}
+    other = create_token(data, "other", "admin", name="other-admin")
+    server = ServerProcess(data, extra=extra).start()
+    return Env(server, tokens, other)
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    e = start_env(tmp_path_factory.mktemp("esc-server"), "--page-size", "3")
+    try:
+        yield e
+    finally:
+        e.server.stop()
+
+
+_counter = [0]
+
+
+@pytest.fixture
+def unique() -> str:
+    """A fresh name suffix, so tests sharing the session server do not collide."""
+    _counter[0] += 1
+    return f"t{os.getpid()}x{_counter[0]}"
