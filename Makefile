@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench clean
+.PHONY: test demo bench bench-engine bench-load bench-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,18 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) examples/engine_demo.py
+	$(PY) examples/run_program.py examples/local
 
-bench: $(STAMP)
+bench: bench-engine bench-load bench-server
+
+bench-engine: $(STAMP)
 	$(PY) benchmarks/engine.py
+
+bench-load: $(STAMP)
+	$(PY) benchmarks/load.py
+
+bench-server: $(STAMP)
+	$(PY) benchmarks/server.py
 
 clean:
 	rm -rf $(VENV)

@@ -1,0 +1,235 @@
+"""Pulumi ESC environments for Pulumi Python programs.
+
+Example::
+
+    import pulumi
+    import esc_pulumi
+
+    esc_pulumi.load()                                # stack file -> environments -> pulumi config
+    cfg = pulumi.Config()
+    db_password = cfg.require_secret("dbPassword")   # a secret Output
+
+``import esc_pulumi`` is cheap: the engine, pulumi and pulumi-esc-sdk are imported only when
+something needs them (``load()``, ``Config``, the cloud backend).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backends.base import Backend
+    from .config import Config, provider_args
+    from .errors import (
+        AuthenticationError,
+        BackendError,
+        ConfigurationError,
+        DecryptionError,
+        DefinitionError,
+        EnvironmentNotFound,
+        EscError,
+        InvalidReference,
+        MappingError,
+        PermissionDenied,
+    )
+    from .mapping import ConfigResult
+    from .plan import LoadPlan
+
+__all__ = [
+    "AuthenticationError",
+    "BackendError",
+    "Config",
+    "ConfigurationError",
+    "DecryptionError",
+    "DefinitionError",
+    "EnvironmentNotFound",
+    "EscError",
+    "InvalidReference",
+    "LoadResult",
+    "MappingError",
+    "PermissionDenied",
+    "load",
+    "provider_args",
+]
+
+_ERRORS = {
+    "AuthenticationError",
+    "BackendError",
+    "ConfigurationError",
+    "DecryptionError",
+    "DefinitionError",
+    "EnvironmentNotFound",
+    "EscError",
+    "InvalidReference",
+    "MappingError",
+    "PermissionDenied",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy attributes keep `import esc_pulumi` from importing the engine or pulumi (~0.4 s).
+    if name in _ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
+    if name in ("Config", "provider_args"):
+        from . import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'esc_pulumi' has no attribute {name!r}")
+
+
+_MASK = "[secret]"
+
+
+class _Masked(Mapping[str, str]):
+    """A read-only mapping whose repr shows secret values as ``[secret]``."""
+
+    __slots__ = ("_data", "_secret")
+
+    def __init__(self, data: Mapping[str, str], secret: frozenset[str]) -> None:
+        self._data = dict(data)
+        self._secret = secret
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return repr({k: (_MASK if k in self._secret else v) for k, v in self._data.items()})
+
+
+@dataclass(frozen=True, repr=False)
+class LoadResult:
+    """What a :func:`load` opened and applied.
+
+    ``environments``: the environments opened (in import order); ``config``: every config key
+    applied (``ns:key`` → string); ``secret_keys``; ``sources``: where each key came from
+    (``"stack file"``, ``"environment <name>"``, ``"project default"``);
+    ``environment_variables`` and ``files`` (variable → temp file path); ``overridden``: keys
+    whose ESC value the stack file overrode; ``applied``: false for ``load(apply=False)``;
+    ``requests``: HTTP requests made (0 for local definitions or a repeated load).
+
+    Its ``repr`` never shows a secret.
+
+    Example::
+
+        result = esc_pulumi.load(stack="dev")
+        result                        # LoadResult(stack='dev', environments=(...), config={'myproj:dbPassword': '[secret]', ...})
+        result.config["myproj:region"]
+    """
+
+    project: str
+    stack: str
+    environments: tuple[str, ...]
+    config: Mapping[str, str]
+    secret_keys: frozenset[str]
+    sources: Mapping[str, str]
+    environment_variables: Mapping[str, str]
+    secret_variables: frozenset[str]
+    files: Mapping[str, str]
+    overridden: tuple[str, ...]
+    applied: bool
+    requests: int = 0
+    applied_by_cli: bool = False
+    backend: str = ""
+
+    def masked_config(self) -> dict[str, str]:
+        """``config`` with secret values shown as ``[secret]``."""
+        return {k: (_MASK if k in self.secret_keys else v) for k, v in self.config.items()}
+
+    def masked_environment_variables(self) -> dict[str, str]:
+        """``environment_variables`` with secret values shown as ``[secret]``."""
+        return {k: (_MASK if k in self.secret_variables else v) for k, v in self.environment_variables.items()}
+
+    def __repr__(self) -> str:
+        return (
+            f"LoadResult(project={self.project!r}, stack={self.stack!r}, "
+            f"environments={self.environments!r}, config={self.masked_config()!r}, "
+            f"secret_keys={sorted(self.secret_keys)!r}, "
+            f"environment_variables={self.masked_environment_variables()!r}, "
+            f"files={sorted(self.files)!r}, overridden={self.overridden!r}, applied={self.applied!r})"
+        )
+
+    __str__ = __repr__
+
+
+def load(
+    stack: str | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
+    *,
+    environments: Sequence[str] | None = None,
+    organization: str | None = None,
+    backend: "str | Backend | None" = None,
+    apply: bool = True,
+    set_environment_variables: bool = True,
+    write_files: bool = True,
+) -> LoadResult:
+    """Open the stack's ESC environments and put their ``pulumiConfig`` into Pulumi config.
+
+    Inside a Pulumi run the project and stack come from the runtime; elsewhere the project is
+    found upward from the cwd (or ``project_dir``) and the stack is ``stack=`` or
+    ``PULUMI_STACK``. The environment list is ``environments=``, else the stack file's
+    ``environment:``, else its config key ``esc:environments``. Secret values become secret
+    config keys; ``environmentVariables`` go into ``os.environ`` and ``files`` into 0600 temp
+    files (removed at exit) named by their variables. All or nothing: on any
+    :class:`EscError` nothing is applied. A second identical call opens nothing.
+
+    Example::
+
+        import esc_pulumi, pulumi
+
+        esc_pulumi.load()
+        pulumi.Config().require_secret("dbPassword")
+    """
+    from . import runtime
+    from .mapping import compute_config
+    from .plan import make_plan
+
+    plan = make_plan(
+        stack, project_dir, environments=environments, organization=organization, backend=backend
+    )
+    memo_key = (plan.key(), set_environment_variables, write_files)
+    if apply:
+        previous = runtime.memo_get(memo_key)
+        if previous is not None:
+            return previous
+
+    opened = None
+    if plan.composition is not None and not plan.applied_by_cli:
+        opened = plan.backend.open(plan.composition, organization=plan.organization, mode="open")
+    result = compute_config(plan, opened)
+    applied = runtime.apply(
+        result,
+        opened,
+        set_environment_variables=set_environment_variables,
+        write_files=write_files,
+        dry_run=not apply,
+    )
+    values = result.values()
+    load_result = LoadResult(
+        project=plan.project,
+        stack=plan.stack,
+        environments=plan.environments,
+        config=_Masked(values, result.secret_keys),
+        secret_keys=result.secret_keys,
+        sources=MappingProxyType({k: e.source for k, e in result.entries.items()}),
+        environment_variables=_Masked(applied.variables, applied.secret_variables),
+        secret_variables=applied.secret_variables,
+        files=MappingProxyType(dict(applied.files)),
+        overridden=result.overridden,
+        applied=apply,
+        requests=opened.requests if opened is not None else 0,
+        applied_by_cli=plan.applied_by_cli,
+        backend=getattr(plan.backend, "url", ""),
+    )
+    if apply:
+        runtime.memo_put(memo_key, load_result)
+    return load_result

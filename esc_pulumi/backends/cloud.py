@@ -1,0 +1,264 @@
+"""The ``http(s)://`` backend: Pulumi Cloud or any ESC-compatible server, through pulumi-esc-sdk.
+
+The whole composition is opened at once, as the Pulumi CLI does: ``POST
+/api/esc/environments/{org}/yaml/open?duration=2h0m0s`` with ``{imports: [...]}`` as body, then
+``GET .../yaml/open/{id}``. Two HTTP requests whatever the number of environments. The SDK's
+``EscClient`` has no anonymous open, so the calls go through its generated ``ApiClient``; and its
+``values`` drop secret flags, so the opened ``properties`` are walked instead.
+
+pulumi-esc-sdk (and pydantic under it) is imported only when a cloud backend opens something.
+
+Example::
+
+    backend = CloudBackend("http://127.0.0.1:8080", token=Token("t0k", "PULUMI_ACCESS_TOKEN"))
+    opened = backend.open({"imports": ["myproj/dev"]}, organization="acme")
+    opened.requests     # 2
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import (
+    AuthenticationError,
+    BackendError,
+    ConfigurationError,
+    DefinitionError,
+    EnvironmentNotFound,
+    PermissionDenied,
+)
+from ..settings import Token, is_http_url
+from .base import OpenedEnvironment
+
+OPEN_DURATION = "2h0m0s"  # what the Pulumi CLI asks for
+
+
+class _Trace:
+    """The minimal ``defn`` of a value opened remotely: where it was defined (``.range``)."""
+
+    __slots__ = ("range", "path")
+
+    def __init__(self, range: Any, path: str = "") -> None:
+        self.range = range
+        self.path = path
+
+
+def esc_api_url(url: str) -> str:
+    """``scheme://netloc/api/esc``, as the SDK's own client rewrites its host."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/api/esc", "", ""))
+
+
+class CloudBackend:
+    """An ESC REST service. ``token`` is the access token and where it came from."""
+
+    def __init__(self, url: str, *, token: Token, timeout: float = 60.0) -> None:
+        if not is_http_url(url):
+            raise ConfigurationError(f"not an ESC host: {url!r} (only http:// and https:// URLs are)")
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._client: Any = None
+
+    def __repr__(self) -> str:  # never shows the token
+        return f"CloudBackend({self.url!r}, token from {self.token.source})"
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def _api(self) -> Any:
+        if self._client is None:
+            from pulumi_esc_sdk import api_client, configuration
+
+            cfg = configuration.Configuration(host=esc_api_url(self.url), access_token=self.token.value)
+            # A refused connection should fail now, not after urllib3's default retries.
+            cfg.retries = 1
+            self._client = api_client.ApiClient(cfg)
+        return self._client
+
+    def _call(self, method: str, path: str, *, org: str, query=None, body: str | None = None) -> Any:
+        """One HTTP request; returns the decoded JSON body or raises the right EscError."""
+        from pulumi_esc_sdk.exceptions import ApiException
+        import urllib3
+
+        client = self._api()
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/x-yaml"
+        params = client.param_serialize(
+            method=method,
+            resource_path=path,
+            path_params={"orgName": org},
+            query_params=list(query or []),
+            header_params=headers,
+            body=body,
+            auth_settings=["Authorization"],
+        )
+        try:
+            response = client.call_api(*params, _request_timeout=self.timeout)
+            response.read()
+        except ApiException as e:  # TLS failures and the like
+            raise BackendError(f"the ESC service at {self.url} failed: {e.reason or e.status}") from None
+        except urllib3.exceptions.HTTPError as e:
+            reason = getattr(e, "reason", None) or e
+            raise BackendError(
+                f"cannot reach the ESC service at {self.url}: {type(reason).__name__}"
+                " (is the URL right and the service up?)"
+            ) from None
+        status = response.status
+        data = response.data or b""
+        if 200 <= status < 300:
+            try:
+                return json.loads(data or b"{}")
+            except ValueError:
+                raise BackendError(f"the ESC service at {self.url} answered {method} {path} with invalid JSON") from None
+        self._fail(status, data, org)
+
+    def _fail(self, status: int, data: bytes, org: str) -> None:
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            doc = None
+        message = doc.get("message") if isinstance(doc, dict) else None
+        if isinstance(doc, dict) and isinstance(doc.get("diagnostics"), list) and doc["diagnostics"]:
+            diags = _diagnostics(doc["diagnostics"])
+            missing = [d for d in diags if _looks_missing(d.summary)]
+            if missing and len(missing) == len(diags):
+                raise EnvironmentNotFound("; ".join(str(d) for d in missing))
+            raise DefinitionError(f"the environments of organization {org!r} have errors:", diags)
+        if status == 401:
+            raise AuthenticationError(
+                f"the ESC service at {self.url} refused the access token (401); the token came from "
+                f"{self.token.source}: set PULUMI_ACCESS_TOKEN or run `pulumi login`"
+            )
+        if status == 403:
+            raise PermissionDenied(
+                f"the access token (from {self.token.source}) may not open environments of "
+                f"organization {org!r} at {self.url} (403)"
+            )
+        if status == 404:
+            raise EnvironmentNotFound(
+                f"not found at {self.url} (organization {org!r}): {message or 'an environment does not exist'}"
+            )
+        raise BackendError(f"the ESC service at {self.url} answered HTTP {status}: {message or 'no message'}")
+
+    # -- Backend protocol ----------------------------------------------------------------------
+
+    def open(
+        self,
+        definition: Mapping[str, Any],
+        *,
+        organization: str | None = None,
+        mode: Literal["open", "check"] = "open",
+    ) -> OpenedEnvironment:
+        """Open (2 requests) or check (1 request) the anonymous composition ``definition``."""
+        if not organization:
+            raise ConfigurationError(
+                f"no ESC organization for {self.url}: set ESC_PULUMI_ORGANIZATION, the stack config "
+                "key esc:organization, or load(organization=...)"
+            )
+        if not self.token.value:
+            # Fail before any request: an unauthenticated call would only earn a 401.
+            raise AuthenticationError(
+                f"no access token for {self.url}: looked at {self.token.source}; set "
+                "PULUMI_ACCESS_TOKEN or run `pulumi login`"
+            )
+        body = json.dumps(dict(definition))  # JSON is YAML
+        if mode == "check":
+            env = self._call("POST", "/environments/{orgName}/yaml/check", org=organization, body=body)
+            requests = 1
+        else:
+            opened = self._call(
+                "POST",
+                "/environments/{orgName}/yaml/open",
+                org=organization,
+                query=[("duration", OPEN_DURATION)],
+                body=body,
+            )
+            diags = _diagnostics((opened.get("diagnostics") or {}).get("diagnostics") or []) if isinstance(
+                opened.get("diagnostics"), dict
+            ) else _diagnostics(opened.get("diagnostics") or [])
+            if any(d.is_error for d in diags):
+                raise DefinitionError(f"the environments of organization {organization!r} have errors:", diags)
+            session = opened.get("id")
+            if not isinstance(session, str) or not session:
+                raise BackendError(f"the ESC service at {self.url} did not return an open session id")
+            from urllib.parse import quote
+
+            env = self._call(
+                "GET", "/environments/{orgName}/yaml/open/" + quote(session, safe=""), org=organization
+            )
+            requests = 2
+        if not isinstance(env, dict):
+            raise BackendError(f"the ESC service at {self.url} returned an unexpected environment")
+        value = properties_to_value(env.get("properties") or {})
+        env_diags = env.get("diagnostics")
+        if isinstance(env_diags, dict):
+            env_diags = env_diags.get("diagnostics")
+        diags = _diagnostics(env_diags or [])
+        if any(d.is_error for d in diags):
+            raise DefinitionError(f"the environments of organization {organization!r} have errors:", diags)
+        imports = definition.get("imports") or []
+        names = tuple(i if isinstance(i, str) else next(iter(i)) for i in imports if isinstance(i, (str, dict)) and i)
+        return OpenedEnvironment(value=value, diagnostics=tuple(diags), requests=requests, environments=names)
+
+
+def _looks_missing(summary: str) -> bool:
+    s = summary.lower()
+    return "not found" in s or "unknown environment" in s or "does not exist" in s
+
+
+def _diagnostics(items: list) -> list:
+    """The service's ``[{range?, summary, path?}]`` as engine diagnostics (all errors)."""
+    from ..esc import Diagnostic, Pos, Range, Severity
+
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        rng = None
+        r = item.get("range")
+        if isinstance(r, dict):
+            b, e = r.get("begin") or {}, r.get("end") or {}
+            rng = Range(
+                str(r.get("environment", "")),
+                Pos(int(b.get("line", 0)), int(b.get("column", 0)), int(b.get("byte", 0))),
+                Pos(int(e.get("line", 0)), int(e.get("column", 0)), int(e.get("byte", 0))),
+            )
+        severity = Severity.WARNING if item.get("severity") in ("warning", 2) else Severity.ERROR
+        out.append(Diagnostic(severity, str(item.get("summary", "")), rng, str(item.get("path", ""))))
+    return out
+
+
+def properties_to_value(properties: Mapping[str, Any]) -> Any:
+    """The opened ``properties`` (maps/lists of ``{value, secret, unknown, trace}``) as a
+    :class:`esc_pulumi.esc.Value` object, keeping every secret/unknown flag and the defining
+    environment of each value (``value.defn.range.environment``)."""
+    from ..esc import Pos, Range, Value
+
+    def convert(node: Any) -> Value:
+        if not isinstance(node, dict):
+            return Value(node)
+        raw = node.get("value")
+        if isinstance(raw, dict):
+            r: Any = {k: convert(v) for k, v in raw.items()}
+        elif isinstance(raw, list):
+            r = [convert(v) for v in raw]
+        else:
+            r = raw
+        defn = None
+        trace = node.get("trace")
+        d = trace.get("def") if isinstance(trace, dict) else None
+        if isinstance(d, dict) and d.get("environment"):
+            b = d.get("begin") or {}
+            e = d.get("end") or {}
+            defn = _Trace(
+                Range(
+                    str(d["environment"]),
+                    Pos(int(b.get("line", 0)), int(b.get("column", 0)), int(b.get("byte", 0))),
+                    Pos(int(e.get("line", 0)), int(e.get("column", 0)), int(e.get("byte", 0))),
+                )
+            )
+        return Value(r, bool(node.get("secret")), bool(node.get("unknown")), defn=defn)  # type: ignore[arg-type]
+
+    return Value({k: convert(v) for k, v in properties.items()})

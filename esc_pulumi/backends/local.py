@@ -1,0 +1,205 @@
+"""The ``file://DIR`` backend: definitions kept in a folder, evaluated by the embedded engine.
+
+``<DIR>/<project>/<env>.yaml`` holds environment ``project/env``; a bare ``env`` means project
+``default``. ``env@TAG`` (or ``@REV``) reads ``<DIR>/<project>/<env>@TAG.yaml`` when it exists,
+and ``@latest`` is the plain file: a folder has no revision history of its own.
+
+``{ciphertext: ...}`` secrets are decrypted with the key from ``ESC_PULUMI_PASSPHRASE`` or
+``ESC_PULUMI_KEY_FILE`` (derived only when a ciphertext is met: scrypt is slow on purpose).
+
+Example::
+
+    backend = LocalBackend(Path("envs"))
+    opened = backend.open({"imports": ["myproj/dev"]})
+    to_plain(opened.value, redact=True)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
+
+from ..errors import DecryptionError, DefinitionError, EnvironmentNotFound, EscError, InvalidReference
+from ..refs import EnvironmentRef
+from .base import OpenedEnvironment
+
+
+class _Session:
+    """One open: remembers what went wrong in the loader/decrypter so that the right
+    :class:`EscError` subclass is raised afterwards (the engine only records diagnostics)."""
+
+    def __init__(self, backend: "LocalBackend") -> None:
+        self.backend = backend
+        self.missing: dict[str, str] = {}  # environment name -> message
+        self.decrypt_failures: list[str] = []
+        self.loaded: list[str] = []
+        self._decrypt: Callable[[bytes], bytes] | None = None
+
+    def load(self, name: str):  # -> LoadedEnvironment
+        from ..esc import LoadedEnvironment, LoadError
+
+        try:
+            path = self.backend.path_of(name)
+        except EnvironmentNotFound as e:
+            self.missing[name] = str(e)
+            raise LoadError(str(e)) from None
+        except InvalidReference as e:
+            raise LoadError(str(e)) from None
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            msg = f"environment {name!r} not found: no file {self.backend.display(path)}"
+            self.missing[name] = msg
+            raise LoadError(msg) from None
+        except OSError as e:
+            raise LoadError(f"cannot read {self.backend.display(path)}: {e.strerror or e}") from None
+        self.loaded.append(name)
+        return LoadedEnvironment(text=text, decrypter=self.decrypt)
+
+    def decrypt(self, payload: bytes) -> bytes:
+        if self._decrypt is None:
+            from ..crypto import local_cipher
+
+            try:
+                cipher = local_cipher(self.backend.environ)
+            except EscError as e:  # an unreadable key file, say
+                self.decrypt_failures.append(f"cannot decrypt a secret: {e}")
+                raise
+            if cipher is None:
+                msg = "cannot decrypt a secret: no key is set: set ESC_PULUMI_PASSPHRASE or ESC_PULUMI_KEY_FILE"
+                self.decrypt_failures.append(msg)
+                raise DecryptionError(msg)
+            self._decrypt = cipher.decrypt
+        try:
+            return self._decrypt(payload)
+        except DecryptionError:
+            self.decrypt_failures.append(
+                "cannot decrypt a secret: wrong ESC_PULUMI_PASSPHRASE or key file, or corrupted data"
+            )
+            raise
+
+
+class LocalBackend:
+    """Definitions under ``root``, evaluated offline. ``context`` fills ``${context.pulumi...}``."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        context: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        providers: Any = None,
+    ) -> None:
+        self.root = Path(root)
+        self.url = f"file://{self.root}"
+        self.context = dict(context or {})
+        self.environ = environ if environ is not None else os.environ
+        self.providers = providers
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({str(self.root)!r})"
+
+    def path_of(self, name: str) -> Path:
+        """The file holding environment ``name`` (``env``, ``proj/env``, ``proj/env@tag``)."""
+        ref = EnvironmentRef.parse(name)
+        folder = self.root / ref.project
+        if ref.version and ref.version != "latest":
+            pinned = folder / f"{ref.name}@{ref.version}.yaml"
+            if pinned.is_file():
+                return pinned
+            raise EnvironmentNotFound(
+                f"environment {name!r}: the local backend has no revision or tag "
+                f"{ref.version!r} (no file {self.display(pinned)})"
+            )
+        return folder / f"{ref.name}.yaml"
+
+    def display(self, path: Path) -> str:
+        """A path as users should see it: relative to the cwd when below it."""
+        try:
+            return os.path.relpath(path)
+        except ValueError:  # another drive (Windows)
+            return str(path)
+
+    def read_definition(self, name: str) -> str:
+        """The definition text of one environment (for ``esc-pulumi check``/``open REF``)."""
+        path = self.path_of(name)
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise EnvironmentNotFound(f"environment {name!r} not found: no file {self.display(path)}") from None
+
+    def open(
+        self,
+        definition: Mapping[str, Any],
+        *,
+        organization: str | None = None,
+        mode: Literal["open", "check"] = "open",
+    ) -> OpenedEnvironment:
+        """Evaluate the anonymous composition ``definition`` (``{"imports": [...]}``)."""
+        if not self.root.is_dir():
+            raise EnvironmentNotFound(
+                f"the local ESC folder {self.display(self.root)} does not exist ({self.url})"
+            )
+        from ..esc import ANONYMOUS, ProviderRegistry, evaluate, load_definition
+
+        # JSON is YAML: the engine parses the composition like any other definition.
+        decl, diags = load_definition(json.dumps(dict(definition)), ANONYMOUS)
+        session = _Session(self)
+        context = dict(self.context)
+        if organization and "pulumi" not in context:
+            context["pulumi"] = {"organization": {"login": organization}}
+        if decl is None:
+            from ..esc import Value
+
+            if any(d.is_error for d in diags):
+                raise DefinitionError("the environment composition is malformed", diags)
+            return OpenedEnvironment(Value({}), tuple(diags), 0, ())
+        value, more = evaluate(
+            decl,
+            mode=mode,
+            loader=session,
+            providers=self.providers if self.providers is not None else ProviderRegistry(),
+            context=context,
+        )
+        diags = [self._located(d) for d in diags + more]
+        errors = [d for d in diags if d.is_error]
+        if errors:
+            self._raise(session, errors)
+        return OpenedEnvironment(
+            value=value,
+            diagnostics=tuple(d for d in diags if not d.is_error),
+            requests=0,
+            environments=tuple(dict.fromkeys(session.loaded)),
+        )
+
+    def _located(self, d):
+        """Diagnostics name the definition file (``envs/proj/dev.yaml:3:7``), not just the env."""
+        from ..esc import ANONYMOUS
+
+        if d.range is None or d.range.environment == ANONYMOUS:
+            return d
+        try:
+            path = self.display(self.path_of(d.range.environment))
+        except EscError:
+            return d
+        return dataclasses.replace(d, range=dataclasses.replace(d.range, environment=path))
+
+    def _raise(self, session: _Session, errors: list) -> None:
+        if session.missing:
+            names = ", ".join(session.missing)
+            raise EnvironmentNotFound(
+                "; ".join(session.missing.values())
+                + (f" (looked in {self.display(self.root)})" if len(session.missing) == 1 else f" ({names})")
+            )
+        if session.decrypt_failures:
+            where = next((f"{_where(d)}" for d in errors if "decrypt" in d.summary), "")
+            raise DecryptionError(f"{where}{session.decrypt_failures[0]}")
+        raise DefinitionError("environment definitions have errors:", errors)
+
+
+def _where(d) -> str:
+    if d.range is None:
+        return ""
+    return f"{d.range.environment}:{d.range.begin.line}:{d.range.begin.column}: "
