@@ -60,4 +60,12 @@ def fast_constructor(cls):
             return o
 
         return make3
-    return cls  # pragma: no cover
+    pairs = tuple(setters)
+
+    def make(*args):
+        o = new(cls)
+        for setter, a in zip(pairs, args):
+            setter(o, a)
+        return o
+
+    return make

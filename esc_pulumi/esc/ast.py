@@ -7,9 +7,10 @@ what was wrong is reported as diagnostics and replaced by something evaluable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import interpolation as interp
+from ._fast import fast_constructor
 from .diagnostics import Diagnostic, Pos, Range, error, warning
 from .suggest import edit_distance
 from .nodes import (
@@ -89,7 +90,7 @@ class ObjectExpr(Expr):
 
     keys: tuple[str, ...]
     values: tuple[Expr, ...]
-    index: dict[str, int] = field(default_factory=dict)
+    index: dict[str, int]
 
     def get(self, key: str) -> Expr | None:
         i = self.index.get(key)
@@ -167,6 +168,16 @@ class EnvironmentDecl:
     values: ObjectExpr | None
     description: str | None = None
 
+
+# Expressions are built by the hundred thousand: skip the frozen dataclasses' __init__.
+_String = fast_constructor(StringExpr)
+_Number = fast_constructor(NumberExpr)
+_Bool = fast_constructor(BoolExpr)
+_Null = fast_constructor(NullExpr)
+_Symbol = fast_constructor(SymbolExpr)
+_Interpolate = fast_constructor(InterpolateExpr)
+_Array = fast_constructor(ArrayExpr)
+_Object = fast_constructor(ObjectExpr)
 
 _UNARY = frozenset(
     ["fn::concat", "fn::toJSON", "fn::fromJSON", "fn::toBase64", "fn::fromBase64", "fn::toString", "fn::final"]
@@ -301,6 +312,9 @@ class _Parser:
 
     def expr(self, node: Node, path: str) -> Expr:
         """Parse a node into an expression, iteratively (documents may nest thousands deep)."""
+        t = type(node)
+        if t is StringNode:  # most values: no need for the work stack
+            return self.string(node, path)  # type: ignore[arg-type]
         # Work items: (node, path, slot) where slot is (list, index) to fill. Containers are
         # built after their children, so we push a 'finish' marker after the children.
         result: list[Expr] = [None]  # type: ignore[list-item]
@@ -314,11 +328,11 @@ class _Parser:
             if t is StringNode:
                 out[i] = self.string(n, p)
             elif t is NumberNode:
-                out[i] = NumberExpr(n, p, n.value)
+                out[i] = _Number(n, p, n.value)
             elif t is BoolNode:
-                out[i] = BoolExpr(n, p, n.value)
+                out[i] = _Bool(n, p, n.value)
             elif t is NullNode:
-                out[i] = NullExpr(n, p)
+                out[i] = _Null(n, p)
             elif t is ArrayNode:
                 children: list[Expr] = [None] * len(n.items)  # type: ignore[list-item]
                 stack.append((_array_builder(n, p, children), p, out, i, True))
@@ -400,17 +414,17 @@ class _Parser:
     def string(self, node: StringNode, path: str) -> Expr:
         text = node.value
         if "$" not in text:
-            return StringExpr(node, path, text)
+            return _String(node, path, text)
         if not interp.has_interpolation(text):
-            return StringExpr(node, path, interp.unescape(text))
+            return _String(node, path, interp.unescape(text))
         parts, errs = interp.parse_template(text)
         for e in errs:
             self.diags.append(error(e.summary, offset_range(node.range, e.start, e.end), path))
         if len(parts) == 1 and parts[0].text == "" and parts[0].access is not None:
-            return SymbolExpr(node, path, parts[0].access)
+            return _Symbol(node, path, parts[0].access)
         if all(pt.access is None for pt in parts):
-            return StringExpr(node, path, "".join(pt.text for pt in parts))
-        return InterpolateExpr(node, path, parts)
+            return _String(node, path, "".join(pt.text for pt in parts))
+        return _Interpolate(node, path, parts)
 
     # -- builtins ---------------------------------------------------------------------------
 
@@ -500,7 +514,7 @@ def _is_literal(e: Expr) -> bool:
 
 def _make_object(node: ObjectNode, path: str, entries: list[ObjectEntry], children: list[Expr]) -> ObjectExpr:
     keys = tuple(e.key.value for e in entries)
-    return ObjectExpr(
+    return _Object(
         node,
         path,
         keys,
@@ -510,7 +524,7 @@ def _make_object(node: ObjectNode, path: str, entries: list[ObjectEntry], childr
 
 
 def _array_builder(node: ArrayNode, path: str, children: list[Expr]):
-    return lambda: ArrayExpr(node, path, tuple(children))
+    return lambda: _Array(node, path, tuple(children))
 
 
 def _unknown_field_message(key: str) -> str:

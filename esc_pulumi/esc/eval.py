@@ -146,7 +146,7 @@ class _EnvEval:
             if request is not None:
                 v = memo.get(request)
                 if v is None and type(request) in _LITERALS and bases.get(request) is None:
-                    v = Value(None if type(request) is A.NullExpr else request.value, defn=request)  # type: ignore[attr-defined]
+                    v = _literal(request)
                 if v is None:
                     if request in active:
                         v = self._cycle(request)
@@ -195,13 +195,28 @@ class _EnvEval:
     # -- imports ----------------------------------------------------------------------------
 
     def _evaluate_imports(self) -> None:
+        # Each merged import is laid over the ones before it. Once the accumulated top-level
+        # object is a fresh dict of our own, it grows in place instead of being copied per import.
+        merged: dict[str, Value] | None = None
         for imp in self.decl.imports:
             v = self._import(imp.name, imp.range, imp.path)
             if v is None:
                 continue
             self.imports[imp.name] = v
-            if imp.merge:
-                self.base = v if self.base is None else self._merge(v, self.base)
+            if not imp.merge:
+                continue
+            before = self.base
+            if before is None:
+                self.base = v  # shared with the import cache: never grown in place
+            elif merged is not None and type(v.repr) is dict and not v.unknown:
+                for k, c in v.repr.items():
+                    b = merged.get(k)
+                    merged[k] = c if b is None else self._merge(c, b)
+            else:
+                self.base = self._merge(v, before)
+                r = self.base.repr
+                fresh = type(r) is dict and r is not v.repr and r is not before.repr
+                merged = r if fresh else None
 
     def _import(self, name: str, rng: Range, path: str) -> Value | None:
         shared = self.shared
@@ -307,7 +322,7 @@ class _EnvEval:
             if plain_base and type(c) in _LITERALS:
                 # A literal with nothing imported beneath it: no need for a round trip through
                 # the driver (the common case, and most of a large document).
-                props[k] = Value(c.value if type(c) is not A.NullExpr else None, defn=c)
+                props[k] = _literal(c)
                 continue
             self._base_of(x, k, c)
             props[k] = yield c
@@ -325,6 +340,10 @@ class _EnvEval:
             access = part.access
             if access is not None:
                 v = yield from self._resolve(x, access)
+                if type(v.repr) is str and not v.unknown:  # the common case, without the walk
+                    out.append(v.repr)
+                    secret = secret or v.secret
+                    continue
                 s, u, sec = to_string(v)
                 out.append(s)
                 unknown, secret = unknown or u, secret or sec
@@ -334,6 +353,7 @@ class _EnvEval:
 
     def _resolve(self, x: A.Expr, access: A.PropertyAccess) -> Step:
         accessors = access.accessors
+        bases = self.bases
         first = accessors[0].key
         cur_expr: A.Expr | None = None
         cur: Value | None = None
@@ -360,21 +380,20 @@ class _EnvEval:
             else:
                 cur = self.base if self.base is not None else Value({})
         for i in range(start, len(accessors)):
-            acc = accessors[i]
-            key = acc.key
-            # Problems are reported on the accessor, or on the whole ${...} for the root.
-            rng = (acc.start, acc.end) if i > 0 else (access.start, access.end)
+            key = accessors[i].key
             if cur_expr is not None:
                 t = type(cur_expr)
                 if t is A.ObjectExpr:
                     if type(key) is int:
-                        return self._access_error(x, "cannot access an object property using an integer index", rng)
-                    child = cur_expr.get(key)
-                    if child is not None:
-                        self._base_of(cur_expr, key, child)
+                        return self._access_error(x, "cannot access an object property using an integer index", access, i)
+                    j = cur_expr.index.get(key)
+                    if j is not None:
+                        child = cur_expr.values[j]
+                        if child not in bases and bases.get(cur_expr) is not None:
+                            self._base_of(cur_expr, key, child)
                         cur_expr = child
                         continue
-                    base = self.bases.get(cur_expr)
+                    base = bases.get(cur_expr)
                     if base is not None and base.unknown:
                         return Value(None, unknown=True, defn=x)
                     if base is not None and type(base.repr) is dict and key in base.repr:
@@ -383,20 +402,20 @@ class _EnvEval:
                     keys = list(cur_expr.keys)
                     if base is not None and type(base.repr) is dict:
                         keys += list(base.repr)
-                    return self._access_error(x, _unknown_property(key, keys), rng)
+                    return self._access_error(x, _unknown_property(key, keys), access, i)
                 if t is A.ArrayExpr:
                     if type(key) is not int:
-                        return self._access_error(x, "cannot access an array element using a property name", rng)
+                        return self._access_error(x, "cannot access an array element using a property name", access, i)
                     problem = _index_problem(key, len(cur_expr.elements))
                     if problem:
-                        return self._access_error(x, problem, rng)
+                        return self._access_error(x, problem, access, i)
                     cur_expr = cur_expr.elements[key]
                     continue
                 cur = yield cur_expr
                 cur_expr = None
             assert cur is not None
             if cur.unknown:
-                nxt = self._unknown_access(x, cur, key, rng)
+                nxt = self._unknown_access(x, cur, key, access, i)
                 if nxt is None:
                     return Value(None, unknown=True, defn=x)
                 cur = nxt
@@ -404,35 +423,37 @@ class _EnvEval:
             r = cur.repr
             if type(r) is dict:
                 if type(key) is int:
-                    return self._access_error(x, "cannot access an object property using an integer index", rng)
+                    return self._access_error(x, "cannot access an object property using an integer index", access, i)
                 c = r.get(key)
                 if c is None:
-                    return self._access_error(x, _unknown_property(key, list(r)), rng)
+                    return self._access_error(x, _unknown_property(key, list(r)), access, i)
                 cur = c
             elif type(r) is list:
                 if type(key) is not int:
-                    return self._access_error(x, "cannot access an array element using a property name", rng)
+                    return self._access_error(x, "cannot access an array element using a property name", access, i)
                 problem = _index_problem(key, len(r))
                 if problem:
-                    return self._access_error(x, problem, rng)
+                    return self._access_error(x, problem, access, i)
                 cur = r[key]
             else:
-                return self._access_error(x, "receiver must be an array or an object", rng)
+                return self._access_error(x, "receiver must be an array or an object", access, i)
         if cur_expr is not None:
+            if type(cur_expr) in _LITERALS and self.bases.get(cur_expr) is None:
+                return _literal(cur_expr)  # no need to suspend for a plain literal
             cur = yield cur_expr
         assert cur is not None
         return cur
 
-    def _access_error(self, x: A.Expr, summary: str, span: tuple[int, int]) -> Value:
-        self.error(x, summary, A.offset_range(x.range, *span))
+    def _access_error(self, x: A.Expr, summary: str, access: A.PropertyAccess, i: int) -> Value:
+        self.error(x, summary, _accessor_range(x, access, i))
         return Value(None, unknown=True, defn=x)
 
-    def _unknown_access(self, x: A.Expr, v: Value, key: str | int, span: tuple[int, int]) -> Value | None:
+    def _unknown_access(self, x: A.Expr, v: Value, key: str | int, access: A.PropertyAccess, i: int) -> Value | None:
         """Step into an unknown value using what its schema says; ``None`` after an error."""
         sch = v.schema
         if sch is None:
             return Value(None, v.secret, True)
-        rng = A.offset_range(x.range, *span)
+        rng = _accessor_range(x, access, i)
         types = sch.types()
         if type(key) is int:
             if "array" in types:
@@ -597,6 +618,11 @@ def _first(pair: tuple[str, A.Expr]) -> str:
 _LITERALS = frozenset([A.StringExpr, A.NumberExpr, A.BoolExpr, A.NullExpr])
 
 
+def _literal(x: A.Expr) -> Value:
+    """The value of a literal expression (one of ``_LITERALS``)."""
+    return Value(None if type(x) is A.NullExpr else x.value, defn=x)  # type: ignore[attr-defined]
+
+
 # -- builtin helpers ------------------------------------------------------------------------
 
 
@@ -670,6 +696,13 @@ _UNARY: dict[str, _Unary] = {
     "fn::toString": _Unary(None, _to_string),
     "fn::final": _Unary(None, lambda v: v),
 }
+
+
+def _accessor_range(x: A.Expr, access: A.PropertyAccess, i: int) -> Range:
+    """Where a problem with accessor ``i`` is reported: the accessor, or the whole ``${...}``
+    for the root (as the reference does)."""
+    span = access.accessors[i] if i > 0 else access
+    return A.offset_range(x.range, span.start, span.end)
 
 
 def _index_problem(index: int, length: int) -> str | None:

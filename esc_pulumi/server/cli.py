@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..cli import dispatch
 from ..errors import EscError
 from .auth import ROLES, new_token
 
@@ -129,14 +130,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="esc-pulumi")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     register(sub)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except EscError as e:
-        print(f"esc-pulumi: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return dispatch(parser, argv)
