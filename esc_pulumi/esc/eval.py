@@ -22,7 +22,7 @@ from .loading import load_definition
 from .envelope import Decrypter, EnvelopeError, unseal
 from .suggest import closest
 from .providers import ProviderError, ProviderRegistry
-from .values import Value, contains_secret, contains_unknown, from_plain, go_json, to_plain, to_string
+from .values import JSONNumber, Value, contains_secret, contains_unknown, from_plain, go_json, to_plain, to_string
 
 Mode = Literal["check", "open"]
 
@@ -655,7 +655,7 @@ def _to_json(v: Value) -> str:
 def _from_json(v: Value) -> Any:
     text = v.repr
     try:
-        data, _ = json.JSONDecoder().raw_decode(text.lstrip(" \t\r\n"))
+        data, _ = json.JSONDecoder(parse_float=JSONNumber).raw_decode(text.lstrip(" \t\r\n"))
     except json.JSONDecodeError as e:
         raise _BuiltinError(f"decoding JSON string: {e.msg.lower()}") from None
     return from_plain(data, v.secret)

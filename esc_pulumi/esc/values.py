@@ -176,6 +176,17 @@ def from_plain(data: Any, secret: bool = False, defn: "Expr | None" = None) -> V
 # -- Go-compatible text forms ------------------------------------------------------------------
 
 
+class JSONNumber(float):
+    """A number decoded by ``fn::fromJSON``: it keeps its JSON text (``1.50`` prints as ``1.50``)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> "JSONNumber":
+        n = super().__new__(cls, text)
+        n.text = text
+        return n
+
+
 def format_number(n: int | float) -> str:
     """Number text as the reference prints it: integers in decimal, floats as Go's shortest ``%g``."""
     text = getattr(n, "text", None)

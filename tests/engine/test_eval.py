@@ -464,3 +464,11 @@ def test_detailed_view_has_flags_and_traces_with_environment() -> None:
     assert obj["value"]["y"] == {"value": "s", "secret": True, "trace": obj["value"]["y"]["trace"]}
     assert obj["value"]["x"]["value"] == 1 and obj["value"]["x"]["trace"]["def"]["environment"] == "base"
     assert d["value"]["u"]["unknown"] is True and "value" not in d["value"]["u"]
+
+
+def test_numbers_from_json_keep_their_text() -> None:
+    v, diags = open_env("""values: {j: {fn::fromJSON: '{"a": 1.50, "b": 1e3}'}, s: '${j.a}/${j.b}', t: {fn::toString: '${j}'}}""")
+    assert not diags
+    assert to_plain(v)["s"] == "1.50/1e3"
+    assert to_plain(v)["t"] == '"a"="1.50","b"="1e3"'
+    assert to_plain(v)["j"] == {"a": 1.5, "b": 1000.0}
