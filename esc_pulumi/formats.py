@@ -22,7 +22,6 @@ Example::
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any, Iterable
 
 from .errors import EscError
 from .esc.diagnostics import Pos, Range
-from .esc.values import SECRET_TEXT, UNKNOWN_TEXT, Value, format_number, go_quote, to_plain
+from .esc.values import SECRET_TEXT, UNKNOWN_TEXT, GoStruct, Value, format_number, go_json, go_quote, to_plain
 from .projection import ENVIRONMENT_VARIABLES, FILES, project_section
 
 __all__ = ["FORMATS", "render", "go_json_indent", "yaml_text", "string_text", "dotenv_lines"]
@@ -74,80 +73,9 @@ def render(
 # -- json (Go's encoding/json) ----------------------------------------------------------------
 
 
-class _Struct:
-    """A Go struct for the encoder: fields in declaration order (maps are sorted instead)."""
-
-    __slots__ = ("fields",)
-
-    def __init__(self, fields: list[tuple[str, Any]]) -> None:
-        self.fields = fields
-
-
-def _json_string(s: str) -> str:
-    # Go escapes <, >, & and U+2028/2029; otherwise like json.dumps without ASCII escaping.
-    # Go 1.22+ writes \b and \f short, as Python does.
-    return (
-        json.dumps(s, ensure_ascii=False)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
-
-
-def _json_scalar(x: Any) -> str:
-    if x is None:
-        return "null"
-    if x is True:
-        return "true"
-    if x is False:
-        return "false"
-    if isinstance(x, str):
-        return _json_string(x)
-    if isinstance(x, (int, float)):
-        return format_number(x)
-    raise EscError(f"cannot print a {type(x).__name__} as JSON")
-
-
-def go_json_indent(data: Any, indent: str = "  ") -> str:
-    """``data`` as Go's ``json.Encoder`` with ``SetIndent("", indent)`` writes it (without the
-    final newline). Iterative: environments may nest deeper than Python's recursion limit."""
-    out: list[str] = []
-    # Work items: (True, text) to emit text, (False, (value, level)) to encode a value.
-    stack: list[tuple[bool, Any]] = [(False, (data, 0))]
-    while stack:
-        is_text, item = stack.pop()
-        if is_text:
-            out.append(item)
-            continue
-        x, level = item
-        if isinstance(x, (dict, _Struct)):
-            pairs = x.fields if isinstance(x, _Struct) else sorted(x.items())
-            if not pairs:
-                out.append("{}")
-                continue
-            inner = "\n" + indent * (level + 1)
-            work: list[tuple[bool, Any]] = []
-            for i, (k, v) in enumerate(pairs):
-                work.append((True, ("{" if i == 0 else ",") + inner + _json_string(str(k)) + ": "))
-                work.append((False, (v, level + 1)))
-            work.append((True, "\n" + indent * level + "}"))
-            stack.extend(reversed(work))
-        elif isinstance(x, (list, tuple)):
-            if not x:
-                out.append("[]")
-                continue
-            inner = "\n" + indent * (level + 1)
-            work = []
-            for i, v in enumerate(x):
-                work.append((True, ("[" if i == 0 else ",") + inner))
-                work.append((False, (v, level + 1)))
-            work.append((True, "\n" + indent * level + "]"))
-            stack.extend(reversed(work))
-        else:
-            out.append(_json_scalar(x))
-    return "".join(out)
+def go_json_indent(data: Any) -> str:
+    """``data`` as the esc CLI prints JSON: Go's encoder with a two-space indent."""
+    return go_json(data, indent="  ")
 
 
 # -- detailed (the API's Value model) ---------------------------------------------------------
@@ -155,16 +83,16 @@ def go_json_indent(data: Any, indent: str = "  ") -> str:
 _ZERO = Pos(0, 0, 0)
 
 
-def _range(r: Range) -> _Struct:
+def _range(r: Range) -> GoStruct:
     fields: list[tuple[str, Any]] = []
     if r.environment:  # `json:"environment,omitempty"`
         fields.append(("environment", r.environment))
     for name, p in (("begin", r.begin), ("end", r.end)):
-        fields.append((name, _Struct([("line", p.line), ("column", p.column), ("byte", p.byte)])))
-    return _Struct(fields)
+        fields.append((name, GoStruct([("line", p.line), ("column", p.column), ("byte", p.byte)])))
+    return GoStruct(fields)
 
 
-def _detailed(v: Value, environment: str, *, redact: bool, root: bool) -> _Struct:
+def _detailed(v: Value, environment: str, *, redact: bool, root: bool) -> GoStruct:
     """esc.Value as Go encodes it: ``value`` (omitted for null), ``secret``/``unknown`` (omitted
     when false), ``trace: {def, base?}``. Values without a definition of their own borrow their
     parent's range, as the API does. A redacted secret's value is ``"[secret]"``."""
@@ -175,7 +103,7 @@ def _detailed(v: Value, environment: str, *, redact: bool, root: bool) -> _Struc
         x, parent, key, inherited, is_root = stack.pop()
         rng = x.defn.range if x.defn is not None and not is_root else inherited
         fields: list[tuple[str, Any]] = []
-        node = _Struct(fields)
+        node = GoStruct(fields)
         parent[key] = node
         if redact and x.secret:
             fields.append(("value", SECRET_TEXT))
@@ -203,17 +131,17 @@ def _detailed(v: Value, environment: str, *, redact: bool, root: bool) -> _Struc
         if x.base is not None and not is_root and not (redact and x.secret):
             stack.append((x.base, holder, 0, rng, False))
             trace.append(("base", holder))
-        fields.append(("trace", _Struct(trace)))
+        fields.append(("trace", GoStruct(trace)))
     _unwrap_bases(top[0])
     return top[0]
 
 
-def _unwrap_bases(node: _Struct) -> None:
+def _unwrap_bases(node: GoStruct) -> None:
     """Replace the one-element holders used for ``trace.base`` by their content."""
     stack: list[Any] = [node]
     while stack:
         x = stack.pop()
-        if isinstance(x, _Struct):
+        if isinstance(x, GoStruct):
             for i, (k, v) in enumerate(x.fields):
                 if k == "base" and isinstance(v, list):
                     x.fields[i] = (k, v[0])

@@ -46,7 +46,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Iterable, Protocol
 
-from .values import go_quote
+from .values import go_json, go_quote
 
 __all__ = [
     "ALWAYS",
@@ -943,9 +943,9 @@ def _validate(value: Any, schema: Schema, errs: list[SchemaError], depth: int) -
         if et and not _type_matches(t, r, et):
             errs.append(SchemaError(v, f"expected {_type_label(et)}, got {t}"))
         if s.const is not MISSING and not _equals(v, s.const):
-            errs.append(SchemaError(v, "expected " + _go_json(s.const)))
+            errs.append(SchemaError(v, "expected " + go_json(s.const)))
         if s.enum is not None and not any(_equals(v, e) for e in s.enum):
-            errs.append(SchemaError(v, "expected one of " + _go_json(list(s.enum))))
+            errs.append(SchemaError(v, "expected one of " + go_json(list(s.enum))))
 
         if t == "number":
             _check_number(v, r, s, errs)
@@ -1305,59 +1305,5 @@ def _fmt_num(n: Any) -> str:
     return str(n)
 
 
-_GO_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_GO_HTML_RE = re.compile("[<>&\u2028\u2029]")
-
-
-def _go_json_string(s: str) -> str:
-    out = json.dumps(s, ensure_ascii=False)
-    return _GO_HTML_RE.sub(lambda m: _GO_HTML_ESCAPES[m.group(0)], out)
-
-
-def _go_json(v: Any) -> str:
-    """Compact JSON as Go's encoding/json writes it: sorted keys, HTML-safe escapes."""
-    parts: list[str] = []
-    stack: list[Any] = [v]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, _Lit):
-            parts.append(item.text)
-            continue
-        t = _json_type_name(item)
-        if t == "null":
-            parts.append("null")
-        elif t == "boolean":
-            parts.append("true" if item else "false")
-        elif t == "number":
-            parts.append(_fmt_num(item))
-        elif t == "string":
-            parts.append(_go_json_string(item))
-        elif t == "array":
-            seq: list[Any] = [_Lit("[")]
-            for i, e in enumerate(item):
-                if i:
-                    seq.append(_Lit(","))
-                seq.append(e)
-            seq.append(_Lit("]"))
-            stack.extend(reversed(seq))
-        elif t == "object":
-            seq = [_Lit("{")]
-            for i, k in enumerate(sorted(item)):
-                if i:
-                    seq.append(_Lit(","))
-                seq.append(_Lit(_go_json_string(k) + ":"))
-                seq.append(item[k])
-            seq.append(_Lit("}"))
-            stack.extend(reversed(seq))
-        else:
-            parts.append(_go_json_string(str(item)))
-    return "".join(parts)
-
-
-class _Lit:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
 
 

@@ -259,14 +259,20 @@ def go_quote(s: str) -> str:
     return "".join(out)
 
 
-def go_json(data: Any, indent: int | None = None) -> str:
-    """JSON as Go's encoder writes it: keys sorted, ``<``, ``>``, ``&`` escaped, non-ASCII kept."""
-    if indent is None:
-        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-    else:
-        text = json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False, default=_json_default)
+class GoStruct:
+    """A Go struct for :func:`go_json`: its fields keep their declaration order (maps sort)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: list[tuple[str, Any]]) -> None:
+        self.fields = fields
+
+
+def go_json_string(s: str) -> str:
+    """A JSON string as Go writes it: ``<``, ``>``, ``&``, U+2028/2029 escaped, UTF-8 kept."""
     return (
-        text.replace("<", "\\u003c")
+        json.dumps(s, ensure_ascii=False)
+        .replace("<", "\\u003c")
         .replace(">", "\\u003e")
         .replace("&", "\\u0026")
         .replace("\u2028", "\\u2028")
@@ -274,8 +280,60 @@ def go_json(data: Any, indent: int | None = None) -> str:
     )
 
 
-def _json_default(o: Any) -> Any:
-    raise TypeError(f"not JSON data: {type(o).__name__}")
+def _go_json_scalar(x: Any) -> str:
+    if x is None:
+        return "null"
+    if x is True:
+        return "true"
+    if x is False:
+        return "false"
+    if isinstance(x, str):
+        return go_json_string(x)
+    if isinstance(x, (int, float)):
+        return format_number(x)
+    raise TypeError(f"cannot write a {type(x).__name__} as JSON")
+
+
+def go_json(data: Any, indent: str | None = None) -> str:
+    """``data`` as Go's encoding/json writes it: map keys sorted, :class:`GoStruct` fields in
+    order, Go string escaping, numbers in their Go text. ``indent`` as ``SetIndent("", indent)``;
+    compact without it. No final newline. Iterative: data may nest deeper than the recursion limit.
+
+    Example::
+
+        go_json({"b": "<x>", "a": [1, 2.5]})   # '{"a":[1,2.5],"b":"\\u003cx\\u003e"}'
+    """
+    out: list[str] = []
+    colon = ": " if indent is not None else ":"
+    stack: list[tuple[bool, Any]] = [(False, (data, 0))]
+    while stack:
+        is_text, item = stack.pop()
+        if is_text:
+            out.append(item)
+            continue
+        x, level = item
+        is_struct = isinstance(x, GoStruct)
+        if is_struct or isinstance(x, dict):
+            pairs = x.fields if is_struct else sorted(x.items())
+            opening, closing = "{", "}"
+        elif isinstance(x, (list, tuple)):
+            pairs = [(None, v) for v in x]
+            opening, closing = "[", "]"
+        else:
+            out.append(_go_json_scalar(x))
+            continue
+        if not pairs:
+            out.append(opening + closing)
+            continue
+        inner = "" if indent is None else "\n" + indent * (level + 1)
+        work: list[tuple[bool, Any]] = []
+        for i, (k, v) in enumerate(pairs):
+            key = "" if k is None else go_json_string(str(k)) + colon
+            work.append((True, (opening if i == 0 else ",") + inner + key))
+            work.append((False, (v, level + 1)))
+        work.append((True, ("" if indent is None else "\n" + indent * level) + closing))
+        stack.extend(reversed(work))
+    return "".join(out)
 
 
 def to_string(v: Value) -> tuple[str, bool, bool]:
