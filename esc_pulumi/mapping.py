@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from .errors import MappingError
-from .stack import contains_secure
+from .stack import contains_secure, namespaced
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backends.base import OpenedEnvironment
@@ -72,16 +72,10 @@ class ConfigResult:
 
 def config_key(key: str, project: str) -> str:
     """``key`` → ``project:key``; ``ns:key`` kept; anything else is a :class:`MappingError`."""
-    if not isinstance(key, str) or not key:
-        raise MappingError(f"pulumiConfig key {key!r} is not a valid config key")
-    colons = key.count(":")
-    if colons == 0:
-        return f"{project}:{key}"
-    if colons == 1 and not key.startswith(":") and not key.endswith(":"):
-        return key
-    raise MappingError(
-        f"pulumiConfig key {key!r} is not a valid config key: use 'key' or 'namespace:key'"
-    )
+    full = namespaced(key, project)
+    if full is None:
+        raise MappingError(f"pulumiConfig key {key!r} is not a valid config key: use 'key' or 'namespace:key'")
+    return full
 
 
 def value_text(v: "Value") -> str:

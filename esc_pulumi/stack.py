@@ -89,16 +89,25 @@ def project_file_in(folder: Path) -> Path | None:
     return None
 
 
-def full_key(key: str, project: str, *, where: str) -> str:
-    """``key`` → ``project:key``; ``ns:key`` kept; more colons are an error naming the key."""
+def namespaced(key: Any, project: str) -> str | None:
+    """The full config key Pulumi uses: ``key`` → ``project:key``, ``ns:key`` kept; ``None``
+    for anything else (more colons, an empty part, not a string)."""
     if not isinstance(key, str) or not key:
-        raise ConfigurationError(f"{where}: invalid config key {key!r}")
+        return None
     colons = key.count(":")
     if colons == 0:
         return f"{project}:{key}"
     if colons == 1 and not key.startswith(":") and not key.endswith(":"):
         return key
-    raise ConfigurationError(f"{where}: invalid config key {key!r}: use 'key' or 'namespace:key'")
+    return None
+
+
+def full_key(key: str, project: str, *, where: str) -> str:
+    """``key`` → ``project:key``; ``ns:key`` kept; more colons are an error naming the key."""
+    full = namespaced(key, project)
+    if full is None:
+        raise ConfigurationError(f"{where}: invalid config key {key!r}: use 'key' or 'namespace:key'")
+    return full
 
 
 def read_project(path: Path) -> Project:
