@@ -37,35 +37,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from .mapping import ConfigResult
     from .plan import LoadPlan
 
-__all__ = [
-    "AuthenticationError",
-    "BackendError",
-    "Config",
-    "ConfigurationError",
-    "DecryptionError",
-    "DefinitionError",
-    "EnvironmentNotFound",
-    "EscError",
-    "InvalidReference",
-    "LoadResult",
-    "MappingError",
-    "PermissionDenied",
-    "load",
-    "provider_args",
-]
+_ERRORS = frozenset(
+    {
+        "AuthenticationError",
+        "BackendError",
+        "ConfigurationError",
+        "DecryptionError",
+        "DefinitionError",
+        "EnvironmentNotFound",
+        "EscError",
+        "InvalidReference",
+        "MappingError",
+        "PermissionDenied",
+    }
+)
 
-_ERRORS = {
-    "AuthenticationError",
-    "BackendError",
-    "ConfigurationError",
-    "DecryptionError",
-    "DefinitionError",
-    "EnvironmentNotFound",
-    "EscError",
-    "InvalidReference",
-    "MappingError",
-    "PermissionDenied",
-}
+__all__ = sorted(_ERRORS | {"Config", "LoadResult", "load", "provider_args"})
 
 
 def __getattr__(name: str) -> Any:
