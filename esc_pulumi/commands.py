@@ -285,30 +285,27 @@ def _print_definition_errors(e: DefinitionError, *, severity: bool = True) -> in
 # -- open ---------------------------------------------------------------------------------------
 
 
-def select_path(value: "Value", path_text: str | None) -> tuple["Value", bool]:
-    """The value at ``path_text`` (``a.b[0]["c d"]``) and whether it is the root; a missing
-    path gives null, as ``esc open`` prints it."""
-    from .esc import Value
-    from .esc.interpolation import PropertyName, parse_path
+def path_keys(path_text: str) -> list[str | int]:
+    """The keys of a property path (``a.b[0]["c d"]``), or an EscError saying what is wrong."""
+    from .esc.interpolation import parse_path
 
-    if not path_text:
-        return value, True
     accessors, errors = parse_path(path_text)
     if errors:
         raise EscError(f"invalid property path {path_text!r}: {errors[0].summary}")
-    v = value
-    for acc in accessors:
-        key = acc.name if isinstance(acc, PropertyName) else acc.index
-        r = v.repr
-        if v.unknown:
-            return Value(None), False
-        if isinstance(r, dict) and isinstance(key, str) and key in r:
-            v = r[key]
-        elif isinstance(r, list) and isinstance(key, int) and 0 <= key < len(r):
-            v = r[key]
-        else:
-            return Value(None), False
-    return v, not accessors
+    return [a.key for a in accessors]
+
+
+def select_path(value: "Value", path_text: str | None) -> tuple["Value", bool]:
+    """The value at ``path_text`` and whether it is the root; a missing path gives null, as
+    ``esc open`` prints it."""
+    from .esc import Value
+    from .esc.values import value_at
+
+    if not path_text:
+        return value, True
+    keys = path_keys(path_text)
+    found = value_at(value, keys)
+    return (found if found is not None else Value(None)), not keys
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -323,7 +320,7 @@ def cmd_open(args: argparse.Namespace) -> int:
         raise EscError("give the property path once (PATH or --path)")
     path = args.path or args.path_option
     if path:
-        select_path_check(path)
+        path_keys(path)  # as esc does: a bad path fails before anything is opened
     target = resolve_target(args, [args.ref] if args.ref else [])
     try:
         opened = _open(target, "open")
@@ -339,14 +336,6 @@ def cmd_open(args: argparse.Namespace) -> int:
     sys.stdout.write(text)
     sys.stdout.flush()
     return 0
-
-
-def select_path_check(path: str) -> None:
-    from .esc.interpolation import parse_path
-
-    _, errors = parse_path(path)
-    if errors:
-        raise EscError(f"invalid property path {path!r}: {errors[0].summary}")
 
 
 # -- config -------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ import unicodedata
 from typing import Any, Iterable
 
 from .errors import EscError
-from .esc.diagnostics import Pos, Range
-from .esc.values import SECRET_TEXT, UNKNOWN_TEXT, GoStruct, Value, format_number, go_json, go_quote, to_plain
+from .esc.views import detailed
+from .esc.values import SECRET_TEXT, UNKNOWN_TEXT, GoStruct, Value, format_number, go_json, go_quote, to_plain, to_string
 from .projection import ENVIRONMENT_VARIABLES, FILES, project_section
 
 __all__ = ["FORMATS", "render", "go_json_indent", "yaml_text", "string_text", "dotenv_lines"]
@@ -64,7 +64,7 @@ def render(
     if fmt == "string":
         return string_text(value, redact=not show_secrets) + "\n"
     if fmt == "detailed":
-        return go_json_indent(_detailed(value, environment, redact=not show_secrets, root=root)) + "\n"
+        return go_json_indent(_go_structs(detailed(value, environment, redact=not show_secrets, root=root))) + "\n"
     lines = dotenv_lines(value, show_secrets=show_secrets, temp_dir=temp_dir, written=written)
     prefix = "export " if fmt == "shell" else ""
     return "".join(f"{prefix}{line}\n" for line in lines)
@@ -80,60 +80,45 @@ def go_json_indent(data: Any) -> str:
 
 # -- detailed (the API's Value model) ---------------------------------------------------------
 
-_ZERO = Pos(0, 0, 0)
-
-
-def _range(r: Range) -> GoStruct:
-    fields: list[tuple[str, Any]] = []
-    if r.environment:  # `json:"environment,omitempty"`
-        fields.append(("environment", r.environment))
-    for name, p in (("begin", r.begin), ("end", r.end)):
-        fields.append((name, GoStruct([("line", p.line), ("column", p.column), ("byte", p.byte)])))
-    return GoStruct(fields)
-
-
-def _detailed(v: Value, environment: str, *, redact: bool, root: bool) -> GoStruct:
-    """esc.Value as Go encodes it: ``value`` (omitted for null), ``secret``/``unknown`` (omitted
-    when false), ``trace: {def, base?}``. Values without a definition of their own borrow their
-    parent's range, as the API does. A redacted secret's value is ``"[secret]"``."""
-    fallback = Range(environment, _ZERO, _ZERO)
+def _go_structs(node: dict[str, Any]) -> GoStruct:
+    """The detailed Value model as Go's encoder sees it: the Value, Trace, Range and Pos structs
+    keep their field order (and ``environment`` is ``omitempty``); value maps stay maps."""
     top: list[Any] = [None]
-    stack: list[tuple[Value, Any, Any, Range, bool]] = [(v, top, 0, fallback, root)]
+    stack: list[tuple[dict[str, Any], Any, Any]] = [(node, top, 0)]
     while stack:
-        x, parent, key, inherited, is_root = stack.pop()
-        rng = x.defn.range if x.defn is not None and not is_root else inherited
+        n, parent, key = stack.pop()
         fields: list[tuple[str, Any]] = []
-        node = GoStruct(fields)
-        parent[key] = node
-        if redact and x.secret:
-            fields.append(("value", SECRET_TEXT))
-        elif not x.unknown:
-            r = x.repr
-            if type(r) is dict:
+        parent[key] = GoStruct(fields)
+        for name, item in n.items():
+            if name == "value" and isinstance(item, dict):
                 d: dict[str, Any] = {}
-                fields.append(("value", d))
-                for k, c in r.items():
-                    stack.append((c, d, k, rng if not is_root else fallback, False))
-            elif type(r) is list:
-                lst: list[Any] = [None] * len(r)
-                fields.append(("value", lst))
-                for i, c in enumerate(r):
-                    stack.append((c, lst, i, rng if not is_root else fallback, False))
-            elif r is not None:
-                fields.append(("value", r))
-        if x.secret:
-            fields.append(("secret", True))
-        if x.unknown:
-            fields.append(("unknown", True))
-        # The root is esc.NewValue(properties): a zero trace, no environment.
-        trace: list[tuple[str, Any]] = [("def", _range(Range("", _ZERO, _ZERO) if is_root else rng))]
-        holder: list[Any] = [None]
-        if x.base is not None and not is_root and not (redact and x.secret):
-            stack.append((x.base, holder, 0, rng, False))
-            trace.append(("base", holder))
-        fields.append(("trace", GoStruct(trace)))
+                fields.append((name, d))
+                stack.extend((c, d, k) for k, c in item.items())
+            elif name == "value" and isinstance(item, list):
+                lst: list[Any] = [None] * len(item)
+                fields.append((name, lst))
+                stack.extend((c, lst, i) for i, c in enumerate(item))
+            elif name == "trace":
+                trace: list[tuple[str, Any]] = [("def", _range_struct(item["def"]))]
+                fields.append((name, GoStruct(trace)))
+                if "base" in item:
+                    holder: list[Any] = [None]
+                    trace.append(("base", holder))
+                    stack.append((item["base"], holder, 0))
+            else:
+                fields.append((name, item))
     _unwrap_bases(top[0])
     return top[0]
+
+
+def _range_struct(r: dict[str, Any]) -> GoStruct:
+    fields: list[tuple[str, Any]] = []
+    if r["environment"]:  # `json:"environment,omitempty"`
+        fields.append(("environment", r["environment"]))
+    for name in ("begin", "end"):
+        p = r[name]
+        fields.append((name, GoStruct([("line", p["line"]), ("column", p["column"]), ("byte", p["byte"])])))
+    return GoStruct(fields)
 
 
 def _unwrap_bases(node: GoStruct) -> None:
@@ -160,40 +145,7 @@ def _unwrap_bases(node: GoStruct) -> None:
 def string_text(v: Value, *, redact: bool) -> str:
     """esc's ``Value.ToString(redact)``: like ``fn::toString`` but with merged keys too, and
     secrets (checked first) as ``[secret]`` when redacting."""
-    results: dict[int, str] = {}
-    stack: list[tuple[Value, bool]] = [(v, False)]
-    while stack:
-        x, done = stack.pop()
-        if redact and x.secret:
-            results[id(x)] = SECRET_TEXT
-            continue
-        if x.unknown:
-            results[id(x)] = UNKNOWN_TEXT
-            continue
-        r = x.repr
-        if type(r) is list or type(r) is dict:
-            children = r if type(r) is list else list(r.values())
-            if not done:
-                stack.append((x, True))
-                stack.extend((c, False) for c in children)
-                continue
-            if type(r) is list:
-                results[id(x)] = ",".join(go_quote(results[id(c)]) for c in r)
-            else:
-                results[id(x)] = ",".join(
-                    f"{go_quote(k)}={go_quote(results[id(c)])}" for k, c in sorted(r.items())
-                )
-        elif r is None:
-            results[id(x)] = ""
-        elif r is True:
-            results[id(x)] = "true"
-        elif r is False:
-            results[id(x)] = "false"
-        elif type(r) is str:
-            results[id(x)] = r
-        else:
-            results[id(x)] = format_number(r)
-    return results[id(v)]
+    return to_string(v, merged=True, redact=redact)[0]
 
 
 # -- dotenv / shell (PrepareEnvironment) ------------------------------------------------------

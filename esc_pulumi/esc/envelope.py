@@ -16,7 +16,6 @@ VERSION = 1
 
 Decrypter = Callable[[bytes], bytes]
 """Turns an envelope's payload into plaintext bytes; raises on failure."""
-Encrypter = Callable[[bytes], bytes]
 
 
 class EnvelopeError(ValueError):
@@ -46,7 +45,3 @@ def unseal(text: str) -> bytes:
     if zlib.crc32(raw[:-4]) & 0xFFFFFFFF != crc:
         raise EnvelopeError("invalid checksum")
     return raw[8:-4]
-
-
-def encrypt_plaintext(plaintext: str, encrypter: Encrypter) -> str:
-    return seal(encrypter(plaintext.encode("utf-8")))

@@ -21,7 +21,7 @@ from .diagnostics import Diagnostic, Range, error, has_errors, warning
 from .loading import load_definition
 from .envelope import Decrypter, EnvelopeError, unseal
 from .suggest import closest
-from .providers import ProviderError, ProviderRegistry
+from .providers import Provider, ProviderRegistry
 from .values import JSONNumber, Value, contains_secret, contains_unknown, from_plain, go_json, to_plain, to_string
 
 Mode = Literal["check", "open"]
@@ -534,17 +534,7 @@ class _EnvEval:
         if provider is None:
             self.error(x, f'unknown provider "{x.provider}"')
             return Value(None, unknown=True, defn=x)
-        unknown = Value(None, unknown=True, schema=provider.output_schema, defn=x)
-        if self._schema_errors(S.validate(inputs, provider.input_schema), x.inputs):
-            return unknown
-        if self.shared.mode == "check" or contains_unknown(inputs):
-            return unknown
-        try:
-            out = provider.open(inputs, self.shared.context)
-        except Exception as e:  # any provider failure is a diagnostic, never a crash
-            self.error(x, str(e) if isinstance(e, ProviderError) or str(e) else type(e).__name__)
-            return unknown
-        return _with_defn(from_plain(out, provider.secret), x)
+        return self._call_provider(x, provider, provider.open, inputs, provider.input_schema, x.inputs)
 
     def _rotate(self, x: A.RotateExpr) -> Step:
         # Inputs matter only to rotation: checked (for access) in the root environment only.
@@ -557,17 +547,30 @@ class _EnvEval:
         if rotator is None:
             self.error(x, f'unknown rotator "{x.provider}"')
             return Value(None, unknown=True, defn=x)
-        unknown = Value(None, unknown=True, schema=rotator.output_schema, defn=x)
-        if self._schema_errors(S.validate(state, rotator.state_schema), x.state or x):
+        return self._call_provider(x, rotator, rotator.open_state, state, rotator.state_schema, x.state or x)
+
+    def _call_provider(
+        self,
+        x: A.BuiltinExpr,
+        provider: Provider,
+        call: Callable[[Value, Mapping[str, Any]], Any],
+        arg: Value,
+        arg_schema: S.Schema,
+        arg_expr: A.Expr,
+    ) -> Value:
+        """Check ``arg`` against its schema and, in open mode with everything known, call the
+        provider; otherwise (or when it fails) the result is unknown with its output schema."""
+        unknown = Value(None, unknown=True, schema=provider.output_schema, defn=x)
+        if self._schema_errors(S.validate(arg, arg_schema), arg_expr):
             return unknown
-        if self.shared.mode == "check" or contains_unknown(state):
+        if self.shared.mode == "check" or contains_unknown(arg):
             return unknown
         try:
-            out = rotator.open_state(state, self.shared.context)
-        except Exception as e:
+            out = call(arg, self.shared.context)
+        except Exception as e:  # any provider failure is a diagnostic, never a crash
             self.error(x, str(e) or type(e).__name__)
             return unknown
-        return _with_defn(from_plain(out, rotator.secret), x)
+        return _with_defn(from_plain(out, provider.secret), x)
 
     def _join(self, x: A.JoinExpr) -> Step:
         if x.delimiter is None or x.values is None:

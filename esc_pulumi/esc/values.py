@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ast import Expr
@@ -101,6 +101,22 @@ def walk(v: Value) -> Iterator[Value]:
                 stack.extend(r)
             elif type(r) is dict:
                 stack.extend(r.values())
+
+
+def value_at(v: Value, keys: "Iterable[str | int]") -> Value | None:
+    """The value under a path of object keys and array indices; ``None`` where there is none
+    (a missing key, an index out of range, or an unknown on the way)."""
+    for key in keys:
+        r = v.repr
+        if v.unknown:
+            return None
+        if type(r) is dict and type(key) is str and key in r:
+            v = r[key]
+        elif type(r) is list and type(key) is int and 0 <= key < len(r):
+            v = r[key]
+        else:
+            return None
+    return v
 
 
 def contains_secret(v: Value) -> bool:
@@ -336,36 +352,41 @@ def go_json(data: Any, indent: str | None = None) -> str:
     return "".join(out)
 
 
-def to_string(v: Value) -> tuple[str, bool, bool]:
+def to_string(v: Value, *, merged: bool = False, redact: bool = False) -> tuple[str, bool, bool]:
     """The ``fn::toString`` text of a value, with whether it is unknown and whether secret.
 
-    Objects show only their own keys (not those merged from imports), as the reference does.
+    Objects show only their own keys (not those merged from imports), as the reference does;
+    ``merged`` shows them all and ``redact`` writes secrets as ``[secret]`` (the esc CLI's
+    ``string`` output).
     """
     # Iterative post-order: each container's text is built from its children's texts.
     results: dict[int, tuple[str, bool, bool]] = {}
     stack: list[tuple[Value, bool]] = [(v, False)]
     while stack:
         x, done = stack.pop()
+        if redact and x.secret:
+            results[id(x)] = (SECRET_TEXT, x.unknown, True)
+            continue
         if x.unknown:
             results[id(x)] = (UNKNOWN_TEXT, True, x.secret)
             continue
         r = x.repr
         t = type(r)
         if t is list or t is dict:
-            children = r if t is list else [c for _, c in x.own_items()]
+            items = None if t is list else (list(r.items()) if merged else list(x.own_items()))
             if not done:
                 stack.append((x, True))
-                stack.extend((c, False) for c in children)
+                stack.extend((c, False) for c in (r if items is None else (c for _, c in items)))
                 continue
             unknown = secret = False
             parts = []
-            if t is list:
+            if items is None:
                 for c in r:
                     s, u, sec = results[id(c)]
                     parts.append(go_quote(s))
                     unknown, secret = unknown or u, secret or sec
             else:
-                for k, c in sorted(x.own_items()):
+                for k, c in sorted(items):
                     s, u, sec = results[id(c)]
                     parts.append(f"{go_quote(k)}={go_quote(s)}")
                     unknown, secret = unknown or u, secret or sec

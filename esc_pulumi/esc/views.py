@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .diagnostics import Diagnostic, Pos, Range
-from .values import Value, to_plain
+from .values import SECRET_TEXT, Value, to_plain
 
 __all__ = ["to_plain", "range_json", "detailed", "diagnostic_json", "NO_RANGE"]
 
@@ -20,42 +20,49 @@ def range_json(r: Range) -> dict[str, Any]:
     return {"environment": r.environment, "begin": _pos(r.begin), "end": _pos(r.end)}
 
 
-def detailed(v: Value, environment: str = "") -> dict[str, Any]:
-    """The API's ``Value``: ``{value?, secret?, unknown?, trace: {def, base?}}``, recursively.
+def detailed(v: Value, environment: str = "", *, redact: bool = False, root: bool = False) -> dict[str, Any]:
+    """The API's ``Value``: ``{value?, secret?, unknown?, trace: {def, base?}}``, recursively,
+    keys in the order of the reference's Go struct.
 
     Values without a definition of their own (provider outputs, context) borrow their parent's,
-    since clients require ``trace.def.environment``.
+    since clients require ``trace.def.environment``. With ``redact`` a secret's value is
+    ``"[secret]"`` (and its base is left out). With ``root``, ``v`` is a whole environment: its
+    own trace is the zero range, as the reference's ``NewValue(properties)`` has it.
     """
     fallback = NO_RANGE if not environment else Range(environment, NO_RANGE.begin, NO_RANGE.end)
     out: list[Any] = [None]
-    stack: list[tuple[Value, Any, Any, Range]] = [(v, out, 0, fallback)]
+    stack: list[tuple[Value, Any, Any, Range, bool]] = [(v, out, 0, fallback, root)]
     while stack:
-        x, parent, key, inherited = stack.pop()
-        rng = x.defn.range if x.defn is not None else inherited
+        x, parent, key, inherited, is_root = stack.pop()
+        rng = x.defn.range if x.defn is not None and not is_root else inherited
+        child_range = fallback if is_root else rng
         node: dict[str, Any] = {}
         parent[key] = node
-        if x.unknown:
-            node["unknown"] = True
-        else:
+        hidden = redact and x.secret
+        if hidden:
+            node["value"] = SECRET_TEXT
+        elif not x.unknown:
             r = x.repr
             if type(r) is dict:
                 d: dict[str, Any] = {}
                 node["value"] = d
                 for k, c in r.items():
-                    stack.append((c, d, k, rng))
+                    stack.append((c, d, k, child_range, False))
             elif type(r) is list:
                 lst: list[Any] = [None] * len(r)
                 node["value"] = lst
                 for i, c in enumerate(r):
-                    stack.append((c, lst, i, rng))
+                    stack.append((c, lst, i, child_range, False))
             elif r is not None:
                 node["value"] = r
         if x.secret:
             node["secret"] = True
-        trace: dict[str, Any] = {"def": range_json(rng)}
+        if x.unknown:
+            node["unknown"] = True
+        trace: dict[str, Any] = {"def": range_json(NO_RANGE if is_root else rng)}
         node["trace"] = trace
-        if x.base is not None:
-            stack.append((x.base, trace, "base", rng))
+        if x.base is not None and not is_root and not hidden:
+            stack.append((x.base, trace, "base", rng, False))
     return out[0]
 
 

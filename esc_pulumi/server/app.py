@@ -51,6 +51,7 @@ from ..errors import EscError, InvalidReference
 from ..esc import ANONYMOUS, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
 from ..esc.diagnostics import Diagnostic
 from ..esc.interpolation import parse_path
+from ..esc.values import value_at
 from ..esc.views import detailed, diagnostic_json
 from ..refs import EnvironmentRef
 from . import auth
@@ -470,17 +471,10 @@ def _lookup(value: Value, path: str) -> Value:
     accessors, errors = parse_path(path)
     if errors:
         raise ApiError(400, f"invalid property path {path!r}: {errors[0].summary}")
-    cur = value
-    for acc in accessors:
-        key = acc.key
-        r = cur.repr
-        if isinstance(r, dict) and isinstance(key, str) and key in r:
-            cur = r[key]
-        elif isinstance(r, list) and isinstance(key, int) and 0 <= key < len(r):
-            cur = r[key]
-        else:
-            raise ApiError(404, f"property {path!r} not found")
-    return cur
+    found = value_at(value, [a.key for a in accessors])
+    if found is None:
+        raise ApiError(404, f"property {path!r} not found")
+    return found
 
 
 # -- the application ----------------------------------------------------------------------------
