@@ -35,6 +35,7 @@ from yaml.scanner import ScannerError
 
 from ._fast import fast_constructor
 from ._gc import collector_paused
+from ._nest_limit import libyaml_nesting_lifted
 from .diagnostics import Diagnostic, Pos, Range, error
 from .nodes import ArrayNode, BoolNode, Node, NullNode, NumberNode, ObjectEntry, ObjectNode, Span, StringNode, span_range
 
@@ -209,6 +210,11 @@ def _syntax_error(exc: BaseException) -> Diagnostic:
     """A parser exception worded as yaml.v3 words it (``yaml: line N: problem``)."""
     if isinstance(exc, ReaderError):
         return error(f"yaml: {exc.reason}")
+    if isinstance(exc, MarkedYAMLError) and exc.problem == _LIBYAML_TOO_DEEP:
+        # libyaml's own limit, met although it is lifted above ours (a build whose limit
+        # cannot be set): the document is deeper than the engine's rule allows either way.
+        mark = exc.problem_mark
+        return _too_deep(mark.line if mark is not None else 0)
     if isinstance(exc, MarkedYAMLError):
         line = 0
         context_mark, problem_mark = exc.context_mark, exc.problem_mark
@@ -273,7 +279,7 @@ def parse_yaml(text: str | bytes, filename: str) -> tuple[Node | None, list[Diag
     and ``(None, [error])`` when the document cannot be loaded.
     """
     try:
-        with collector_paused():
+        with collector_paused(), libyaml_nesting_lifted(_LIBYAML_DEPTH):
             return _parse(text, filename)
     except RecursionError:  # pragma: no cover - nothing here recurses on depth
         return None, [error("yaml: document nested too deeply")]
@@ -483,9 +489,14 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
 _NO_KEY = object()
 
 # yaml.v3 refuses more than 10000 nested flow collections or block indentation levels
-# ("exceeded max depth of 10000"); libyaml has no limit, and its flow scanning is quadratic
-# in the depth, so the same limit also bounds the time spent on hostile input.
+# ("exceeded max depth of 10000"). The rule is counted here, not left to libyaml, whose limit
+# depends on the PyYAML release (none before 6.0.4, 1000 since); libyaml's flow scanning is
+# quadratic in the depth, so the same limit also bounds the time spent on hostile input.
 _MAX_DEPTH = 10000
+# libyaml (PyYAML >= 6.0.4) has a process-wide limit of its own, 1000 by default, counted a
+# little differently; while we parse it is lifted well above ours so that ours decides.
+_LIBYAML_DEPTH = 2 * _MAX_DEPTH
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 
 def _too_deep(line0: int) -> Diagnostic:

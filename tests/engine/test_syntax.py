@@ -705,6 +705,70 @@ def test_depth_limit_like_yaml_v3():
     assert depth(load("[" * 10000 + "]" * 10000)) == 9999
 
 
+def test_block_depth_limit_like_yaml_v3():
+    d = only_error("".join(" " * i + "a:\n" for i in range(10001)) + " " * 10001 + "x\n")
+    assert d.summary == "yaml: line 10001: exceeded max depth of 10000"
+    assert depth(load("- " * 10000 + "x\n")) == 10000
+
+
+libyaml_limit = pytest.importorskip("yaml._yaml")  # the C parser is what the engine runs on
+
+
+def _libyaml_limit_settable() -> bool:
+    return hasattr(libyaml_limit, "_set_max_nest_level")
+
+
+@pytest.fixture
+def low_libyaml_limit():
+    """libyaml's process-wide limit set far below the engine's rule, as another library may."""
+    if not _libyaml_limit_settable():
+        pytest.skip("this PyYAML release has no libyaml nesting limit to interfere")
+    saved = libyaml_limit._get_max_nest_level()
+    libyaml_limit._set_max_nest_level(10)
+    yield 10
+    libyaml_limit._set_max_nest_level(saved)
+
+
+def test_depth_rule_does_not_follow_libyaml_setting(low_libyaml_limit):
+    assert depth(load("[" * 5000 + "]" * 5000)) == 4999
+    assert depth(load("- " * 5000 + "x\n")) == 5000
+    assert only_error("[" * 10001 + "]" * 10001).summary == "yaml: exceeded max depth of 10000"
+    # ... and the process's setting is put back for the other PyYAML users
+    assert libyaml_limit._get_max_nest_level() == low_libyaml_limit
+    assert yaml.load("[[[1]]]", Loader=yaml.CSafeLoader) == [[[1]]]
+    with pytest.raises(yaml.YAMLError, match="nesting depth"):
+        yaml.load("[" * 11 + "]" * 11, Loader=yaml.CSafeLoader)
+
+
+def test_depth_rule_holds_in_concurrent_parses(low_libyaml_limit):
+    import threading
+
+    results: list[int] = []
+
+    def worker() -> None:
+        for _ in range(5):
+            results.append(depth(load("[" * 3000 + "]" * 3000)))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [2999] * 20
+    assert libyaml_limit._get_max_nest_level() == low_libyaml_limit
+
+
+def test_libyaml_nesting_error_reads_as_the_engine_rule(low_libyaml_limit):
+    # Where libyaml's limit could not be lifted, its refusal still reads as the engine's rule.
+    from esc_pulumi.esc.syntax import _syntax_error
+
+    parser = libyaml_limit.CParser("a:\n  b: " + "[" * 11 + "]" * 11 + "\n")
+    with pytest.raises(yaml.YAMLError) as info:
+        while parser.get_event() is not None:
+            pass
+    assert _syntax_error(info.value).summary == "yaml: line 2: exceeded max depth of 10000"
+
+
 # ---------------------------------------------------------------------------------------------
 # golden positions: the ranges pulumi/esc reports for every expression of the golden cases
 
