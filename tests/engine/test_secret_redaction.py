@@ -25,7 +25,6 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -460,14 +459,10 @@ def expression(draw: st.DrawFn, g: Gen, depth: int, secret_context: bool) -> tup
     if kind == "fromjson":
         # A JSON round trip: fromJSON(toJSON(x)) has x's shape, and is secret when x holds one.
         inner, shape = draw(expression(g, depth - 1, secret_context))
-        return {"fn::fromJSON": {"fn::toJSON": inner}}, _json_shape(shape)
+        return {"fn::fromJSON": {"fn::toJSON": inner}}, shape  # a JSON round trip keeps the structure
     # fromjson-secret: a secret JSON document; every leaf in it is secret.
     data, shape = draw(json_data(g, depth - 1))
     return {"fn::fromJSON": {"fn::secret": json.dumps(data)}}, shape
-
-
-def _json_shape(shape: Any) -> Any:
-    return shape  # a JSON round trip keeps the structure (numbers keep their text)
 
 
 @st.composite
