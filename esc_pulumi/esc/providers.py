@@ -29,7 +29,7 @@ class Provider(ABC):
 
         class Static(Provider):
             output_schema = schema.record({"token": schema.string()})
-            secret = True                      # mark the whole output secret
+            secret = True                      # the whole output secret, every value in it
 
             def open(self, inputs, context):
                 return {"token": "s3cr3t"}
@@ -39,6 +39,8 @@ class Provider(ABC):
 
     input_schema: Schema = ALWAYS
     output_schema: Schema = ALWAYS
+    # True: the output and every value inside it are secret, deeply (a value tree returned with
+    # a secret container also makes that container's contents secret; see values.from_plain).
     secret: bool = False
 
     @abstractmethod

@@ -165,27 +165,67 @@ def to_plain(v: Value, redact: bool = False) -> Any:
 
 
 def from_plain(data: Any, secret: bool = False, defn: "Expr | None" = None) -> Value:
-    """Build a value tree from plain data; ``secret`` marks every value in it secret."""
+    """Build a value tree from plain data (which may hold :class:`Value` trees, such as a
+    provider's echoed inputs); ``secret`` marks every value in it secret.
+
+    This is where the secrecy rule of provider outputs and secret derivations lives: a secret
+    value makes every value inside it secret, deeply (spec sections 5 and 10). It applies to
+    ``secret`` and to any secret container met inside the data, so that a reference to a part
+    of it (``${out.field}``), which copies that part's own flag, can never reveal plaintext.
+    """
     root: list[Value] = [None]  # type: ignore[list-item]
-    stack: list[tuple[Any, Any, Any]] = [(data, root, 0)]
+    stack: list[tuple[Any, Any, Any, bool]] = [(data, root, 0, secret)]
     while stack:
-        x, parent, key = stack.pop()
+        x, parent, key, sec = stack.pop()
         if isinstance(x, Value):
-            parent[key] = x.with_(secret=True) if secret and not x.secret else x
+            parent[key] = _seal(x, sec)
             continue
         t = type(x)
         if t is dict:
             d: dict[str, Value] = {}
-            parent[key] = Value(d, secret, defn=defn)
+            parent[key] = Value(d, sec, defn=defn)
             for k, c in x.items():
-                stack.append((c, d, str(k)))
+                stack.append((c, d, str(k), sec))
         elif t is list or t is tuple:
             lst: list[Value] = [None] * len(x)  # type: ignore[list-item]
-            parent[key] = Value(lst, secret, defn=defn)
+            parent[key] = Value(lst, sec, defn=defn)
             for i, c in enumerate(x):
-                stack.append((c, lst, i))
+                stack.append((c, lst, i, sec))
         else:
-            parent[key] = Value(x, secret, defn=defn)
+            parent[key] = Value(x, sec, defn=defn)
+    return root[0]
+
+
+def _seal(v: Value, secret: bool) -> Value:
+    """``v`` (made secret if ``secret``) with every value under a secret one secret too.
+
+    Values are immutable and shared, so nodes that must change are copied; a subtree that
+    already obeys the rule is reused as is (the common case: no secret, or a deep one).
+    """
+    if not secret and not any(x.secret for x in walk(v)):
+        return v
+    if (secret or v.secret) and all(x.secret for x in walk(v)):
+        return v if v.secret else v.with_(secret=True)
+    root: list[Value] = [None]  # type: ignore[list-item]
+    stack: list[tuple[Value, Any, Any, bool]] = [(v, root, 0, secret)]
+    while stack:
+        x, parent, key, inherited = stack.pop()
+        sec = inherited or x.secret
+        r = x.repr
+        t = type(r)
+        if x.unknown or (t is not dict and t is not list):
+            parent[key] = x.with_(secret=True) if sec and not x.secret else x
+            continue
+        if t is dict:
+            d: dict[str, Value] = dict.fromkeys(r)  # type: ignore[arg-type]  # keeps key order
+            for k, c in r.items():
+                stack.append((c, d, k, sec))
+            parent[key] = x.with_(repr=d, secret=sec)
+        else:
+            lst: list[Value] = [None] * len(r)  # type: ignore[list-item]
+            for i, c in enumerate(r):
+                stack.append((c, lst, i, sec))
+            parent[key] = x.with_(repr=lst, secret=sec)
     return root[0]
 
 
