@@ -1,5 +1,9 @@
 """Views of evaluation results: plain JSON (revealed or redacted), the detailed Value model of
-the ESC API (section 8 of the spec) and diagnostics as the API sends them."""
+the ESC API (section 8 of the spec) and diagnostics as the API sends them.
+
+The views expand the values that references share; they stay bounded because evaluation
+refuses a result whose expanded size exceeds its :class:`~esc_pulumi.esc.EvalLimits` (see
+:mod:`.budget`)."""
 from __future__ import annotations
 
 from typing import Any
@@ -30,6 +34,16 @@ def detailed(v: Value, environment: str = "", *, redact: bool = False, root: boo
     own trace is the zero range, as the reference's ``NewValue(properties)`` has it.
     """
     fallback = NO_RANGE if not environment else Range(environment, NO_RANGE.begin, NO_RANGE.end)
+    # Values shared by references share their definitions: one JSON range per range, not
+    # three dicts per node (the result is only read and serialised, never mutated in place).
+    ranges: dict[int, tuple[Range, dict[str, Any]]] = {}
+
+    def rjson(r: Range) -> dict[str, Any]:
+        hit = ranges.get(id(r))
+        if hit is None:
+            hit = ranges[id(r)] = (r, range_json(r))
+        return hit[1]
+
     out: list[Any] = [None]
     stack: list[tuple[Value, Any, Any, Range, bool]] = [(v, out, 0, fallback, root)]
     while stack:
@@ -59,7 +73,7 @@ def detailed(v: Value, environment: str = "", *, redact: bool = False, root: boo
             node["secret"] = True
         if x.unknown:
             node["unknown"] = True
-        trace: dict[str, Any] = {"def": range_json(NO_RANGE if is_root else rng)}
+        trace: dict[str, Any] = {"def": rjson(NO_RANGE if is_root else rng)}
         node["trace"] = trace
         if x.base is not None and not is_root and not hidden:
             stack.append((x.base, trace, "base", rng, False))
