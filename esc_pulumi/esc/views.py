@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._gc import collector_paused
 from .diagnostics import Diagnostic, Pos, Range
 from .values import SECRET_TEXT, Value, to_plain
 
@@ -34,21 +35,32 @@ def detailed(v: Value, environment: str = "", *, redact: bool = False, root: boo
     own trace is the zero range, as the reference's ``NewValue(properties)`` has it.
     """
     fallback = NO_RANGE if not environment else Range(environment, NO_RANGE.begin, NO_RANGE.end)
-    # Values shared by references share their definitions: one JSON range per range, not
-    # three dicts per node (the result is only read and serialised, never mutated in place).
-    ranges: dict[int, tuple[Range, dict[str, Any]]] = {}
+    # Values shared by references share their definitions: one range and one JSON range per
+    # definition, not a new Range and three dicts per node (``Expr.range`` is computed on each
+    # access). The output is only read and serialised, never mutated in place, so sharing the
+    # dicts is safe. Keyed by identity; the memo holds the definition, so no identity is reused.
+    defs: dict[int, tuple[Any, Range, dict[str, Any]]] = {}
+    json_of: dict[int, dict[str, Any]] = {id(NO_RANGE): range_json(NO_RANGE)}
+    with collector_paused():  # many small dicts and no cycles (see _gc)
+        return _detailed(v, fallback, redact, root, defs, json_of)
 
-    def rjson(r: Range) -> dict[str, Any]:
-        hit = ranges.get(id(r))
-        if hit is None:
-            hit = ranges[id(r)] = (r, range_json(r))
-        return hit[1]
 
+def _detailed(v: Value, fallback: Range, redact: bool, root: bool, defs: dict[int, tuple[Any, Range, dict[str, Any]]],
+              json_of: dict[int, dict[str, Any]]) -> dict[str, Any]:
     out: list[Any] = [None]
     stack: list[tuple[Value, Any, Any, Range, bool]] = [(v, out, 0, fallback, root)]
     while stack:
         x, parent, key, inherited, is_root = stack.pop()
-        rng = x.defn.range if x.defn is not None and not is_root else inherited
+        defn = x.defn
+        if defn is not None and not is_root:
+            hit = defs.get(id(defn))
+            if hit is None:
+                r0 = defn.range
+                hit = defs[id(defn)] = (defn, r0, range_json(r0))
+                json_of[id(r0)] = hit[2]
+            rng = hit[1]
+        else:
+            rng = inherited
         child_range = fallback if is_root else rng
         node: dict[str, Any] = {}
         parent[key] = node
@@ -73,7 +85,11 @@ def detailed(v: Value, environment: str = "", *, redact: bool = False, root: boo
             node["secret"] = True
         if x.unknown:
             node["unknown"] = True
-        trace: dict[str, Any] = {"def": rjson(NO_RANGE if is_root else rng)}
+        shown = NO_RANGE if is_root else rng
+        rj = json_of.get(id(shown))
+        if rj is None:  # the fallback range
+            rj = json_of[id(shown)] = range_json(shown)
+        trace: dict[str, Any] = {"def": rj}
         node["trace"] = trace
         if x.base is not None and not is_root and not hidden:
             stack.append((x.base, trace, "base", rng, False))
