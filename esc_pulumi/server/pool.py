@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import traceback
 from dataclasses import dataclass, field
@@ -54,6 +55,12 @@ class PoolError(Exception):
 def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -> None:
     # The parent stops its workers itself; a Ctrl-C meant for it must not kill them mid-job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Below the server's priority: with every core busy evaluating, the event loop (and /ping)
+    # still gets a core as soon as a request arrives, instead of queueing behind the workers.
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):  # not on this platform, or not permitted
+        pass
     state = factory(config)
     while True:
         try:
