@@ -11,6 +11,12 @@ with its own keep-alive ``http.client`` connection) for a bounded number of requ
 and prints requests/second, p50 and p99 latency, and each against the floor as a ratio
 (target: open <= 3x the floor).
 
+Then the bombs of issue 10 (definitions of a few hundred bytes whose shared values expand to
+gigabytes): ``/ping`` latency from one client, idle and while 4 clients send bombs to
+``yaml/check`` (target: p99 within 2x of the idle p99, measured in the same run), and the
+server's peak memory meanwhile (its process and its evaluation workers, RSS; target: below
+500 MB). Each figure is printed with its target and a met/missed verdict.
+
 Usage::
 
     python benchmarks/server.py [--clients 20] [--requests 4000]
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import shutil
 import socket
 import statistics
@@ -30,6 +37,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ORG = "bench"
 
@@ -150,10 +158,120 @@ def _uncached_evaluation(rounds: int = 200) -> None:
     print(f"uncached open (parse 4 definitions + evaluate, in-process, 1 thread): {per * 1000:.2f} ms")
 
 
+def _bombs() -> list[bytes]:
+    array = ["values:", "  a0: [x, x]"] + [f"  a{i}: ['${{a{i - 1}}}', '${{a{i - 1}}}']" for i in range(1, 21)]
+    array.append("  out: {fn::toJSON: '${a20}'}")
+    string = ["values:", "  a0: xxxxxxxx"] + [f"  a{i}: '${{a{i - 1}}}${{a{i - 1}}}'" for i in range(1, 26)]
+    join = ["values:", "  a0: xxxxxxxx"] + [
+        f"  a{i}: {{fn::join: ['', ['${{a{i - 1}}}', '${{a{i - 1}}}']]}}" for i in range(1, 31)]
+    views = ["values:", "  a0: [x, x]"] + [f"  a{i}: ['${{a{i - 1}}}', '${{a{i - 1}}}']" for i in range(1, 25)]
+    return [("\n".join(t) + "\n").encode() for t in (array, string, join, views)]
+
+
+def _rss_kb(pid: int) -> int:
+    """Resident memory of a process and its children (the evaluation workers), in KB."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def _ping_p99(port: int, count: int) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    lat = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        _call(conn, "GET", "/api/esc/ping", {})
+        lat.append(time.perf_counter() - t0)
+        time.sleep(0.002)  # a health checker, not a load generator
+    conn.close()
+    lat.sort()
+    return lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+
+
+def _bomber(port: int, token: str, k: int, stop: Any, out: Any) -> None:
+    """One bombing client (a process of its own, so that the load generator's GIL does not
+    slow the ping client being measured). It runs niced: the clients would be other machines;
+    here they share the server's two cores, and their own CPU is not the server's latency."""
+    import os
+
+    os.nice(15)
+    bombs = _bombs()
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/x-yaml"}
+    path = f"/api/esc/environments/{ORG}/yaml/check"
+    statuses: dict[int, int] = {}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    i = k
+    while not stop.is_set():
+        conn.request("POST", path, body=bombs[i % len(bombs)], headers=headers)
+        r = conn.getresponse()
+        r.read()
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+        i += 1
+    conn.close()
+    out.put(statuses)
+
+
+def _bomb_figures(port: int, token: str, pid: int, pings: int) -> None:
+    """/ping p99 idle and under 4 bombing clients, and the server's peak RSS meanwhile."""
+    bombs = _bombs()
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    out = ctx.Queue()
+    statuses: dict[int, int] = {}
+    done = threading.Event()
+    peak = [_rss_kb(pid)]
+
+    def sampler() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_kb(pid))
+            time.sleep(0.02)
+
+    idle = _ping_p99(port, pings)
+    bombers = [ctx.Process(target=_bomber, args=(port, token, k, stop, out)) for k in range(4)]
+    watch = threading.Thread(target=sampler)
+    for b in bombers:
+        b.start()
+    watch.start()
+    time.sleep(2.0)  # the bombers start (a new interpreter each) and get going
+    try:
+        loaded = _ping_p99(port, pings)
+    finally:
+        stop.set()
+        for _ in bombers:
+            for code, n in out.get(timeout=120).items():
+                statuses[code] = statuses.get(code, 0) + n
+        for b in bombers:
+            b.join()
+        done.set()
+        watch.join()
+    answered = sum(statuses.values())
+    print(f"bombs: 4 clients sending {len(bombs)} kinds of bomb to yaml/check; answers {dict(sorted(statuses.items()))}"
+          f" ({answered} bombs)")
+    ok = loaded <= 2 * idle
+    print(f"/ping p99 idle {idle * 1000:6.2f} ms, under bombs {loaded * 1000:6.2f} ms = x{loaded / idle:4.2f} "
+          f"(target <= 2x idle): {'met' if ok else 'missed'}")
+    mb = peak[0] / 1024
+    print(f"server peak RSS during the bombs (server + workers): {mb:6.0f} MB (target < 500 MB): "
+          f"{'met' if mb < 500 else 'missed'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--requests", type=int, default=4000, help="operations per scenario")
+    ap.add_argument("--pings", type=int, default=1000, help="pings for each /ping p99 of the bomb figures")
     args = ap.parse_args(argv)
 
     data = Path(tempfile.mkdtemp(prefix="esc-bench-"))
@@ -212,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         _uncached_evaluation()
         ratio = floor["rate"] / opened["rate"]
         print(f"open costs {ratio:.2f}x the floor (target <= 3x): {'OK' if ratio <= 3 else 'MISSED'}")
+        _bomb_figures(port, token, proc.pid, args.pings)
         return 0
     finally:
         if proc is not None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backends.base import Backend
+    from .esc.budget import EvalLimits
     from .config import Config, provider_args
     from .errors import (
         AuthenticationError,
@@ -158,6 +159,7 @@ def load(
     apply: bool = True,
     set_environment_variables: bool = True,
     write_files: bool = True,
+    limits: "EvalLimits | None" = None,
 ) -> LoadResult:
     """Open the stack's ESC environments and put their ``pulumiConfig`` into Pulumi config.
 
@@ -168,6 +170,8 @@ def load(
     config keys; ``environmentVariables`` go into ``os.environ`` and ``files`` into 0600 temp
     files (removed at exit) named by their variables. All or nothing: on any
     :class:`EscError` nothing is applied. A second identical call opens nothing.
+    ``limits`` (an :class:`esc_pulumi.esc.EvalLimits`) bounds the embedded engine's evaluation
+    (``file://`` backends; a server applies its own); the engine's defaults when ``None``.
 
     Example::
 
@@ -183,7 +187,7 @@ def load(
     plan = make_plan(
         stack, project_dir, environments=environments, organization=organization, backend=backend
     )
-    memo_key = (plan.key(), set_environment_variables, write_files)
+    memo_key = (plan.key(), set_environment_variables, write_files, limits)
     if apply:
         previous = runtime.memo_get(memo_key)
         if previous is not None:
@@ -191,7 +195,9 @@ def load(
 
     opened = None
     if plan.composition is not None and not plan.applied_by_cli:
-        opened = plan.backend.open(plan.composition, organization=plan.organization, mode="open")
+        # limits only when given: a Backend written before limits existed still works without.
+        extra = {"limits": limits} if limits is not None else {}
+        opened = plan.backend.open(plan.composition, organization=plan.organization, mode="open", **extra)
     result = compute_config(plan, opened)
     applied = runtime.apply(
         result,

@@ -40,4 +40,7 @@ class Backend(Protocol):
         *,
         organization: str | None = None,
         mode: Literal["open", "check"] = "open",
+        limits: Any = None,
     ) -> OpenedEnvironment: ...
+    # ``limits``: an :class:`esc_pulumi.esc.EvalLimits` for backends that evaluate themselves
+    # (``None``: theirs, by default the engine's defaults); remote backends ignore it.

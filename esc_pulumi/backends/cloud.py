@@ -150,8 +150,12 @@ class CloudBackend:
         *,
         organization: str | None = None,
         mode: Literal["open", "check"] = "open",
+        limits: Any = None,
     ) -> OpenedEnvironment:
-        """Open (2 requests) or check (1 request) the anonymous composition ``definition``."""
+        """Open (2 requests) or check (1 request) the anonymous composition ``definition``.
+
+        ``limits`` is accepted for the :class:`Backend` protocol and ignored: the server
+        evaluates, under its own limits."""
         if not organization:
             raise ConfigurationError(
                 f"no ESC organization for {self.url}: set ESC_PULUMI_ORGANIZATION, the stack config "

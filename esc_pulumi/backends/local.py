@@ -91,12 +91,15 @@ class LocalBackend:
         context: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
         providers: Any = None,
+        limits: Any = None,
     ) -> None:
         self.root = Path(root)
         self.url = f"file://{self.root}"
         self.context = dict(context or {})
         self.environ = environ if environ is not None else os.environ
         self.providers = providers
+        # An esc.EvalLimits; None: the engine's defaults (always applied).
+        self.limits = limits
 
     def __repr__(self) -> str:
         return f"LocalBackend({str(self.root)!r})"
@@ -136,8 +139,11 @@ class LocalBackend:
         *,
         organization: str | None = None,
         mode: Literal["open", "check"] = "open",
+        limits: Any = None,
     ) -> OpenedEnvironment:
-        """Evaluate the anonymous composition ``definition`` (``{"imports": [...]}``)."""
+        """Evaluate the anonymous composition ``definition`` (``{"imports": [...]}``) under
+        ``limits`` (an :class:`esc_pulumi.esc.EvalLimits`), else the backend's, else the engine's
+        defaults."""
         if not self.root.is_dir():
             raise EnvironmentNotFound(
                 f"the local ESC folder {self.display(self.root)} does not exist ({self.url})"
@@ -162,6 +168,7 @@ class LocalBackend:
             loader=session,
             providers=self.providers if self.providers is not None else ProviderRegistry(),
             context=context,
+            limits=limits if limits is not None else self.limits,
         )
         diags = [self._located(d) for d in diags + more]
         errors = [d for d in diags if d.is_error]

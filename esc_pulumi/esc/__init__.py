@@ -14,6 +14,7 @@ Example::
     esc.to_plain(value)        # {'a': 'hello', 'b': 'hello world'}
 """
 from .ast import EnvironmentDecl
+from .budget import EvalLimits, LimitDiagnostic
 from .diagnostics import Diagnostic, Pos, Range, Severity
 from .envelope import Decrypter, EnvelopeError
 from .eval import ANONYMOUS, EnvironmentLoader, LoadedEnvironment, LoadError, Mode, evaluate
@@ -29,6 +30,8 @@ __all__ = [
     "EnvelopeError",
     "EnvironmentDecl",
     "EnvironmentLoader",
+    "EvalLimits",
+    "LimitDiagnostic",
     "LoadError",
     "LoadedEnvironment",
     "Mode",

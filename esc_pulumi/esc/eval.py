@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol
 
 from . import ast as A
 from ._gc import collector_paused
+from .budget import Budget, EvalLimits, LimitExceeded, count_plain, limit_diagnostic
 from . import schema as S
 from .diagnostics import Diagnostic, Range, error, has_errors, warning
 from .loading import load_definition
@@ -60,6 +62,7 @@ class _Shared:
     providers: ProviderRegistry
     context: Mapping[str, Any]
     root_name: str
+    budget: Budget = field(default_factory=Budget)
     diags: list[Diagnostic] = field(default_factory=list)
     cache: dict[str, Value | None] = field(default_factory=dict)
     importing: list[str] = field(default_factory=list)
@@ -74,11 +77,14 @@ def evaluate(
     decrypter: Decrypter | None = None,
     context: Mapping[str, Any] | None = None,
     show_secrets: bool = False,
+    limits: EvalLimits | None = None,
 ) -> tuple[Value, list[Diagnostic]]:
     """Evaluate a declaration; returns the root value (an object) and the diagnostics.
 
     ``mode="check"`` runs no provider and decrypts no ciphertext (unless ``show_secrets``);
-    ``mode="open"`` runs everything.
+    ``mode="open"`` runs everything. ``limits`` bounds the size of the values and the work
+    (:class:`EvalLimits`; its defaults when ``None``): over a limit the result is an empty
+    object and the diagnostics end with a :class:`LimitDiagnostic`.
 
     Example::
 
@@ -93,9 +99,17 @@ def evaluate(
         providers=providers if providers is not None else ProviderRegistry(),
         context=dict(context or {}),
         root_name=decl.name,
+        budget=Budget(limits),
     )
     with collector_paused():
-        value = _EnvEval(shared, decl, decl.name, decrypter, is_root=True).run()
+        try:
+            value = _EnvEval(shared, decl, decl.name, decrypter, is_root=True).run()
+            # The views of the result (JSON, detailed) expand what references share: refuse
+            # it now if that would be too large, so that no view can blow up later.
+            shared.budget.measure(value, decl.values, root=True)
+        except LimitExceeded as e:
+            shared.diags.append(limit_diagnostic(e))
+            value = Value({})
     return value, shared.diags
 
 
@@ -138,10 +152,23 @@ class _EnvEval:
     def _drive(self, expr: A.Expr) -> Value:
         """Evaluate ``expr`` without recursion: a stack of suspended evaluations."""
         memo, active, bases = self.memo, self.active, self.bases
+        budget = self.shared.budget
         gens: list[Step] = []
         exprs: list[A.Expr] = []
+        try:
+            return self._loop(expr, memo, active, bases, budget, gens, exprs)
+        except LimitExceeded as e:
+            if e.expr is None:  # the expression being evaluated crossed the limit
+                e.expr = exprs[-1] if exprs else expr
+            raise
+
+    def _loop(self, expr: A.Expr, memo: dict, active: set, bases: dict, budget: Budget,
+              gens: list[Step], exprs: list[A.Expr]) -> Value:
         request: A.Expr | None = expr
         send: Value | None = None
+        # One step of work per expression evaluated, counted locally and handed to the budget
+        # in batches (the budget's own call costs more than the step).
+        steps = 0
         while True:
             if request is not None:
                 v = memo.get(request)
@@ -151,6 +178,10 @@ class _EnvEval:
                     if request in active:
                         v = self._cycle(request)
                     else:
+                        steps += 1
+                        if steps >= 256:
+                            budget.step(steps, request)
+                            steps = 0
                         active.add(request)
                         gens.append(self._eval(request))
                         exprs.append(request)
@@ -167,6 +198,7 @@ class _EnvEval:
                 active.discard(done)
                 memo[done] = stop.value
                 if not gens:
+                    budget.step(steps, done)
                     return stop.value
                 send = stop.value
 
@@ -335,6 +367,7 @@ class _EnvEval:
     def _interpolate(self, x: A.InterpolateExpr) -> Step:
         out: list[str] = []
         unknown = secret = False
+        size = 0  # the result's length, checked before it is built
         for part in x.parts:
             out.append(part.text)
             access = part.access
@@ -342,11 +375,16 @@ class _EnvEval:
                 v = yield from self._resolve(x, access)
                 if type(v.repr) is str and not v.unknown:  # the common case, without the walk
                     out.append(v.repr)
+                    size += len(v.repr)
                     secret = secret or v.secret
                     continue
+                self.shared.budget.expand(v, x)
                 s, u, sec = to_string(v)
                 out.append(s)
+                size += len(s)
                 unknown, secret = unknown or u, secret or sec
+        if size:
+            self.shared.budget.text(size, x)
         return Value("".join(out), secret, unknown, defn=x)
 
     # -- property access --------------------------------------------------------------------
@@ -494,16 +532,23 @@ class _EnvEval:
             return Value(None, unknown=True, defn=x)
         if x.name == "fn::final":
             return arg.with_(final=True, defn=x)
+        budget = self.shared.budget
+        budget.expand(arg, x)  # the walks below and the builtin itself expand the argument
         if contains_unknown(arg):
             return Value(None, contains_secret(arg), True, defn=x)
         secret = contains_secret(arg)
         try:
-            result = fn.apply(arg)
+            result = fn.apply(arg, budget)
         except _BuiltinError as e:
             self.error(x, str(e))
             return Value(None, secret, True, defn=x)
         if isinstance(result, Value):
-            return result if not secret else _mark_secret(result)
+            if secret:
+                budget.expand(result, x)  # marking copies the whole value
+                return _mark_secret(result)
+            return result
+        if type(result) is str:
+            budget.text(len(result), x)
         return Value(result, secret, defn=x)
 
     def _secret(self, x: A.SecretExpr) -> Value:
@@ -563,7 +608,10 @@ class _EnvEval:
         unknown = Value(None, unknown=True, schema=provider.output_schema, defn=x)
         if self._schema_errors(S.validate(arg, arg_schema), arg_expr):
             return unknown
-        if self.shared.mode == "check" or contains_unknown(arg):
+        if self.shared.mode == "check":
+            return unknown
+        self.shared.budget.expand(arg, x)  # a provider may well print or copy its inputs
+        if contains_unknown(arg):
             return unknown
         try:
             out = call(arg, self.shared.context)
@@ -577,12 +625,16 @@ class _EnvEval:
             return Value(None, unknown=True, defn=x)
         delim = yield x.delimiter
         items = yield x.values
+        budget = self.shared.budget
+        budget.expand(items, x)
         bad = self._schema_errors(S.validate(delim, S.string()), x.delimiter)
         bad = self._schema_errors(S.validate(items, _STRING_ARRAY), x.values) or bad
         secret = contains_secret(delim) or contains_secret(items)
         if bad or contains_unknown(delim) or contains_unknown(items):
             return Value(None, secret, True, defn=x)
-        return Value(delim.repr.join(i.repr for i in items.repr), secret, defn=x)
+        parts = items.repr
+        budget.text(sum(len(i.repr) for i in parts) + len(delim.repr) * max(0, len(parts) - 1), x)
+        return Value(delim.repr.join(i.repr for i in parts), secret, defn=x)
 
     def _split(self, x: A.SplitExpr) -> Step:
         if x.delimiter is None or x.string is None:
@@ -594,6 +646,8 @@ class _EnvEval:
         secret = contains_secret(delim) or contains_secret(s)
         if bad or delim.unknown or s.unknown:
             return Value(None, secret, True, defn=x)
+        # As many values as pieces: count them before building them.
+        self.shared.budget.nodes(len(s.repr) if delim.repr == "" else s.repr.count(delim.repr) + 1, x)
         parts = list(s.repr) if delim.repr == "" else s.repr.split(delim.repr)
         return Value([Value(p, secret, defn=x) for p in parts], secret, defn=x)
 
@@ -602,6 +656,9 @@ class _EnvEval:
             return Value(None, unknown=True, defn=x)
         sv = yield x.schema
         v = yield x.value
+        budget = self.shared.budget
+        budget.expand(sv, x.schema)
+        budget.expand(v, x.value)  # validation walks the value
         if contains_unknown(sv):
             return v.with_(defn=x)
         try:
@@ -644,38 +701,43 @@ def _with_defn(v: Value, x: A.Expr) -> Value:
 @dataclass(frozen=True)
 class _Unary:
     schema: S.Schema | None
-    apply: Callable[[Value], Any]
+    apply: Callable[[Value, Budget], Any]  # the budget bounds what the builtin builds
 
 
-def _concat(v: Value) -> Any:
+def _concat(v: Value, budget: Budget) -> Any:
     return Value([item for arr in v.repr for item in arr.repr])
 
 
-def _to_json(v: Value) -> str:
+def _to_json(v: Value, budget: Budget) -> str:
+    # The text has at least a character per value besides its strings: refuse it unbuilt.
+    nodes, chars = budget.measure(v)
+    budget.fits(nodes + chars)
     return go_json(to_plain(v))
 
 
-def _from_json(v: Value) -> Any:
+def _from_json(v: Value, budget: Budget) -> Any:
     text = v.repr
     try:
         data, _ = json.JSONDecoder(parse_float=JSONNumber).raw_decode(text.lstrip(" \t\r\n"))
     except json.JSONDecodeError as e:
         raise _BuiltinError(f"decoding JSON string: {e.msg.lower()}") from None
+    budget.nodes(count_plain(data, budget.limits.max_nodes))  # before building a value per item
     return from_plain(data, v.secret)
 
 
-def _to_base64(v: Value) -> str:
+def _to_base64(v: Value, budget: Budget) -> str:
     return base64.b64encode(v.repr.encode("utf-8")).decode("ascii")
 
 
-_B64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_NOT_B64 = re.compile(r"[^A-Za-z0-9+/=]")
 
 
-def _from_base64(v: Value) -> str:
+def _from_base64(v: Value, budget: Budget) -> str:
     text = v.repr.replace("\r", "").replace("\n", "")
-    for i, ch in enumerate(text):
-        if ch not in _B64 and ch != "=":
-            raise _BuiltinError(f"decoding base64 string: illegal base64 data at input byte {i}")
+    # A regular expression, not a loop per character: the text may be megabytes long.
+    bad_char = _NOT_B64.search(text)
+    if bad_char is not None:
+        raise _BuiltinError(f"decoding base64 string: illegal base64 data at input byte {bad_char.start()}")
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -685,7 +747,7 @@ def _from_base64(v: Value) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _to_string(v: Value) -> str:
+def _to_string(v: Value, budget: Budget) -> str:
     return to_string(v)[0]
 
 
@@ -697,7 +759,7 @@ _UNARY: dict[str, _Unary] = {
     "fn::toBase64": _Unary(S.string(), _to_base64),
     "fn::fromBase64": _Unary(S.string(), _from_base64),
     "fn::toString": _Unary(None, _to_string),
-    "fn::final": _Unary(None, lambda v: v),
+    "fn::final": _Unary(None, lambda v, budget: v),
 }
 
 

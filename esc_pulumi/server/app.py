@@ -13,9 +13,13 @@ Endpoints (all under ``/api/esc``; JSON or YAML bodies as the ESC API has them):
 - ``GET|POST .../versions/tags``, ``GET|PATCH|DELETE .../versions/tags/{tag}``
 - ``GET|POST .../tags``, ``GET|PATCH|DELETE .../tags/{tag}``
 
-Everything runs on the event loop thread: SQLite calls are short, evaluation is CPU-bound (a
-thread pool would only add hand-offs under the GIL), and one thread serialises every
-read-check-write without further locking.
+Requests are handled on the event loop thread: SQLite calls are short, and one thread
+serialises every read-check-write without further locking. Evaluations never run there: parsing
+and evaluating a definition (check, open, the check before a save) happen in a bounded pool of
+worker processes (:mod:`.pool`), under the engine's budget (``ServerConfig.eval_limits``) and a
+time limit (``eval_timeout``) after which the worker is killed; views of opened sessions are
+built on a helper thread (they are bounded by the budget). A request over a limit is answered
+``422`` with the diagnostic (see :func:`_limit_error`).
 
 Example::
 
@@ -25,10 +29,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
 import os
+import pickle
 import re
 import secrets as pysecrets
 import time
@@ -48,14 +54,17 @@ from starlette.routing import Route
 from ..crypto import AesGcmCipher, create_key_file, read_key_file
 from ..definitions import encrypt_secrets
 from ..errors import EscError, InvalidReference
-from ..esc import ANONYMOUS, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
-from ..esc.diagnostics import Diagnostic
+from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
+from ..esc.budget import LimitDiagnostic
+from ..esc.diagnostics import Diagnostic, error as error_diagnostic
 from ..esc.interpolation import parse_path
 from ..esc.values import value_at
 from ..esc.views import detailed, diagnostic_json
 from ..refs import EnvironmentRef
 from . import auth
 from .durations import DurationError, parse_duration
+from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
+from .transfer import pack_value, unpack_value
 from .store import (
     AuditEntry,
     Conflict,
@@ -97,6 +106,17 @@ class ServerConfig:
     max_sessions: int = 10_000
     providers: ProviderRegistry | None = None
     audit_flush_seconds: float = 0.2
+    # The evaluation budget of every check and open (sizes and work; see esc.EvalLimits).
+    eval_limits: EvalLimits = field(default_factory=EvalLimits)
+    # Seconds one evaluation may take: the engine stops itself then (a diagnostic), and a worker
+    # still busy a little later is killed. Either way the request gets a 422.
+    eval_timeout: float = 10.0
+    # Worker processes evaluating at once; 0 evaluates on threads of this process (for a
+    # ``cipher`` or ``providers`` that cannot be sent to another process; only the engine's
+    # cooperative deadline bounds the time then).
+    eval_workers: int = 2
+    # Requests that may wait for a worker; beyond that the server answers 503.
+    eval_queue: int = 64
 
 
 def load_server_key(data_dir: Path, key_file: Path | None = None, environ: dict[str, str] | None = None) -> AesGcmCipher:
@@ -214,6 +234,12 @@ class EscServer:
         self.store: Store = store or SQLiteStore(Path(config.data_dir) / "esc.db")
         self.cipher = config.cipher or load_server_key(Path(config.data_dir), config.key_file)
         self.providers = config.providers or ProviderRegistry()
+        # The engine's deadline is the request's time limit; the pool kills a worker a little
+        # after it, so the engine's diagnostic (with its range) normally arrives first.
+        limits = config.eval_limits
+        if limits.timeout is None or limits.timeout > config.eval_timeout:
+            limits = dataclasses.replace(limits, timeout=config.eval_timeout)
+        self.limits = limits
         # Revisions never change, so a parsed declaration is cached for good (bounded LRU).
         self._decls: OrderedDict[tuple[int, int], tuple[Any, tuple[Diagnostic, ...]]] = OrderedDict()
         self._dynamic: dict[tuple[int, int], bool] = {}
@@ -245,6 +271,19 @@ class EscServer:
 
     def is_dynamic(self, env_id: int, number: int) -> bool:
         return self._dynamic.get((env_id, number), True)
+
+    def revision_is_dynamic(self, env_id: int, number: int) -> bool:
+        """Whether a stored revision may run providers, without parsing it (that happens in a
+        worker)."""
+        key = (env_id, number)
+        hit = self._dynamic.get(key)
+        if hit is None:
+            rev = self.store.get_revision_by_id(env_id, number)  # type: ignore[attr-defined]
+            hit = True if rev is None else _is_dynamic(rev.yaml)
+            if len(self._dynamic) > 4096:
+                self._dynamic.clear()
+            self._dynamic[key] = hit
+        return hit
 
     def authenticate(self, request: Request, org: str, action: str) -> TokenRecord:
         header = request.headers.get("authorization", "")
@@ -331,29 +370,33 @@ class EscServer:
             providers=self.providers,
             decrypter=self.cipher.decrypt,
             context=context,
+            limits=self.limits,
         )
         return value, diags, loader, loader.dynamic
 
-    def open(self, org: str, key: tuple[Any, ...] | None, decl: Any, actor: TokenRecord) -> Evaluation:
-        """Evaluate ``decl`` in open mode, or reuse the evaluation of the same revisions.
+    def cached_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord) -> Evaluation | None:
+        """The evaluation of the same revisions, if it may be reused.
 
         ``key`` identifies the root (revision, or definition text); ``None`` never caches. Reuse
         needs: no provider or rotator anywhere (they may answer differently each time), the
         same actor (``context`` names it) and every import resolving to the same revision.
         """
-        full_key = None if key is None else (org, actor.name, *key)
-        if full_key is not None:
-            hit = self._evaluations.get(full_key)
-            if hit is not None and self._still_valid(org, hit):
-                self._evaluations.move_to_end(full_key)
-                return hit
-        value, diags, loader, dynamic = self._evaluate(org, decl, "open", actor)
-        result = Evaluation(value, diags, tuple(loader.resolved))
-        if full_key is not None and not dynamic and not _errors(diags):
-            self._evaluations[full_key] = result
-            if len(self._evaluations) > 256:
-                self._evaluations.popitem(last=False)
-        return result
+        if key is None:
+            return None
+        full_key = (org, actor.name, *key)
+        hit = self._evaluations.get(full_key)
+        if hit is not None and self._still_valid(org, hit):
+            self._evaluations.move_to_end(full_key)
+            return hit
+        return None
+
+    def remember_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord, result: Evaluation,
+                      dynamic: bool) -> None:
+        if key is None or dynamic or _errors(result.diagnostics):
+            return
+        self._evaluations[(org, actor.name, *key)] = result
+        if len(self._evaluations) > 256:
+            self._evaluations.popitem(last=False)
 
     def _still_valid(self, org: str, ev: Evaluation) -> bool:
         for name, env_id, number in ev.deps:
@@ -477,6 +520,89 @@ def _lookup(value: Value, path: str) -> Value:
     return found
 
 
+# -- evaluation jobs (run in the worker processes of .pool, or on a thread with eval_workers=0) ----
+#
+# Each gets the worker's own EscServer (its store connection, cipher, parsed-definition cache)
+# and returns plain data: diagnostics, rendered bodies, a packed value.
+
+
+def _limited(diags: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:
+    return any(isinstance(d, LimitDiagnostic) for d in diags)
+
+
+def _limit_error(diags: list[Diagnostic]) -> ApiError:
+    """422 Unprocessable Content: the request is well-formed and the definition valid, but the
+    server will not carry out an evaluation that large or that long. Not 413: the request body
+    is small (413 already means a body over ``max_body``). The body is the usual error
+    (``code``, ``message``: the limit) with the limit's diagnostic, which has its range; it
+    names the limit and never a value."""
+    limit = next((d for d in diags if isinstance(d, LimitDiagnostic)), None)
+    message = limit.summary if limit is not None else "evaluation exceeds its limits"
+    return ApiError(422, message, [limit] if limit is not None else [error_diagnostic(message)])
+
+
+def job_check(server: "EscServer", org: str, actor: TokenRecord, text: str
+              ) -> tuple[int, bytes | None, list[Diagnostic]]:
+    """``yaml/check``: (status, body, diagnostics); status 422 (no body) over a limit."""
+    decl, diags = load_definition(text, ANONYMOUS)
+    value = Value({})
+    if not _errors(diags) and decl is not None:
+        value, more = server.evaluate(org, decl, "check", actor)
+        diags = diags + more
+    if _limited(diags):
+        return 422, None, diags
+    body = {"properties": _properties(value, ANONYMOUS), "diagnostics": [diagnostic_json(d) for d in diags]}
+    return (400 if _errors(diags) else 200), _dumps(body), diags
+
+
+def job_validate(server: "EscServer", org: str, actor: TokenRecord, text: str, env_name: str) -> list[Diagnostic]:
+    """The check before a save: the definition's diagnostics."""
+    decl, diags = load_definition(text, env_name)
+    if not _errors(diags) and decl is not None:
+        _, more = server.evaluate(org, decl, "check", actor)
+        diags = diags + more
+    return diags
+
+
+@dataclass
+class OpenOutcome:
+    """What an open sends back: the definition's own diagnostics, the evaluation's, and on
+    success the packed value, the imports as resolved, whether providers ran, and the body of
+    a session read."""
+
+    parse_diagnostics: list[Diagnostic]
+    diagnostics: list[Diagnostic]
+    value: Any = field(default=None, repr=False)
+    deps: tuple[tuple[str, int, int], ...] = ()
+    dynamic: bool = False
+    body: bytes | None = field(default=None, repr=False)
+
+
+def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[Any, ...], environment: str
+             ) -> OpenOutcome:
+    """Open ``("yaml", text)`` or ``("rev", env_id, number, name)``."""
+    if source[0] == "yaml":
+        decl, parsed = load_definition(source[1], ANONYMOUS)
+        diags = list(parsed)
+    else:
+        try:
+            decl, parsed_t = server.declaration(source[1], source[2], source[3])
+            diags = list(parsed_t)
+        except LoadError as e:  # deleted meanwhile
+            return OpenOutcome([error_diagnostic(str(e))], [])
+    if _errors(diags):
+        return OpenOutcome(diags, [])
+    value, more, loader, dynamic = server._evaluate(org, decl, "open", actor)
+    if _errors(more):
+        return OpenOutcome(diags, more)
+    body = _dumps({"properties": _properties(value, environment)})
+    return OpenOutcome(diags, more, pack_value(value), tuple(loader.resolved), dynamic, body)
+
+
+def _session_view(value: Value, environment: str) -> bytes:
+    return _dumps(detailed(value, environment))
+
+
 # -- the application ----------------------------------------------------------------------------
 
 
@@ -487,6 +613,32 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     """The Starlette application of a server (see the module docstring for the endpoints)."""
     server = EscServer(config, store)
     limit = config.max_body
+    workers = config.eval_workers
+    if workers > 0 and (store is not None or config.cipher is not None):
+        # Workers open the store at data_dir and read the key file themselves.
+        log.warning("evaluating on threads: a store or cipher object cannot be shared with worker processes")
+        workers = 0
+    if workers > 0:
+        try:
+            pickle.dumps(config)
+        except Exception:  # providers that cannot cross a process boundary
+            log.warning("evaluating on threads: the providers cannot be sent to worker processes")
+            workers = 0
+    pool = EvalPool(EscServer, config, workers=workers,
+                    timeout=config.eval_timeout + max(1.0, config.eval_timeout / 2),
+                    queue=config.eval_queue, local_state=server)
+
+    async def run_job(fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await pool.run(fn, *args)
+        except PoolTimeout:
+            message = f"evaluation exceeds the time limit of {config.eval_timeout:g} s"
+            raise ApiError(422, message, [error_diagnostic(message)]) from None
+        except PoolBusy:
+            raise ApiError(503, "the server is busy evaluating other requests: try again later") from None
+        except PoolError as e:
+            log.error("evaluation failed in a worker: %s", e)
+            raise ApiError(500, "internal server error") from None
 
     def endpoint(fn: Callable[[Request], Awaitable[Response]]) -> Handler:
         async def wrapped(request: Request) -> Response:
@@ -552,24 +704,29 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         org = request.path_params["org"]
         actor = server.authenticate(request, org, "read")
         text = await _yaml_text(request, limit)
-        decl, diags = load_definition(text, ANONYMOUS)
-        value = Value({})
-        if not _errors(diags) and decl is not None:
-            value, more = server.evaluate(org, decl, "check", actor)
-            diags = diags + more
-        body = {"properties": _properties(value, ANONYMOUS), "diagnostics": [diagnostic_json(d) for d in diags]}
-        return json_response(body, 400 if _errors(diags) else 200)
+        status, body, diags = await run_job(job_check, org, actor, text)
+        if status == 422:
+            raise _limit_error(diags)
+        return Response(body, status_code=status, media_type=JSON_TYPE)
 
-    async def _open(request: Request, org: str, actor: TokenRecord, decl: Any, diags: list[Diagnostic],
+    async def _open(request: Request, org: str, actor: TokenRecord, source: tuple[Any, ...],
                     target: tuple[str, str] | None, environment: str, detail: str,
                     key: tuple[Any, ...] | None) -> Response:
         duration = _duration(request)
-        if _errors(diags):
-            raise ApiError(400, "the environment has errors", list(diags))
-        evaluation = server.open(org, key, decl, actor)
+        evaluation = server.cached_open(org, key, actor)
+        if evaluation is None:
+            out: OpenOutcome = await run_job(job_open, org, actor, source, environment)
+            if _limited(out.parse_diagnostics) or _limited(out.diagnostics):
+                raise _limit_error(out.parse_diagnostics + out.diagnostics)
+            if _errors(out.parse_diagnostics):
+                raise ApiError(400, "the environment has errors", out.parse_diagnostics)
+            if _errors(out.diagnostics):
+                raise ApiError(400, "the environment has errors", out.diagnostics)
+            # Rebuilding the value is as large as the value (bounded by the budget): off the loop.
+            value = await asyncio.to_thread(unpack_value, out.value)
+            evaluation = Evaluation(value, out.diagnostics, out.deps, out.body)
+            server.remember_open(org, key, actor, evaluation, out.dynamic)
         more = evaluation.diagnostics
-        if _errors(more):
-            raise ApiError(400, "the environment has errors", more)
         session = server.new_session(org, target, environment, evaluation, duration)
         what = f"{target[0]}/{target[1]}" if target else "<yaml>"
         server.audit_soon(AuditEntry(now_iso(), org, actor.name, "environment.open", what, detail))
@@ -583,18 +740,18 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         org = request.path_params["org"]
         actor = server.authenticate(request, org, "open")
         text = await _yaml_text(request, limit)
-        decl, diags = load_definition(text, ANONYMOUS)
         key = None if _is_dynamic(text) else ("yaml", hashlib.sha256(text.encode("utf-8")).digest())
-        return await _open(request, org, actor, decl, diags, None, ANONYMOUS, "anonymous definition", key)
+        return await _open(request, org, actor, ("yaml", text), None, ANONYMOUS, "anonymous definition", key)
 
-    def _session_body(session: Session, request: Request) -> Response:
+    async def _session_body(session: Session, request: Request) -> Response:
+        # Views are as large as the value (bounded by the budget): built off the loop.
         prop = request.query_params.get("property")
         if prop is not None and prop != "":
             v = _lookup(session.value, prop)
-            return json_response(detailed(v, session.environment))
+            return Response(await asyncio.to_thread(_session_view, v, session.environment), media_type=JSON_TYPE)
         ev = session.evaluation
         if ev.body is None:  # shared by every session of this evaluation
-            ev.body = _dumps({"properties": _properties(ev.value, session.environment)})
+            ev.body = await asyncio.to_thread(lambda: _dumps({"properties": _properties(ev.value, session.environment)}))
         return Response(ev.body, media_type=JSON_TYPE)
 
     @endpoint
@@ -602,7 +759,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         org = request.path_params["org"]
         server.authenticate(request, org, "open")
         session = server.get_session(org, None, request.path_params["sid"])
-        return _session_body(session, request)
+        return await _session_body(session, request)
 
     # -- one environment ----------------------------------------------------------------------
 
@@ -630,10 +787,9 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         text = await _yaml_text(request, limit)
         server.store.get_environment(org, project, name)  # 404 before any work
         env_name = f"{project}/{name}"
-        decl, diags = load_definition(text, env_name)
-        if not _errors(diags) and decl is not None:
-            _, more = server.evaluate(org, decl, "check", actor)
-            diags = diags + more
+        diags = await run_job(job_validate, org, actor, text, env_name)
+        if _limited(diags):
+            raise _limit_error(diags)
         if _errors(diags):
             raise ApiError(400, "the definition has errors; nothing was saved", diags)
         stored = encrypt_secrets(text, server.cipher.encrypt)
@@ -679,10 +835,9 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         actor = server.authenticate(request, org, "open")
         env_id, number = server.store.resolve_version(org, project, name, version)
         env_name = f"{project}/{name}"
-        decl, diags = server.declaration(env_id, number, env_name)
-        key = None if server.is_dynamic(env_id, number) else ("rev", env_id, number)
-        return await _open(request, org, actor, decl, list(diags), (project, name), env_name, f"revision {number}",
-                           key)
+        key = None if server.revision_is_dynamic(env_id, number) else ("rev", env_id, number)
+        return await _open(request, org, actor, ("rev", env_id, number, env_name), (project, name), env_name,
+                           f"revision {number}", key)
 
     @endpoint
     async def open_env(request: Request) -> Response:
@@ -697,7 +852,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         org, project, name = env_params(request)
         server.authenticate(request, org, "open")
         session = server.get_session(org, (project, name), request.path_params["sid"])
-        return _session_body(session, request)
+        return await _session_body(session, request)
 
     # -- revisions ------------------------------------------------------------------------------
 
@@ -854,10 +1009,12 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        pool.start()
         try:
             yield
         finally:
             server.flush_audit()
+            await pool.close()
 
     app = Starlette(
         routes=routes,
@@ -865,6 +1022,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.server = server
+    app.state.pool = pool
     return AccessLog(app)  # type: ignore[return-value]
 
 

@@ -1,0 +1,195 @@
+"""The server's evaluation pool: evaluations run in worker processes, off the event loop, each
+under a time limit that is really enforced.
+
+Why processes, not threads: evaluation is CPU-bound Python, and a thread running it holds the
+GIL, so the event loop (``/ping``, other users' requests) would wait for it at every switch
+interval; and a Python thread cannot be stopped. The engine's budget bounds its own work and
+checks a deadline cooperatively, but some work happens where no check can run (a regular
+expression backtracking inside ``re``, a provider blocking in C). A worker process that is
+past its time limit is killed and replaced, so the limit holds whatever the work is, and the
+event loop only ever waits on a pipe.
+
+Each worker builds its own state once (``factory(config)``: a store connection, the cipher,
+the parsed-definition cache) and then runs jobs ``fn(state, *args)``; ``fn`` and the arguments
+are pickled, so they must be module-level functions and plain data. With ``workers=0`` jobs run
+in a thread of this process instead (for applications that hand the server objects that
+cannot cross a process boundary); the time limit is then only the engine's cooperative one and
+a late result is dropped.
+
+Example::
+
+    pool = EvalPool(EscServer, config, workers=2, timeout=10.0)
+    result = await pool.run(job_check, org, actor, text)
+    await pool.close()
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+__all__ = ["EvalPool", "PoolTimeout", "PoolBusy", "PoolError"]
+
+log = logging.getLogger("esc_pulumi.server")
+
+
+class PoolTimeout(Exception):
+    """A job ran past its time limit (its worker was killed, or its result will be dropped)."""
+
+
+class PoolBusy(Exception):
+    """Too many jobs are waiting for a worker."""
+
+
+class PoolError(Exception):
+    """A job failed inside its worker; the message is the exception's type name only (the
+    message itself could hold data)."""
+
+
+def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -> None:
+    # The parent stops its workers itself; a Ctrl-C meant for it must not kill them mid-job.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Below the server's priority: with every core busy evaluating, the event loop (and /ping)
+    # still gets a core as soon as a request arrives, instead of queueing behind the workers.
+    try:
+        os.nice(10)
+    except (AttributeError, OSError):  # not on this platform, or not permitted
+        pass
+    state = factory(config)
+    while True:
+        try:
+            fn, args = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        try:
+            result: tuple[str, Any] = ("ok", fn(state, *args))
+        except Exception as e:  # noqa: BLE001 - reported to the parent by type, logged by place
+            log.error("evaluation job failed: %s\n%s", type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
+            result = ("error", type(e).__name__)
+        try:
+            conn.send(result)
+        except (EOFError, OSError):
+            return
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+
+    def call(self, job: tuple[Callable[..., Any], tuple[Any, ...]], timeout: float) -> tuple[str, Any]:
+        """Send a job and wait for its answer (runs on a helper thread: it blocks on the pipe)."""
+        self.conn.send(job)
+        if not self.conn.poll(timeout):
+            raise PoolTimeout()
+        return self.conn.recv()
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+            self.process.join(5)
+        finally:
+            self.conn.close()
+
+
+@dataclass
+class EvalPool:
+    """At most ``workers`` jobs at once, at most ``queue`` more waiting; each job gets
+    ``timeout`` seconds (the engine's own deadline should be a little shorter, so that its
+    diagnostic, with its range, arrives first)."""
+
+    factory: Callable[[Any], Any]
+    config: Any
+    workers: int = 2
+    timeout: float = 10.0
+    queue: int = 64
+    local_state: Any = None  # the state jobs get with workers=0
+    _idle: list[_Worker] = field(default_factory=list)
+    _live: dict[int, _Worker] = field(default_factory=dict)
+    _slots: asyncio.Semaphore | None = None
+    _waiting: int = 0
+    _closed: bool = False
+
+    def start(self) -> None:
+        """Start the workers now (they take a moment to import the engine), not on first use."""
+        for _ in range(self.workers - len(self._live)):
+            self._idle.append(self._spawn())
+
+    def _spawn(self) -> _Worker:
+        # spawn, not fork: the parent runs an event loop, threads and a SQLite connection,
+        # none of which survive a fork safely.
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=True)
+        p = ctx.Process(target=_worker_main, args=(child, self.factory, self.config), daemon=True,
+                        name="esc-pulumi-eval")
+        p.start()
+        child.close()
+        w = _Worker(p, parent)
+        self._live[id(w)] = w
+        return w
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(state, *args)`` in a worker; raises :class:`PoolTimeout`, :class:`PoolBusy`,
+        :class:`PoolError`."""
+        if self._closed:
+            raise PoolError("closed")
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(max(1, self.workers))
+        if self._waiting >= self.queue and self._slots.locked():
+            raise PoolBusy()
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            if self.workers <= 0:
+                return await self._run_here(fn, args)
+            return await self._run_in_worker(fn, args)
+        finally:
+            self._slots.release()
+
+    async def _run_here(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        task = asyncio.ensure_future(asyncio.to_thread(fn, self.local_state, *args))
+        try:
+            # shield: on timeout the thread runs on to the engine's deadline; its result is dropped
+            return await asyncio.wait_for(asyncio.shield(task), self.timeout)
+        except asyncio.TimeoutError:
+            raise PoolTimeout() from None
+
+    async def _run_in_worker(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        w = self._idle.pop() if self._idle else self._spawn()
+        ok = False
+        try:
+            status, payload = await asyncio.to_thread(w.call, (fn, args), self.timeout)
+            ok = True
+        finally:
+            if ok and not self._closed:
+                self._idle.append(w)
+            else:
+                # Timed out, cancelled (the client left) or broken: its state is unknown, so the
+                # worker goes and a fresh one takes its place.
+                self._live.pop(id(w), None)
+                await asyncio.to_thread(w.kill)
+                if not self._closed:
+                    self._idle.append(self._spawn())
+        if status != "ok":
+            raise PoolError(payload)
+        return payload
+
+    async def close(self) -> None:
+        self._closed = True
+        workers, self._idle = list(self._live.values()), []
+        self._live.clear()
+        for w in workers:
+            await asyncio.to_thread(w.kill)
+
+    def rss_pids(self) -> list[int]:
+        """The workers' process ids (for measuring the server's memory)."""
+        return [w.process.pid for w in self._live.values() if w.process.pid is not None]
