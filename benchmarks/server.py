@@ -139,8 +139,8 @@ def _uncached_evaluation(rounds: int = 200) -> None:
     parse + evaluate + decrypt in-process, without HTTP."""
     import os
 
-    from esc_pulumi.crypto import AesGcmCipher
-    from esc_pulumi.definitions import encrypt_secrets
+    from esc_pulumi.secrets.crypto import AesGcmCipher
+    from esc_pulumi.secrets.definitions import encrypt_secrets
     from esc_pulumi.esc import LoadedEnvironment, evaluate, load_definition
 
     cipher = AesGcmCipher(os.urandom(32))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 if TYPE_CHECKING:  # pragma: no cover
     from .backends.base import Backend
     from .esc.budget import EvalLimits
-    from .config import Config, provider_args
+    from .runtime.config import Config, provider_args
     from .errors import (
         AuthenticationError,
         BackendError,
@@ -35,8 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
         MappingError,
         PermissionDenied,
     )
-    from .mapping import ConfigResult
-    from .plan import LoadPlan
+    from .workspace.mapping import ConfigResult
+    from .workspace.plan import LoadPlan
 
 _ERRORS = frozenset(
     {
@@ -63,7 +63,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(errors, name)
     if name in ("Config", "provider_args"):
-        from . import config
+        from .runtime import config
 
         return getattr(config, name)
     raise AttributeError(f"module 'esc_pulumi' has no attribute {name!r}")
@@ -180,9 +180,9 @@ def load(
         esc_pulumi.load()
         pulumi.Config().require_secret("dbPassword")
     """
-    from . import runtime
-    from .mapping import compute_config
-    from .plan import make_plan
+    from .runtime import apply as runtime
+    from .workspace.mapping import compute_config
+    from .workspace.plan import make_plan
 
     plan = make_plan(
         stack, project_dir, environments=environments, organization=organization, backend=backend

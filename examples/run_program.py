@@ -66,7 +66,7 @@ def cli_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[str]
 
     ``{secure: ...}`` values cannot be decrypted offline and are left out.
     """
-    from esc_pulumi.stack import contains_secure, find_project, read_project, read_stack
+    from esc_pulumi.workspace.project import contains_secure, find_project, read_project, read_stack
 
     project = read_project(find_project(project_dir))
     stack_file = read_stack(project, stack)
@@ -124,7 +124,7 @@ def run_program(project_dir: str | os.PathLike[str], stack: str = "dev", *, isol
     from pulumi.runtime import config as rconfig, mocks, settings
     from pulumi.runtime.stack import run_in_stack
 
-    from esc_pulumi.stack import find_project, read_project
+    from esc_pulumi.workspace.project import find_project, read_project
 
     project_dir = Path(project_dir).resolve()
     project = read_project(find_project(project_dir))

@@ -60,7 +60,7 @@ class _Session:
 
     def decrypt(self, payload: bytes) -> bytes:
         if self._decrypt is None:
-            from ..crypto import local_cipher
+            from ..secrets.crypto import local_cipher
 
             try:
                 cipher = local_cipher(self.backend.environ)

@@ -1,6 +1,6 @@
 """``python -m esc_pulumi.server serve ...``: the serve commands on their own."""
 import sys
 
-from .cli import main
+from ..cli.serve import main
 
 sys.exit(main())

@@ -51,8 +51,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..crypto import AesGcmCipher, create_key_file, read_key_file
-from ..definitions import encrypt_secrets
+from ..secrets.crypto import AesGcmCipher, create_key_file, read_key_file
+from ..secrets.definitions import encrypt_secrets
 from ..errors import EscError, InvalidReference
 from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
 from ..esc.budget import LimitDiagnostic
@@ -820,7 +820,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
 
     @endpoint
     async def decrypt(request: Request) -> Response:
-        from ..definitions import decrypt_secrets
+        from ..secrets.definitions import decrypt_secrets
 
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "decrypt")

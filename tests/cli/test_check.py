@@ -1,7 +1,7 @@
 """``esc-pulumi check``: diagnostics as ``file:line:col: error: message``, exit 1 on errors."""
 from __future__ import annotations
 
-from esc_pulumi.cli import main
+from esc_pulumi.cli.main import main
 
 from .conftest import run_script, write
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from esc_pulumi.cli import main
+from esc_pulumi.cli.main import main
 
 from .conftest import run_script
 

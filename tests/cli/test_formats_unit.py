@@ -7,8 +7,8 @@ import pytest
 from esc_pulumi.errors import EscError
 from esc_pulumi.esc import Value
 from esc_pulumi.esc.values import from_plain
-from esc_pulumi.formats import FORMATS, go_json_indent, render, string_text, yaml_text
-from esc_pulumi.projection import ProjectedValue, Projection, project, secret_texts
+from esc_pulumi.cli.formats import FORMATS, go_json_indent, render, string_text, yaml_text
+from esc_pulumi.runtime.projection import ProjectedValue, Projection, project, secret_texts
 
 
 def env(**values):

@@ -201,7 +201,7 @@ def test_show_secrets_reveals_so_the_provider_really_ran(tmp_path: Path, cli_env
 
 def test_in_process_main(tmp_path: Path, leak_store: Path, monkeypatch: pytest.MonkeyPatch,
                          capfd: pytest.CaptureFixture[str]) -> None:
-    from esc_pulumi.cli import main
+    from esc_pulumi.cli.main import main
 
     prov = sp.install(tmp_path / "providers")
     monkeypatch.syspath_prepend(str(prov))

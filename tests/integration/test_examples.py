@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from esc_pulumi.backends.cloud import CloudBackend
-from esc_pulumi.plan import make_plan
+from esc_pulumi.workspace.plan import make_plan
 
 from .conftest import EXAMPLES, ROOT, load_example_runner
 

@@ -12,8 +12,8 @@ import pytest
 
 import esc_pulumi
 from esc_pulumi.backends.local import LocalBackend
-from esc_pulumi.crypto import AesGcmCipher, key_from_passphrase
-from esc_pulumi.definitions import encrypt_secrets
+from esc_pulumi.secrets.crypto import AesGcmCipher, key_from_passphrase
+from esc_pulumi.secrets.definitions import encrypt_secrets
 from esc_pulumi.errors import (
     AuthenticationError,
     ConfigurationError,

@@ -7,8 +7,8 @@ from esc_pulumi.backends.base import OpenedEnvironment
 from esc_pulumi.esc import Value
 from esc_pulumi.esc.values import from_plain
 from esc_pulumi.errors import MappingError
-from esc_pulumi.mapping import compute_config
-from esc_pulumi.plan import make_plan
+from esc_pulumi.workspace.mapping import compute_config
+from esc_pulumi.workspace.plan import make_plan
 
 
 def opened(pulumi_config: dict) -> OpenedEnvironment:

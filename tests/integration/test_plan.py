@@ -10,8 +10,8 @@ from esc_pulumi.backends import backend_from_url
 from esc_pulumi.backends.cloud import CloudBackend
 from esc_pulumi.backends.local import LocalBackend
 from esc_pulumi.errors import ConfigurationError, InvalidReference
-from esc_pulumi.plan import make_plan
-from esc_pulumi.settings import access_token
+from esc_pulumi.workspace.plan import make_plan
+from esc_pulumi.workspace.settings import access_token
 
 from .conftest import write
 

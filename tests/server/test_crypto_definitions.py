@@ -1,4 +1,4 @@
-"""esc_pulumi.crypto and esc_pulumi.definitions: keys, AES-GCM, and the comment-keeping
+"""esc_pulumi.secrets.crypto and esc_pulumi.secrets.definitions: keys, AES-GCM, and the comment-keeping
 encrypt/decrypt of ``fn::secret`` in definitions."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esc_pulumi.crypto import AesGcmCipher, create_key_file, key_from_passphrase, local_cipher, read_key_file
-from esc_pulumi.definitions import decrypt_secrets, encrypt_secrets, plaintext_secrets
+from esc_pulumi.secrets.crypto import AesGcmCipher, create_key_file, key_from_passphrase, local_cipher, read_key_file
+from esc_pulumi.secrets.definitions import decrypt_secrets, encrypt_secrets, plaintext_secrets
 from esc_pulumi.errors import DecryptionError, EscError
 from esc_pulumi.esc import evaluate, load_definition, to_plain
 

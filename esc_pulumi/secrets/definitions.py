@@ -11,8 +11,8 @@ key order, quoting, blank lines) stays byte for byte.
 
 Example::
 
-    from esc_pulumi.crypto import AesGcmCipher
-    from esc_pulumi.definitions import encrypt_secrets, decrypt_secrets
+    from esc_pulumi.secrets.crypto import AesGcmCipher
+    from esc_pulumi.secrets.definitions import encrypt_secrets, decrypt_secrets
 
     c = AesGcmCipher(bytes(32))
     text = "values:\\n  pw:\\n    fn::secret: hunter2  # db\\n"
@@ -26,11 +26,11 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .errors import DecryptionError
-from .esc.envelope import EnvelopeError, seal, unseal
-from .esc.interpolation import has_interpolation, unescape
-from .esc.nodes import ArrayNode, Node, ObjectEntry, ObjectNode, StringNode, child_path
-from .esc.syntax import parse_yaml
+from ..errors import DecryptionError
+from ..esc.envelope import EnvelopeError, seal, unseal
+from ..esc.interpolation import has_interpolation, unescape
+from ..esc.nodes import ArrayNode, Node, ObjectEntry, ObjectNode, StringNode, child_path
+from ..esc.syntax import parse_yaml
 
 __all__ = ["decrypt_secrets", "encrypt_secrets", "plaintext_secrets"]
 

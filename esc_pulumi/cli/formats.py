@@ -28,10 +28,10 @@ import tempfile
 import unicodedata
 from typing import Any, Iterable
 
-from .errors import EscError
-from .esc.views import detailed
-from .esc.values import SECRET_TEXT, UNKNOWN_TEXT, GoStruct, Value, format_number, go_json, go_quote, to_plain, to_string
-from .projection import ENVIRONMENT_VARIABLES, FILES, project_section
+from ..errors import EscError
+from ..esc.views import detailed
+from ..esc.values import SECRET_TEXT, UNKNOWN_TEXT, GoStruct, Value, format_number, go_json, go_quote, to_plain, to_string
+from ..runtime.projection import ENVIRONMENT_VARIABLES, FILES, project_section
 
 __all__ = ["FORMATS", "render", "go_json_indent", "yaml_text", "string_text", "dotenv_lines"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 DEFAULT_BACKEND = "https://api.pulumi.com"
 BACKEND_VAR = "ESC_PULUMI_BACKEND"

@@ -23,11 +23,11 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .errors import EscError
+from ..errors import EscError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backends.base import OpenedEnvironment
-    from .mapping import ConfigResult
+    from ..backends.base import OpenedEnvironment
+    from ..workspace.mapping import ConfigResult
     from .projection import Projection
 
 

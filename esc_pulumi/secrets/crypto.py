@@ -5,7 +5,7 @@ The payload format is ``nonce (12 bytes) || AES-GCM ciphertext+tag``; the ESC en
 
 Example::
 
-    from esc_pulumi.crypto import AesGcmCipher, key_from_passphrase
+    from esc_pulumi.secrets.crypto import AesGcmCipher, key_from_passphrase
 
     cipher = AesGcmCipher(key_from_passphrase("correct horse battery staple"))
     payload = cipher.encrypt(b"hunter2")
@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from .errors import DecryptionError, EscError
+from ..errors import DecryptionError, EscError
 
 __all__ = [
     "AesGcmCipher",

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..cli import dispatch
+from .main import dispatch
 from ..errors import EscError
-from .auth import ROLES, new_token
+from ..server.auth import ROLES, new_token
 
 __all__ = ["register", "main"]
 
@@ -69,7 +69,7 @@ def _data_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _store(data: Path):
-    from .store import SQLiteStore
+    from ..server.store import SQLiteStore
 
     return SQLiteStore(data / "esc.db")
 
@@ -77,7 +77,7 @@ def _store(data: Path):
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import ServerConfig, create_app
+    from ..server.app import ServerConfig, create_app
 
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

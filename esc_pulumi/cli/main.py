@@ -8,10 +8,10 @@ import importlib
 import sys
 from typing import Sequence
 
-from .errors import EscError
+from ..errors import EscError
 
 # Modules contributing subcommands, in help order.
-COMMAND_MODULES = ("esc_pulumi.commands", "esc_pulumi.server.cli")
+COMMAND_MODULES = ("esc_pulumi.cli.commands", "esc_pulumi.cli.serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

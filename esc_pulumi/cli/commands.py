@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-from .errors import ConfigurationError, DefinitionError, EscError
+from ..errors import ConfigurationError, DefinitionError, EscError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backends.base import Backend, OpenedEnvironment
-    from .esc import Diagnostic, Value
+    from ..backends.base import Backend, OpenedEnvironment
+    from ..esc import Diagnostic, Value
 
 __all__ = ["register"]
 
@@ -182,7 +182,7 @@ def _start_dir(args: argparse.Namespace) -> Path:
 
 
 def _project_file(start: Path) -> Path | None:
-    from .stack import find_project
+    from ..workspace.project import find_project
 
     try:
         return find_project(start)
@@ -197,7 +197,7 @@ def resolve_target(args: argparse.Namespace, refs: Sequence[str]) -> Target:
     ``esc:organization``); otherwise the settings from the environment (``ESC_PULUMI_BACKEND``,
     ``ESC_PULUMI_ORGANIZATION``, an http(s) ``PULUMI_BACKEND_URL``, Pulumi Cloud).
     """
-    from .refs import EnvironmentRef
+    from ..refs import EnvironmentRef
 
     for ref in refs:
         if ref.startswith("-"):
@@ -229,7 +229,7 @@ def resolve_target(args: argparse.Namespace, refs: Sequence[str]) -> Target:
 
 
 def _plan(stack: str | None, start: Path, environments: list[str] | None = None) -> Any:
-    from .plan import make_plan
+    from ..workspace.plan import make_plan
 
     if not stack:
         project_file = _project_file(start)
@@ -239,8 +239,8 @@ def _plan(stack: str | None, start: Path, environments: list[str] | None = None)
 
 
 def _standalone(base_dir: Path, composition: dict, label: str) -> Target:
-    from .backends import backend_from_url
-    from .settings import backend_url, organization
+    from ..backends import backend_from_url
+    from ..workspace.settings import backend_url, organization
 
     url, _ = backend_url(None, environ=os.environ, stack_config={})
     org = organization(None, environ=os.environ, stack_config={})
@@ -287,7 +287,7 @@ def _print_definition_errors(e: DefinitionError, *, severity: bool = True) -> in
 
 def path_keys(path_text: str) -> list[str | int]:
     """The keys of a property path (``a.b[0]["c d"]``), or an EscError saying what is wrong."""
-    from .esc.interpolation import parse_path
+    from ..esc.interpolation import parse_path
 
     accessors, errors = parse_path(path_text)
     if errors:
@@ -298,8 +298,8 @@ def path_keys(path_text: str) -> list[str | int]:
 def select_path(value: "Value", path_text: str | None) -> tuple["Value", bool]:
     """The value at ``path_text`` and whether it is the root; a missing path gives null, as
     ``esc open`` prints it."""
-    from .esc import Value
-    from .esc.values import value_at
+    from ..esc import Value
+    from ..esc.values import value_at
 
     if not path_text:
         return value, True
@@ -310,7 +310,7 @@ def select_path(value: "Value", path_text: str | None) -> tuple["Value", bool]:
 
 def cmd_open(args: argparse.Namespace) -> int:
     from .formats import FORMATS, render
-    from .esc.values import go_quote
+    from ..esc.values import go_quote
 
     fmt = args.format
     # As esc does: a bad format or path fails before anything is opened.
@@ -344,9 +344,9 @@ def cmd_open(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     import json
 
-    from .backends.base import OpenedEnvironment
-    from .esc import Value
-    from .mapping import compute_config
+    from ..backends.base import OpenedEnvironment
+    from ..esc import Value
+    from ..workspace.mapping import compute_config
 
     start = _start_dir(args)
     stack = args.stack or os.environ.get("PULUMI_STACK")
@@ -397,7 +397,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _one_line(text: str) -> str:
-    from .esc.values import go_quote
+    from ..esc.values import go_quote
 
     return go_quote(text) if any(c in text for c in "\n\r\t") else text
 
@@ -406,7 +406,7 @@ def _one_line(text: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .projection import project, secret_texts
+    from ..runtime.projection import project, secret_texts
 
     words: list[str] = list(args.words)
     if "--" not in words:
@@ -598,7 +598,7 @@ class _FolderLoader:
         return out
 
     def load(self, name: str) -> Any:
-        from .esc import LoadedEnvironment, LoadError
+        from ..esc import LoadedEnvironment, LoadError
 
         tried = self.candidates(name)
         for path in tried:
@@ -623,7 +623,7 @@ def check_file(file: str) -> list["Diagnostic"]:
     """Diagnostics of a local definition evaluated in check mode, sorted, each naming its file."""
     import dataclasses
 
-    from .esc import ProviderRegistry, evaluate, load_definition
+    from ..esc import ProviderRegistry, evaluate, load_definition
 
     path = Path(file)
     if not path.is_file():
@@ -652,8 +652,8 @@ def check_file(file: str) -> list["Diagnostic"]:
 def cmd_env_crypt(args: argparse.Namespace, *, decrypt: bool) -> int:
     """Rewrite FILEs in place. All files are transformed in memory first: a wrong passphrase on
     the third file leaves the first two untouched too. Each write is atomic (temp file + rename)."""
-    from .crypto import local_cipher
-    from .definitions import decrypt_secrets, encrypt_secrets
+    from ..secrets.crypto import local_cipher
+    from ..secrets.definitions import decrypt_secrets, encrypt_secrets
 
     cipher = local_cipher()
     if cipher is None:

@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from .errors import MappingError
-from .stack import contains_secure, namespaced
+from ..errors import MappingError
+from .project import contains_secure, namespaced
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backends.base import OpenedEnvironment
-    from .esc import Value
+    from ..backends.base import OpenedEnvironment
+    from ..esc import Value
     from .plan import LoadPlan
 
 SOURCE_STACK = "stack file"
@@ -80,7 +80,7 @@ def config_key(key: str, project: str) -> str:
 
 def value_text(v: "Value") -> str:
     """The config string of a value (see the module rules)."""
-    from .esc.values import format_number, go_json, to_plain
+    from ..esc.values import format_number, go_json, to_plain
 
     if v.unknown:
         return UNKNOWN_TEXT
@@ -97,14 +97,14 @@ def value_text(v: "Value") -> str:
 
 
 def _leaves_secret(v: "Value") -> bool:
-    from .esc.values import contains_secret
+    from ..esc.values import contains_secret
 
     return contains_secret(v)
 
 
 def _deep_merge(base: "Value", over: "Value") -> "Value":
     """``over`` laid on ``base``: objects merge key by key (``over`` wins), all else replaces."""
-    from .esc import Value
+    from ..esc import Value
 
     if (
         base.unknown
@@ -121,8 +121,8 @@ def _deep_merge(base: "Value", over: "Value") -> "Value":
 
 def _plain_value(data: Any) -> "Value":
     """A stack/project config value (plain YAML data) as a Value; ``{secure:}`` → secret."""
-    from .esc import Value
-    from .esc.values import from_plain
+    from ..esc import Value
+    from ..esc.values import from_plain
 
     if isinstance(data, dict) and len(data) == 1 and "secure" in data:
         return Value(SECRET_TEXT, secret=True)
@@ -158,7 +158,7 @@ def _esc_config(opened: "OpenedEnvironment | None", project: str) -> Iterator[tu
 
 
 def _source_of(v: "Value", anonymous_label: str) -> str:
-    from .esc import ANONYMOUS
+    from ..esc import ANONYMOUS
 
     defn = v.defn
     rng = getattr(defn, "range", None)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import EscError
-from .esc.values import Value, scalar_text
+from ..errors import EscError
+from ..esc.values import Value, scalar_text
 
 __all__ = [
     "ENVIRONMENT_VARIABLES",

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .backends import Backend, backend_from_url
-from .errors import ConfigurationError
-from .refs import EnvironmentRef
+from ..backends import Backend, backend_from_url
+from ..errors import ConfigurationError
+from ..refs import EnvironmentRef
 from .settings import KEY_ENVIRONMENTS, backend_url, organization as resolve_organization
-from .stack import find_project, project_file_in, read_project, read_stack
+from .project import find_project, project_file_in, read_project, read_stack
 
 # What pulumi.runtime.settings holds outside a run: placeholders, not real names.
 _PLACEHOLDERS = {"project", "stack", "root_directory", None, ""}

@@ -1,0 +1,4 @@
+"""The ``esc-pulumi`` command: :mod:`.main` dispatches to one module per subcommand."""
+from .main import main
+
+__all__ = ["main"]

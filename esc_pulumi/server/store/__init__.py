@@ -1,0 +1,37 @@
+"""Where the server keeps environments, revisions, tags, tokens and the audit log, behind the
+:class:`Store` protocol; :class:`SQLiteStore` is the embedded implementation."""
+from .sqlite import (
+    LATEST,
+    AuditEntry,
+    Conflict,
+    EnvironmentInfo,
+    EnvTag,
+    NotFound,
+    Revision,
+    RevisionTag,
+    SQLiteStore,
+    Store,
+    StoreError,
+    TokenRecord,
+    decode_page_token,
+    encode_page_token,
+    now_iso,
+)
+
+__all__ = [
+    "LATEST",
+    "AuditEntry",
+    "Conflict",
+    "EnvTag",
+    "EnvironmentInfo",
+    "NotFound",
+    "Revision",
+    "RevisionTag",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "TokenRecord",
+    "decode_page_token",
+    "encode_page_token",
+    "now_iso",
+]
