@@ -148,7 +148,7 @@ def bench_server(repeat: int) -> None:
 
         import esc_pulumi
         from esc_pulumi.backends.cloud import CloudBackend
-        from esc_pulumi.workspace.settings import Token
+        from esc_pulumi.backends.credentials import Token
 
         admin_client = esc.esc_client.default_client(host=url, access_token=admin)
         for i in range(20):

@@ -41,7 +41,7 @@ def backend_from_url(
         backend_from_url("http://127.0.0.1:8080")                              # CloudBackend
     """
     from ..errors import ConfigurationError
-    from ..workspace.settings import access_token, is_http_url
+    from .credentials import access_token, is_http_url
 
     env = environ if environ is not None else os.environ
     if not isinstance(url, str) or not url:

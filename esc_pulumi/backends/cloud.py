@@ -28,7 +28,7 @@ from ..errors import (
     EnvironmentNotFound,
     PermissionDenied,
 )
-from ..workspace.settings import Token, is_http_url
+from .credentials import Token, is_http_url
 from .base import OpenedEnvironment
 
 OPEN_DURATION = "2h0m0s"  # what the Pulumi CLI asks for

@@ -3,8 +3,6 @@
 ``esc:environments``), defaults (``https://api.pulumi.com`` or an http(s) ``PULUMI_BACKEND_URL``;
 the organisation from ``pulumi.get_organization()`` when it is a real one).
 
-Also the Pulumi CLI credentials file, read for the token of an ESC host.
-
 Example::
 
     backend_url(None, environ={"ESC_PULUMI_BACKEND": "file://envs"}, stack_config={})
@@ -12,13 +10,10 @@ Example::
 """
 from __future__ import annotations
 
-import json
-import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
+from ..backends.credentials import is_http_url
 from ..errors import ConfigurationError
 
 DEFAULT_BACKEND = "https://api.pulumi.com"
@@ -29,10 +24,6 @@ KEY_BACKEND = "esc:backend"
 KEY_ORGANIZATION = "esc:organization"
 # What pulumi.get_organization() returns outside a run and on DIY backends: not a real org.
 PLACEHOLDER_ORGANIZATION = "organization"
-
-
-def is_http_url(url: str) -> bool:
-    return url.startswith(("http://", "https://"))
 
 
 def backend_url(
@@ -83,47 +74,3 @@ def runtime_organization() -> str | None:
 
     org = settings.get_organization()
     return org if org and org != PLACEHOLDER_ORGANIZATION else None
-
-
-def credentials_path(environ: Mapping[str, str]) -> Path:
-    """Where the Pulumi CLI keeps its tokens."""
-    if environ.get("PULUMI_CREDENTIALS_PATH"):
-        return Path(environ["PULUMI_CREDENTIALS_PATH"]) / "credentials.json"
-    if environ.get("PULUMI_HOME"):
-        return Path(environ["PULUMI_HOME"]) / "credentials.json"
-    return Path.home() / ".pulumi" / "credentials.json"
-
-
-@dataclass(frozen=True)
-class Token:
-    """An access token and where it came from. ``repr`` never shows the token."""
-
-    value: str | None
-    source: str
-
-    def __repr__(self) -> str:
-        return f"Token(source={self.source!r}, set={self.value is not None})"
-
-
-def access_token(url: str, environ: Mapping[str, str]) -> Token:
-    """``PULUMI_ACCESS_TOKEN``, else the credentials file's token for exactly this URL.
-
-    The file's ``current`` entry is not used: on DIY setups it is a file:// or s3:// URL.
-    """
-    if environ.get("PULUMI_ACCESS_TOKEN"):
-        return Token(environ["PULUMI_ACCESS_TOKEN"], "PULUMI_ACCESS_TOKEN")
-    path = credentials_path(environ)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Token(None, f"PULUMI_ACCESS_TOKEN (unset) or {path} (missing)")
-    except (OSError, ValueError) as e:
-        # Reported when a token is needed, not here: a local backend never needs one.
-        return Token(None, f"PULUMI_ACCESS_TOKEN (unset) or {path} (unreadable: {type(e).__name__})")
-    tokens = data.get("accessTokens") if isinstance(data, dict) else None
-    if isinstance(tokens, dict):
-        for candidate in (url, url.rstrip("/"), url.rstrip("/") + "/"):
-            token = tokens.get(candidate)
-            if isinstance(token, str) and token:
-                return Token(token, f"{path} (token for {url})")
-    return Token(None, f"PULUMI_ACCESS_TOKEN (unset) or {path} (no token for {url})")

@@ -11,7 +11,7 @@ from esc_pulumi.backends.cloud import CloudBackend
 from esc_pulumi.backends.local import LocalBackend
 from esc_pulumi.errors import ConfigurationError, InvalidReference
 from esc_pulumi.workspace.plan import make_plan
-from esc_pulumi.workspace.settings import access_token
+from esc_pulumi.backends.credentials import access_token
 
 from .conftest import write
 
