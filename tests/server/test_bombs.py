@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.engine.test_budget import array_doubling, from_base64_many, nested_join, string_doubling
+from tests.esc.test_budget import array_doubling, from_base64_many, nested_join, string_doubling
 
 from .conftest import ORG, Env, ServerProcess, create_token, free_port
 
