@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from verdict import at_least, at_most
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EXAMPLE = ROOT / "examples" / "local"
@@ -58,7 +60,7 @@ def bench_import(repeat: int) -> None:
     print("1. import time (median of fresh interpreters)")
     print(f"   import esc_pulumi   {ours * 1000:8.1f} ms   (pulumi_esc_sdk imported: {sdk})")
     print(f"   import pulumi       {peer * 1000:8.1f} ms")
-    print(f"   ratio               {ours / peer:8.3f}x")
+    print(f"   ratio               {ours / peer:8.3f}x {at_most(ours / peer, 0.25)}")
 
 
 def bench_local(repeat: int) -> None:
@@ -101,7 +103,7 @@ def bench_local(repeat: int) -> None:
     print("2. examples/local (3 definitions, 2 listed environments)")
     print(f"   esc_pulumi.load()            {ours * 1000:8.2f} ms")
     print(f"   bare program under mocks     {peer * 1000:8.2f} ms")
-    print(f"   ratio                        {ours / peer:8.2f}x")
+    print(f"   ratio                        {ours / peer:8.2f}x {at_most(ours / peer, 2)}")
 
 
 def _free_port() -> int:
@@ -168,6 +170,7 @@ def bench_server(repeat: int) -> None:
         backend = CloudBackend(url, token=Token(opener, "benchmark"))
         naive = esc.esc_client.default_client(host=url, access_token=opener)
         print(f"   {'envs':>4}  {'load() reqs':>11}  {'load() ms':>9}  {'naive reqs':>10}  {'naive ms':>9}  {'speed-up':>8}")
+        verdicts: list[tuple[int, int, float]] = []
         for n in (1, 5, 20):
             names = [f"bench/e{i}" for i in range(n)]
 
@@ -189,7 +192,12 @@ def bench_server(repeat: int) -> None:
             t_ours = _median(ours, repeat)
             t_peer = _median(peer, repeat)
             print(f"   {n:>4}  {ours_reqs:>11}  {t_ours * 1000:>9.1f}  {peer_reqs:>10}  {t_peer * 1000:>9.1f}  {t_peer / t_ours:>7.1f}x")
+            verdicts.append((n, ours_reqs, t_peer / t_ours))
         rest.RESTClientObject.request = real  # type: ignore[method-assign]
+        most = max(reqs for _, reqs, _ in verdicts)
+        print(f"   requests per load(), whatever the number of environments: at most {most} {at_most(most, 2, '')}")
+        n, _, speedup = verdicts[-1]
+        print(f"   speed-up over the naive loop at {n} environments: {speedup:.1f}x {at_least(speedup, 2)}")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
