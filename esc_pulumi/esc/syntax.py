@@ -36,7 +36,7 @@ from yaml.scanner import ScannerError
 from ._fast import fast_constructor
 from ._gc import collector_paused
 from ._nest_limit import libyaml_nesting_lifted
-from .diagnostics import Diagnostic, Pos, Range, error
+from .diagnostics import Diagnostic, Pos, error
 from .nodes import ArrayNode, BoolNode, Node, NullNode, NumberNode, ObjectEntry, ObjectNode, Span, StringNode, span_range
 
 try:  # libyaml (the normal case): fast, and the same algorithm as yaml.v3

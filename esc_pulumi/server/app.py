@@ -36,7 +36,6 @@ import logging
 import os
 import pickle
 import re
-import secrets as pysecrets
 import time
 import traceback
 from collections import OrderedDict
@@ -65,6 +64,7 @@ from . import auth
 from .durations import DurationError, parse_duration
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
 from .transfer import pack_value, unpack_value
+from .sessions import Evaluation, Session, SessionGone, Sessions
 from .store import (
     AuditEntry,
     Conflict,
@@ -171,36 +171,6 @@ def error_response(status: int, message: str, diagnostics: list[Diagnostic] | No
     return json_response(body, status)
 
 
-@dataclass
-class Evaluation:
-    """An opened value, shared by the sessions that opened the same revisions (memory only).
-
-    ``deps`` are the imports as the loader resolved them: ``(name as written, env id, revision)``;
-    a cached evaluation is reused only while every one of them still resolves the same way.
-    """
-
-    value: Value = field(repr=False)
-    diagnostics: list[Diagnostic]
-    deps: tuple[tuple[str, int, int], ...]
-    body: bytes | None = field(default=None, repr=False)
-
-
-@dataclass
-class Session:
-    """An opened environment (plaintext secrets live in memory only)."""
-
-    id: str
-    org: str
-    target: tuple[str, str] | None  # (project, env); None for an anonymous yaml/open
-    environment: str  # the name traces fall back to
-    evaluation: Evaluation = field(repr=False)
-    expires: float
-
-    @property
-    def value(self) -> Value:
-        return self.evaluation.value
-
-
 class _OrgLoader:
     """Resolves imports (``env``, ``proj/env``, ``@rev``/``@tag``) inside one organisation."""
 
@@ -245,7 +215,7 @@ class EscServer:
         self._dynamic: dict[tuple[int, int], bool] = {}
         self._evaluations: OrderedDict[tuple[Any, ...], Evaluation] = OrderedDict()
         self._tokens: dict[str, TokenRecord] = {}
-        self.sessions: OrderedDict[str, Session] = OrderedDict()
+        self.sessions = Sessions(config.max_sessions)
         self._audit_buffer: list[AuditEntry] = []
         self._audit_handle: asyncio.TimerHandle | None = None
 
@@ -332,24 +302,13 @@ class EscServer:
 
     def new_session(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
                     duration: float) -> Session:
-        now = time.monotonic()
-        if len(self.sessions) >= self.config.max_sessions:
-            for sid in [sid for sid, s in self.sessions.items() if s.expires <= now]:
-                del self.sessions[sid]
-            while len(self.sessions) >= self.config.max_sessions:
-                self.sessions.popitem(last=False)
-        s = Session(pysecrets.token_hex(16), org, target, environment, evaluation, now + duration)
-        self.sessions[s.id] = s
-        return s
+        return self.sessions.new(org, target, environment, evaluation, duration)
 
     def get_session(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
-        s = self.sessions.get(sid)
-        if s is None or s.org != org or s.target != target:
-            raise ApiError(404, f"open session {sid!r} not found")
-        if s.expires <= time.monotonic():
-            del self.sessions[sid]
-            raise ApiError(404, f"open session {sid!r} has expired: open the environment again")
-        return s
+        try:
+            return self.sessions.get(org, target, sid)
+        except SessionGone as e:
+            raise ApiError(404, str(e)) from None
 
     # -- evaluation ------------------------------------------------------------------------------
 
