@@ -1,6 +1,6 @@
 """Where the server keeps environments, revisions, tags, tokens and the audit log, behind the
 :class:`Store` protocol; :class:`SQLiteStore` is the embedded implementation."""
-from .sqlite import (
+from .base import (
     LATEST,
     AuditEntry,
     Conflict,
@@ -9,7 +9,6 @@ from .sqlite import (
     NotFound,
     Revision,
     RevisionTag,
-    SQLiteStore,
     Store,
     StoreError,
     TokenRecord,
@@ -17,6 +16,7 @@ from .sqlite import (
     encode_page_token,
     now_iso,
 )
+from .sqlite import SQLiteStore
 
 __all__ = [
     "LATEST",

@@ -1,0 +1,155 @@
+"""The store protocol and its records: what the HTTP layer asks of durable storage.
+
+:class:`Store` is the small interface the server uses; each implementation (SQLite today) keeps
+environments, revisions, tags, tokens and the audit log behind it. Definitions reach a store with
+their secrets already encrypted: a store never sees a plaintext secret.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+LATEST = "latest"
+
+
+class StoreError(Exception):
+    """Base of the store's errors; the message is safe to show to a client."""
+
+
+class NotFound(StoreError):
+    """The environment, revision or tag does not exist."""
+
+
+class Conflict(StoreError):
+    """Already exists, or a stale ``If-Match``."""
+
+
+def now_iso() -> str:
+    """The current UTC time as RFC 3339 (what the API's ``created``/``modified`` hold)."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentInfo:
+    """An environment's identity and timestamps."""
+
+    id: int
+    org: str
+    project: str
+    name: str
+    created: str
+    modified: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One stored revision of a definition (its secrets encrypted)."""
+
+    env_id: int
+    number: int
+    yaml: str = field(repr=False)
+    created: str
+    creator: str
+    tags: tuple[str, ...] = ()
+
+    @property
+    def etag(self) -> str:
+        # The environment's id makes a re-created environment's revision 1 a different ETag.
+        return f'"{self.env_id}-{self.number}"'
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionTag:
+    name: str
+    revision: int
+    created: str
+    modified: str
+    editor: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnvTag:
+    name: str
+    value: str
+    created: str
+    modified: str
+    editor: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as stored: only the SHA-256 of the token, never the token."""
+
+    token_hash: str
+    org: str
+    role: str
+    name: str
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    time: str
+    org: str
+    actor: str
+    action: str
+    target: str
+    detail: str = ""
+
+
+class Store(Protocol):
+    """What the server needs from a database. Every method is one transaction."""
+
+    def list_environments(self, org: str, after: tuple[str, str] | None, limit: int) -> list[EnvironmentInfo]: ...
+    def get_environment(self, org: str, project: str, name: str) -> EnvironmentInfo: ...
+    def create_environment(self, org: str, project: str, name: str, yaml: str, actor: str) -> Revision: ...
+    def clone_environment(
+        self, org: str, project: str, name: str, dest_project: str, dest_name: str, actor: str,
+        *, history: bool, env_tags: bool, revision_tags: bool,
+    ) -> Revision: ...
+    def update_environment(
+        self, org: str, project: str, name: str, yaml: str, actor: str, if_match: str | None = None
+    ) -> Revision: ...
+    def delete_environment(self, org: str, project: str, name: str, actor: str) -> None: ...
+    def get_revision(self, org: str, project: str, name: str, version: str | int) -> Revision: ...
+    def resolve_version(self, org: str, project: str, name: str, version: str | None) -> tuple[int, int]: ...
+    def list_revisions(self, org: str, project: str, name: str, before: int | None, count: int) -> list[Revision]: ...
+    def list_revision_tags(self, org: str, project: str, name: str, after: str | None, count: int) -> list[RevisionTag]: ...
+    def get_revision_tag(self, org: str, project: str, name: str, tag: str) -> RevisionTag: ...
+    def set_revision_tag(self, org: str, project: str, name: str, tag: str, revision: int, actor: str, *, create: bool) -> None: ...
+    def delete_revision_tag(self, org: str, project: str, name: str, tag: str, actor: str) -> None: ...
+    def list_env_tags(self, org: str, project: str, name: str, after: str | None, count: int) -> list[EnvTag]: ...
+    def get_env_tag(self, org: str, project: str, name: str, tag: str) -> EnvTag: ...
+    def create_env_tag(self, org: str, project: str, name: str, tag: str, value: str, actor: str) -> EnvTag: ...
+    def update_env_tag(
+        self, org: str, project: str, name: str, tag: str, current_value: str, new_name: str, new_value: str, actor: str
+    ) -> EnvTag: ...
+    def delete_env_tag(self, org: str, project: str, name: str, tag: str, actor: str) -> None: ...
+    def add_token(self, record: TokenRecord) -> None: ...
+    def find_token(self, token_hash: str) -> TokenRecord | None: ...
+    def append_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+    def read_audit(self, org: str | None = None, limit: int | None = None) -> list[AuditEntry]: ...
+    def close(self) -> None: ...
+
+
+def encode_page_token(*parts: str) -> str:
+    """An opaque continuation token for the last item of a page."""
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, arity: int) -> tuple[str, ...] | None:
+    """The parts of a continuation token; ``None`` if it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        parts = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(parts, list) or len(parts) != arity or not all(isinstance(p, str) for p in parts):
+        return None
+    return tuple(parts)
+
+
