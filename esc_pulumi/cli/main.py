@@ -11,7 +11,7 @@ from typing import Sequence
 from ..errors import EscError
 
 # Modules contributing subcommands, in help order.
-COMMAND_MODULES = ("esc_pulumi.cli.commands", "esc_pulumi.cli.serve")
+COMMAND_MODULES = ("esc_pulumi.cli.targets", "esc_pulumi.cli.serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
