@@ -11,7 +11,14 @@ from typing import Sequence
 from ..errors import EscError
 
 # Modules contributing subcommands, in help order.
-COMMAND_MODULES = ("esc_pulumi.cli.targets", "esc_pulumi.cli.serve")
+COMMAND_MODULES = (
+    "esc_pulumi.cli.config",
+    "esc_pulumi.cli.open",
+    "esc_pulumi.cli.run",
+    "esc_pulumi.cli.check",
+    "esc_pulumi.cli.env",
+    "esc_pulumi.cli.serve",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
