@@ -5,7 +5,7 @@ import io
 import sys
 from pathlib import Path
 
-from esc_pulumi.cli.commands import masker, run_masked
+from esc_pulumi.cli.run import masker, run_masked
 
 from .conftest import run_script, write
 

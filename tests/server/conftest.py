@@ -25,7 +25,7 @@ ROLES = ("reader", "opener", "editor", "admin")
 def esc_pulumi_command() -> list[str]:
     """The ``esc-pulumi`` command: the real dispatcher once its other commands exist, else the
     serve commands on their own (same parser, same code)."""
-    if importlib.util.find_spec("esc_pulumi.cli.commands") is not None:
+    if importlib.util.find_spec("esc_pulumi.cli.targets") is not None:
         return [sys.executable, "-m", "esc_pulumi.cli"]
     return [sys.executable, "-m", "esc_pulumi.server"]
 

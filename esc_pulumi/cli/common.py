@@ -1,0 +1,41 @@
+"""What every ``esc-pulumi`` subcommand shares: the failures a user can cause, as one-line EscErrors."""
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from typing import Callable
+
+from ..errors import EscError
+
+__all__ = ["guarded"]
+
+
+def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn the failures a user can cause (files, encodings) into one-line EscErrors.
+
+    Anything else is a bug: still one line (its message could hold data, so it is not shown),
+    with the traceback only when ESC_PULUMI_DEBUG is set.
+    """
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except EscError:
+            raise
+        except KeyboardInterrupt:
+            raise
+        except OSError as e:
+            where = f" {e.filename}" if getattr(e, "filename", None) else ""
+            raise EscError(f"cannot access{where}: {e.strerror or e.__class__.__name__}") from None
+        except UnicodeError:
+            raise EscError("a file is not valid UTF-8 text") from None
+        except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("ESC_PULUMI_DEBUG"):
+                raise
+            raise EscError(
+                f"internal error ({e.__class__.__name__}); set ESC_PULUMI_DEBUG=1 for details"
+            ) from None
+
+    return run

@@ -1,0 +1,88 @@
+"""``esc-pulumi config``: the config a Pulumi program will see, with where each key comes from."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..errors import DefinitionError, EscError
+from .common import guarded
+from .targets import print_definition_errors, stack_options, stack_plan, start_dir
+
+__all__ = ["register", "cmd_config"]
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``config`` to the ``esc-pulumi`` parser."""
+    p = subparsers.add_parser(
+        "config",
+        help="show the config the Pulumi program will see, and where each key comes from",
+        description="Show the config the Pulumi program will see: stack file > ESC environments > "
+        "Pulumi.yaml defaults, with the source of each key. Secrets are masked unless --show-secrets.",
+    )
+    stack_options(p)
+    p.add_argument("--show-secrets", action="store_true", help="print secret values in plaintext")
+    p.add_argument("--json", action="store_true", help="print JSON: {key: {value, secret, source}}")
+    p.set_defaults(func=guarded(cmd_config))
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    import json
+
+    from ..backends.base import OpenedEnvironment
+    from ..esc import Value
+    from ..workspace.mapping import compute_config
+
+    start = start_dir(args)
+    stack = args.stack or os.environ.get("PULUMI_STACK")
+    plan = stack_plan(stack, start)
+    if plan.composition is not None:
+        try:
+            opened = plan.backend.open(plan.composition, organization=plan.organization, mode="open")
+        except DefinitionError as e:
+            print_definition_errors(e)
+            raise EscError(f"the environments of stack {plan.stack!r} have errors (see above)") from None
+    else:
+        opened = OpenedEnvironment(Value({}))
+    result = compute_config(plan, opened)
+    overridden = set(result.overridden)
+
+    if args.json:
+        out: dict[str, Any] = {}
+        for key, e in result.entries.items():
+            item: dict[str, Any] = {}
+            if not e.secret or (args.show_secrets and not e.encrypted):
+                item["value"] = e.value
+            item["secret"] = e.secret
+            item["source"] = e.source
+            if e.encrypted:
+                item["encrypted"] = True
+            if key in overridden:
+                item["overridesEnvironment"] = True
+            out[key] = item
+        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        return 0
+
+    rows = [("KEY", "VALUE", "SOURCE")]
+    for key, e in result.entries.items():
+        if e.secret and not (args.show_secrets and not e.encrypted):
+            shown = "[secret]"
+        else:
+            shown = _one_line(e.value)
+        source = e.source + (" (overrides the environment)" if key in overridden else "")
+        rows.append((key, shown, source))
+    if len(rows) == 1:
+        print(f"stack {plan.stack!r} has no config", file=sys.stderr)
+        return 0
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for k, v, s in rows:
+        sys.stdout.write(f"{k:<{w0}}  {v:<{w1}}  {s}".rstrip() + "\n")
+    return 0
+
+
+def _one_line(text: str) -> str:
+    from ..esc.values import go_quote
+
+    return go_quote(text) if any(c in text for c in "\n\r\t") else text

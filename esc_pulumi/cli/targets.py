@@ -1,0 +1,154 @@
+"""The environments a subcommand works on: named by REFs or by the stack, opened, their diagnostics printed."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..errors import ConfigurationError, DefinitionError, EscError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..backends.base import Backend, OpenedEnvironment
+    from ..esc import Diagnostic
+
+__all__ = [
+    "Target",
+    "diag_line",
+    "open_target",
+    "print_definition_errors",
+    "resolve_target",
+    "stack_options",
+    "stack_plan",
+    "start_dir",
+]
+
+
+def stack_options(p: argparse.ArgumentParser) -> None:
+    """``--stack`` and ``--cwd``, read by :func:`start_dir` and :func:`resolve_target`."""
+    p.add_argument("-s", "--stack", help="the stack (default: PULUMI_STACK)")
+    p.add_argument("-C", "--cwd", metavar="DIR", help="run as if started in DIR")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to open: the composition, through which backend, for which organisation."""
+
+    backend: "Backend"
+    organization: str | None
+    composition: dict | None
+    label: str
+
+
+def start_dir(args: argparse.Namespace) -> Path:
+    cwd = getattr(args, "cwd", None)
+    if cwd:
+        p = Path(cwd)
+        if not p.is_dir():
+            raise ConfigurationError(f"--cwd {cwd}: no such directory")
+        return p
+    return Path.cwd()
+
+
+def _project_file(start: Path) -> Path | None:
+    from ..workspace.project import find_project
+
+    try:
+        return find_project(start)
+    except ConfigurationError:
+        return None
+
+
+def resolve_target(args: argparse.Namespace, refs: Sequence[str]) -> Target:
+    """The backend and composition for ``refs`` (or the stack's list when there are none).
+
+    REFs inside a project with a stack use the stack's settings (``esc:backend``,
+    ``esc:organization``); otherwise the settings from the environment (``ESC_PULUMI_BACKEND``,
+    ``ESC_PULUMI_ORGANIZATION``, an http(s) ``PULUMI_BACKEND_URL``, Pulumi Cloud), e.g.
+    ``ESC_PULUMI_BACKEND=file:///srv/envs esc-pulumi open myproj/dev --format dotenv``.
+    """
+    from ..refs import EnvironmentRef
+
+    for ref in refs:
+        if ref.startswith("-"):
+            raise EscError(f"unexpected option {ref!r}: options go before the environment names")
+        EnvironmentRef.parse(ref)  # InvalidReference names the bad one
+    start = start_dir(args)
+    project_file = _project_file(start)
+    stack = getattr(args, "stack", None) or os.environ.get("PULUMI_STACK")
+    if refs:
+        composition: dict | None = {"imports": list(refs)}
+        label = ", ".join(refs)
+        if project_file is not None and stack:
+            plan = stack_plan(stack, start, environments=list(refs))
+            return Target(plan.backend, plan.organization, composition, label)
+        if project_file is not None and not os.environ.get("ESC_PULUMI_BACKEND"):
+            # The stack may name the backend (esc:backend): guessing Pulumi Cloud would mislead.
+            raise ConfigurationError(
+                f"no stack selected in project {project_file.parent}: pass --stack or set "
+                "PULUMI_STACK (or set ESC_PULUMI_BACKEND to open environments without a stack)"
+            )
+        return _standalone(project_file.parent if project_file else start, composition, label)
+    if project_file is None:
+        raise ConfigurationError(
+            f"no Pulumi.yaml in {start.resolve()} or above: name the environments "
+            "(esc-pulumi open myproj/dev, with ESC_PULUMI_BACKEND set) or run inside a Pulumi project"
+        )
+    plan = stack_plan(stack, start)
+    return Target(plan.backend, plan.organization, plan.composition, f"stack {plan.stack}")
+
+
+def stack_plan(stack: str | None, start: Path, environments: list[str] | None = None) -> Any:
+    from ..workspace.plan import make_plan
+
+    if not stack:
+        project_file = _project_file(start)
+        where = f" in project {project_file.parent}" if project_file else ""
+        raise ConfigurationError(f"no stack selected{where}: pass --stack or set PULUMI_STACK")
+    return make_plan(stack, start, environments=environments)
+
+
+def _standalone(base_dir: Path, composition: dict, label: str) -> Target:
+    from ..backends import backend_from_url
+    from ..workspace.settings import backend_url, organization
+
+    url, _ = backend_url(None, environ=os.environ, stack_config={})
+    org = organization(None, environ=os.environ, stack_config={})
+    context: dict[str, Any] = {}
+    if org:
+        context["pulumi"] = {"organization": {"login": org}}
+    user = os.environ.get("ESC_PULUMI_USER")
+    if user:
+        context.setdefault("pulumi", {})["user"] = {"login": user}
+    backend = backend_from_url(url, project_dir=base_dir, context=context)
+    return Target(backend, org, composition, label)
+
+
+def open_target(target: Target, mode: str = "open") -> "OpenedEnvironment":
+    if target.composition is None:
+        raise ConfigurationError(
+            f"{target.label} lists no environments (environment: or esc:environments in the stack "
+            "file): nothing to open; or name environments on the command line"
+        )
+    return target.backend.open(target.composition, organization=target.organization, mode=mode)  # type: ignore[arg-type]
+
+
+def diag_line(d: "Diagnostic", *, severity: bool = True, fallback: str = "") -> str:
+    """``env:line:col: error: message`` (``severity``) or ``env:line:col: message`` (as ``esc
+    open`` prints them)."""
+    level = ("error" if d.is_error else "warning") + ": " if severity else ""
+    if d.range is None:
+        return f"{fallback}: {level}{d.summary}" if fallback else f"{level}{d.summary}"
+    b = d.range.begin
+    return f"{d.range.environment}:{b.line}:{b.column}: {level}{d.summary}"
+
+
+def print_definition_errors(e: DefinitionError, *, severity: bool = True) -> int:
+    lines = [diag_line(d, severity=severity) for d in e.diagnostics]
+    if not lines:
+        lines = [str(e).splitlines()[0]]
+    for line in lines:
+        print(line, file=sys.stderr)
+    return 1
