@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import DefinitionError, EscError
 from .common import guarded
+from .limits import limit_options, limits_from
 from .targets import diag_line, open_target, resolve_target, stack_options
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..esc import Diagnostic
+    from ..esc import Diagnostic, EvalLimits
 
 __all__ = ["register", "cmd_check", "check_file"]
 
@@ -28,6 +29,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     p.add_argument("targets", nargs="*", metavar="REF|FILE")
     stack_options(p)
+    limit_options(p)
     p.set_defaults(func=guarded(cmd_check))
 
 
@@ -42,7 +44,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     refs = [t for t in targets if not _is_file_target(t)]
     files = [t for t in targets if _is_file_target(t)]
     for f in files:
-        diags = check_file(f)
+        diags = check_file(f, limits_from(args))
         errors += sum(1 for d in diags if d.is_error)
         lines.extend(diag_line(d, fallback=f) for d in diags)
     if refs or not targets:
@@ -51,7 +53,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{target.label} lists no environments: nothing to check", file=sys.stderr)
         else:
             try:
-                opened = open_target(target, "check")
+                opened = open_target(target, "check", limits_from(args))
                 diags = list(opened.diagnostics)
             except DefinitionError as e:
                 diags = list(e.diagnostics) or []
@@ -116,7 +118,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def check_file(file: str) -> list["Diagnostic"]:
+def check_file(file: str, limits: "EvalLimits | None" = None) -> list["Diagnostic"]:
     """Diagnostics of a local definition evaluated in check mode, sorted, each naming its file."""
     import dataclasses
 
@@ -129,7 +131,7 @@ def check_file(file: str) -> list["Diagnostic"]:
     decl, diags = load_definition(text, file)
     if decl is not None:
         loader = _FolderLoader(path.parent)
-        _, more = evaluate(decl, mode="check", loader=loader, providers=ProviderRegistry())
+        _, more = evaluate(decl, mode="check", loader=loader, providers=ProviderRegistry(), limits=limits)
         diags = diags + more
 
         def located(d: "Diagnostic") -> "Diagnostic":

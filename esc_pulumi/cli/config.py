@@ -8,7 +8,8 @@ from typing import Any
 
 from ..errors import DefinitionError, EscError
 from .common import guarded
-from .targets import print_definition_errors, stack_options, stack_plan, start_dir
+from .limits import limit_options, limits_from
+from .targets import open_with, print_definition_errors, stack_options, stack_plan, start_dir
 
 __all__ = ["register", "cmd_config"]
 
@@ -22,6 +23,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "Pulumi.yaml defaults, with the source of each key. Secrets are masked unless --show-secrets.",
     )
     stack_options(p)
+    limit_options(p)
     p.add_argument("--show-secrets", action="store_true", help="print secret values in plaintext")
     p.add_argument("--json", action="store_true", help="print JSON: {key: {value, secret, source}}")
     p.set_defaults(func=guarded(cmd_config))
@@ -39,7 +41,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     plan = stack_plan(stack, start)
     if plan.composition is not None:
         try:
-            opened = plan.backend.open(plan.composition, organization=plan.organization, mode="open")
+            opened = open_with(plan.backend, plan.composition, plan.organization, "open", limits_from(args))
         except DefinitionError as e:
             print_definition_errors(e)
             raise EscError(f"the environments of stack {plan.stack!r} have errors (see above)") from None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import DefinitionError, EscError
 from .common import guarded
+from .limits import limit_options, limits_from
 from .targets import diag_line, open_target, print_definition_errors, resolve_target, stack_options
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +33,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     p.add_argument("--show-secrets", action="store_true", help="print secret values in plaintext")
     stack_options(p)
+    limit_options(p)
     p.set_defaults(func=guarded(cmd_open))
 
 
@@ -73,7 +75,7 @@ def cmd_open(args: argparse.Namespace) -> int:
         path_keys(path)  # as esc does: a bad path fails before anything is opened
     target = resolve_target(args, [args.ref] if args.ref else [])
     try:
-        opened = open_target(target, "open")
+        opened = open_target(target, "open", limits_from(args))
     except DefinitionError as e:
         return print_definition_errors(e, severity=False)
     for d in opened.diagnostics:

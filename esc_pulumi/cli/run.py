@@ -13,6 +13,7 @@ from typing import IO, Callable, Iterable, Mapping, Sequence
 
 from ..errors import DefinitionError, EscError
 from .common import guarded
+from .limits import limit_options, limits_from
 from .targets import open_target, print_definition_errors, resolve_target, stack_options
 
 __all__ = ["register", "cmd_run", "masker", "run_masked"]
@@ -31,6 +32,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "esc-pulumi run [REF...] -- CMD [ARGS...]",
     )
     stack_options(p)
+    limit_options(p)
     p.add_argument("words", nargs=argparse.REMAINDER, metavar="[REF...] -- CMD [ARGS...]")
     p.set_defaults(func=guarded(cmd_run))
 
@@ -51,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tmpdir: str | None = None
     if target.composition is not None:
         try:
-            opened = open_target(target, "open")
+            opened = open_target(target, "open", limits_from(args))
         except DefinitionError as e:
             print_definition_errors(e)
             raise EscError(f"cannot run {command[0]}: the environments have errors (see above)") from None

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .limits import limit_options, limits_from
 from .main import dispatch
 from ..errors import EscError
 from ..server.auth import ROLES, new_token
@@ -42,6 +43,9 @@ def register(subparsers: Any) -> None:
                             "or $ESC_PULUMI_SERVER_KEY_FILE)")
     serve.add_argument("--page-size", type=int, default=100, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    limit_options(serve, timeout_default="10; a worker still busy a little later is killed")
+    serve.add_argument("--eval-workers", type=int, default=None, metavar="N",
+                       help="evaluation worker processes (default 2; 0: threads in the server process)")
     serve.set_defaults(func=_serve)
     sub = serve.add_subparsers(dest="serve_command", metavar="SUBCOMMAND")
 
@@ -83,7 +87,17 @@ def _serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.page_size < 1:
         raise EscError("--page-size must be at least 1")
-    config = ServerConfig(data_dir=args.data, key_file=args.key_file, page_size=args.page_size)
+    evaluation: dict[str, Any] = {}
+    limits = limits_from(args)
+    if limits is not None:
+        evaluation["eval_limits"] = limits
+    if args.eval_timeout is not None:
+        evaluation["eval_timeout"] = args.eval_timeout
+    if args.eval_workers is not None:
+        if args.eval_workers < 0:
+            raise EscError("--eval-workers must be 0 or more")
+        evaluation["eval_workers"] = args.eval_workers
+    config = ServerConfig(data_dir=args.data, key_file=args.key_file, page_size=args.page_size, **evaluation)
     app = create_app(config)
     logging.getLogger("esc_pulumi.server").info(
         "serving the ESC API on http://%s:%d/api/esc (data: %s)", args.host, args.port, args.data)

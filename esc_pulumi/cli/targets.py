@@ -12,12 +12,13 @@ from ..errors import ConfigurationError, DefinitionError, EscError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend, OpenedEnvironment
-    from ..esc import Diagnostic
+    from ..esc import Diagnostic, EvalLimits
 
 __all__ = [
     "Target",
     "diag_line",
     "open_target",
+    "open_with",
     "print_definition_errors",
     "resolve_target",
     "stack_options",
@@ -126,13 +127,21 @@ def _standalone(base_dir: Path, composition: dict, label: str) -> Target:
     return Target(backend, org, composition, label)
 
 
-def open_target(target: Target, mode: str = "open") -> "OpenedEnvironment":
+def open_target(target: Target, mode: str = "open", limits: "EvalLimits | None" = None) -> "OpenedEnvironment":
     if target.composition is None:
         raise ConfigurationError(
             f"{target.label} lists no environments (environment: or esc:environments in the stack "
             "file): nothing to open; or name environments on the command line"
         )
-    return target.backend.open(target.composition, organization=target.organization, mode=mode)  # type: ignore[arg-type]
+    return open_with(target.backend, target.composition, target.organization, mode, limits)
+
+
+def open_with(backend: "Backend", composition: dict, organization: str | None, mode: str,
+              limits: "EvalLimits | None") -> "OpenedEnvironment":
+    """``backend.open``, passing ``limits`` only when given, as load() does: a Backend written
+    before limits existed still works."""
+    extra = {"limits": limits} if limits is not None else {}
+    return backend.open(composition, organization=organization, mode=mode, **extra)  # type: ignore[arg-type]
 
 
 def diag_line(d: "Diagnostic", *, severity: bool = True, fallback: str = "") -> str:
