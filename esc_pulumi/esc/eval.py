@@ -142,7 +142,40 @@ class _EnvEval:
     # -- driver ----------------------------------------------------------------------------
 
     def run(self) -> Value:
-        self._evaluate_imports()
+        """Evaluate this environment and, first, its imports, theirs, and so on.
+
+        An import chain may be thousands of environments long: each environment's evaluation
+        is a generator that yields the imports it needs, driven here from an explicit stack,
+        so the chain's length never reaches Python's recursion limit.
+        """
+        stack: list[Generator[_EnvEval, Value, Value]] = [self._steps()]
+        send: Value | None = None
+        failure: BaseException | None = None
+        while True:
+            top = stack[-1]
+            try:
+                if failure is not None:
+                    exc, failure = failure, None
+                    child = top.throw(exc)
+                else:
+                    child = top.send(send)  # type: ignore[arg-type]
+            except StopIteration as stop:
+                stack.pop()
+                if not stack:
+                    return stop.value
+                send = stop.value
+                continue
+            except BaseException as exc:  # noqa: BLE001 - passed on to the importing environment
+                stack.pop()
+                if not stack:
+                    raise
+                failure = exc
+                continue
+            stack.append(child._steps())
+            send = None
+
+    def _steps(self) -> Generator["_EnvEval", Value, Value]:
+        yield from self._evaluate_imports()
         values = self.decl.values
         if values is None:
             return self.base if self.base is not None else Value({})
@@ -226,12 +259,12 @@ class _EnvEval:
 
     # -- imports ----------------------------------------------------------------------------
 
-    def _evaluate_imports(self) -> None:
+    def _evaluate_imports(self) -> Generator["_EnvEval", Value, None]:
         # Each merged import is laid over the ones before it. Once the accumulated top-level
         # object is a fresh dict of our own, it grows in place instead of being copied per import.
         merged: dict[str, Value] | None = None
         for imp in self.decl.imports:
-            v = self._import(imp.name, imp.range, imp.path)
+            v = yield from self._import(imp.name, imp.range, imp.path)
             if v is None:
                 continue
             self.imports[imp.name] = v
@@ -250,7 +283,8 @@ class _EnvEval:
                 fresh = type(r) is dict and r is not v.repr and r is not before.repr
                 merged = r if fresh else None
 
-    def _import(self, name: str, rng: Range, path: str) -> Value | None:
+    def _import(self, name: str, rng: Range, path: str) -> Generator["_EnvEval", Value, Value | None]:
+        """The value of import ``name``; a first import is yielded to :meth:`run` to evaluate."""
         shared = self.shared
         if name in shared.importing:
             shared.diags.append(error(f"cyclic import of {name}", rng, path))
@@ -277,11 +311,30 @@ class _EnvEval:
             decl = A.EnvironmentDecl(name, (), None)
         shared.importing.append(name)
         try:
-            value = _EnvEval(shared, decl, name, loaded.decrypter, is_root=False).run()
+            value = yield _EnvEval(shared, decl, name, loaded.decrypter, is_root=False)
         finally:
             shared.importing.pop()
         shared.cache[name] = value
         return value
+
+    def _import_now(self, name: str, rng: Range, path: str) -> Value | None:
+        """:meth:`_import` for a reference met while evaluating (``${environments.p.e}``): the
+        environment is evaluated on the spot (its own import chain still without recursion)."""
+        gen = self._import(name, rng, path)
+        try:
+            child = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            value = child.run()
+        except BaseException as exc:
+            gen.throw(exc)  # lets _import unwind (its finally), then re-raises
+            raise
+        try:
+            gen.send(value)
+        except StopIteration as stop:
+            return stop.value
+        raise AssertionError("_import yields at most once")  # pragma: no cover
 
     # -- merging ----------------------------------------------------------------------------
 
@@ -405,7 +458,7 @@ class _EnvEval:
                 return Value(None, unknown=True, defn=x)
             name = f"{accessors[1].key}/{accessors[2].key}"
             before = len(self.shared.diags)
-            cur = self._import(name, x.range, x.path)
+            cur = self._import_now(name, x.range, x.path)
             if cur is None:
                 if len(self.shared.diags) == before:
                     self.error(x, f"cannot open environment {name}")

@@ -472,3 +472,40 @@ def test_numbers_from_json_keep_their_text() -> None:
     assert to_plain(v)["s"] == "1.50/1e3"
     assert to_plain(v)["t"] == '"a"="1.50","b"="1e3"'
     assert to_plain(v)["j"] == {"a": 1.5, "b": 1000.0}
+
+
+def test_import_chain_of_ten_thousand_environments_evaluates_without_recursion():
+    # Issue 10 §6: ~340 chained imports raised RecursionError out of evaluate().
+    n = 10_000
+
+    class Chain:
+        def load(self, name: str) -> LoadedEnvironment:
+            i = int(name[1:])
+            if i == n:
+                return LoadedEnvironment(text="values:\n  last: end\n")
+            return LoadedEnvironment(text=f"imports: [e{i + 1}]\nvalues:\n  v{i}: {i}\n")
+
+    decl, diags = load_definition(f"imports: [e1]\nvalues:\n  first: '${{v{n - 1}}}-${{last}}'\n", "root")
+    assert diags == []
+    value, diags = evaluate(decl, mode="open", loader=Chain())
+    assert diags == []
+    plain = to_plain(value)
+    assert plain["first"] == f"{n - 1}-end"
+    assert plain["v1"] == 1 and plain[f"v{n - 1}"] == n - 1
+    assert len(plain) == n + 1  # v1 .. v9999, last, first
+
+
+def test_a_failing_import_deep_in_a_chain_is_a_diagnostic_and_the_chain_unwinds():
+    class Chain:
+        def load(self, name: str) -> LoadedEnvironment:
+            i = int(name[1:])
+            if i == 2000:
+                raise LoadError(f'unknown environment "{name}"')
+            return LoadedEnvironment(text=f"imports: [e{i + 1}]\nvalues:\n  v{i}: {i}\n")
+
+    decl, _ = load_definition("imports: [e1]\nvalues:\n  a: 1\n", "root")
+    value, diags = evaluate(decl, mode="open", loader=Chain())
+    assert [d.summary for d in diags] == ['unknown environment "e2000"']
+    assert to_plain(value)["v1999"] == 1999 and to_plain(value)["a"] == 1
+    # ... and a second evaluation of the same parse is not confused by the first
+    assert evaluate(decl, mode="open", loader=Chain())[1] == diags
