@@ -64,6 +64,7 @@ from . import auth
 from .durations import DurationError, parse_duration
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
 from .transfer import pack_value, unpack_value
+from .encoding import dumps
 from .sessions import Evaluation, Session, SessionGone, Sessions
 from .store import (
     AuditEntry,
@@ -143,25 +144,8 @@ class ApiError(Exception):
         self.diagnostics = diagnostics
 
 
-def _dumps(obj: Any) -> bytes:
-    try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    except ValueError:  # NaN/Infinity from YAML .nan/.inf: JSON has no spelling, send null
-        return json.dumps(_no_nan(obj), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _no_nan(obj: Any) -> Any:
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(obj, dict):
-        return {k: _no_nan(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_no_nan(v) for v in obj]
-    return obj
-
-
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_dumps(obj), status_code=status, media_type=JSON_TYPE, headers=headers)
+    return Response(dumps(obj), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
 def error_response(status: int, message: str, diagnostics: list[Diagnostic] | None = None) -> Response:
@@ -511,7 +495,7 @@ def job_check(server: "EscServer", org: str, actor: TokenRecord, text: str
     if _limited(diags):
         return 422, None, diags
     body = {"properties": _properties(value, ANONYMOUS), "diagnostics": [diagnostic_json(d) for d in diags]}
-    return (400 if _errors(diags) else 200), _dumps(body), diags
+    return (400 if _errors(diags) else 200), dumps(body), diags
 
 
 def job_validate(server: "EscServer", org: str, actor: TokenRecord, text: str, env_name: str) -> list[Diagnostic]:
@@ -554,12 +538,12 @@ def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[An
     value, more, loader, dynamic = server._evaluate(org, decl, "open", actor)
     if _errors(more):
         return OpenOutcome(diags, more)
-    body = _dumps({"properties": _properties(value, environment)})
+    body = dumps({"properties": _properties(value, environment)})
     return OpenOutcome(diags, more, pack_value(value), tuple(loader.resolved), dynamic, body)
 
 
 def _session_view(value: Value, environment: str) -> bytes:
-    return _dumps(detailed(value, environment))
+    return dumps(detailed(value, environment))
 
 
 # -- the application ----------------------------------------------------------------------------
@@ -710,7 +694,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             return Response(await asyncio.to_thread(_session_view, v, session.environment), media_type=JSON_TYPE)
         ev = session.evaluation
         if ev.body is None:  # shared by every session of this evaluation
-            ev.body = await asyncio.to_thread(lambda: _dumps({"properties": _properties(ev.value, session.environment)}))
+            ev.body = await asyncio.to_thread(lambda: dumps({"properties": _properties(ev.value, session.environment)}))
         return Response(ev.body, media_type=JSON_TYPE)
 
     @endpoint
