@@ -6,6 +6,7 @@ spec); anything derived from a value containing a secret is secret.
 """
 from __future__ import annotations
 
+import decimal
 import json
 import math
 from decimal import Decimal
@@ -243,13 +244,23 @@ class JSONNumber(float):
         return n
 
 
+def int_text(n: int) -> str:
+    """An integer in decimal, however long: Python's ``str`` refuses more than 4300 digits
+    (``sys.get_int_max_str_digits``, a process-wide guard this library leaves alone), while the
+    engine keeps integers of any length (``0x`` followed by 4000 ``f``)."""
+    try:
+        return int.__repr__(n)
+    except ValueError:
+        return str(decimal.Decimal(n))  # exact: an int converts to Decimal without that limit
+
+
 def format_number(n: int | float) -> str:
     """Number text as the reference prints it: integers in decimal, floats as Go's shortest ``%g``."""
     text = getattr(n, "text", None)
     if text is not None:
         return text
     if type(n) is int:
-        return str(n)
+        return int_text(n)
     f = float(n)
     if math.isnan(f):
         return "NaN"

@@ -16,6 +16,8 @@ import math
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+from ..esc.values import int_text
+
 __all__ = ["dumps"]
 
 
@@ -62,7 +64,7 @@ def _dumps_iteratively(obj: Any) -> str:
         elif isinstance(v, float):
             out.append(float.__repr__(v) if math.isfinite(v) else "null")
         elif isinstance(v, int):
-            out.append(int.__repr__(v))
+            out.append(int_text(v))
         else:
             raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
     return "".join(out)

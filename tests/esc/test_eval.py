@@ -509,3 +509,36 @@ def test_a_failing_import_deep_in_a_chain_is_a_diagnostic_and_the_chain_unwinds(
     assert to_plain(value)["v1999"] == 1999 and to_plain(value)["a"] == 1
     # ... and a second evaluation of the same parse is not confused by the first
     assert evaluate(decl, mode="open", loader=Chain())[1] == diags
+
+
+def _decimal_digits(n: int) -> str:
+    """The oracle: Python's own conversion, its digit guard lifted for the moment."""
+    saved = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        return str(n)
+    finally:
+        sys.set_int_max_str_digits(saved)
+
+
+def test_integers_past_pythons_digit_guard_print_in_full():
+    # Issue 10 §6: `0x` + 4000 `f` made fn::toJSON / fn::toString raise ValueError.
+    n = int("f" * 4000, 16)
+    digits = _decimal_digits(n)
+    assert len(digits) == 4817
+    decl, diags = load_definition(
+        "values:\n"
+        f"  big: 0x{'f' * 4000}\n"
+        "  json: {fn::toJSON: {n: '${big}'}}\n"
+        "  text: {fn::toString: '${big}'}\n"
+        "  interpolated: 'n=${big}'\n",
+        "big",
+    )
+    assert diags == []
+    value, diags = evaluate(decl, mode="open")
+    assert diags == []
+    plain = to_plain(value)
+    assert plain["json"] == '{"n":' + digits + "}"
+    assert plain["text"] == digits
+    assert plain["interpolated"] == "n=" + digits
+    assert plain["big"] == n
