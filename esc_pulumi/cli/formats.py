@@ -30,7 +30,18 @@ from typing import Any, Iterable
 
 from ..errors import EscError
 from ..esc.views import detailed
-from ..esc.values import SECRET_TEXT, UNKNOWN_TEXT, GoStruct, Value, format_number, go_json, go_quote, to_plain, to_string
+from ..esc.values import (
+    SECRET_TEXT,
+    UNKNOWN_TEXT,
+    GoStruct,
+    Value,
+    format_number,
+    go_json,
+    go_quote,
+    int_text,
+    to_plain,
+    to_string,
+)
 from ..runtime.projection import ENVIRONMENT_VARIABLES, FILES, project_section
 
 __all__ = ["FORMATS", "render", "go_json_indent", "yaml_text", "string_text", "dotenv_lines"]
@@ -323,7 +334,10 @@ def _yaml_node(data: Any, yaml: Any) -> Any:
         if x is True or x is False:
             return ScalarNode(_STR, "true" if x else "false", style=None)
         if isinstance(x, int):
-            return ScalarNode(_STR, _yaml_int(x), style=None)
+            text = _yaml_int(x)
+            if text is None:  # past float64 (yaml.v3: Float64() fails too): its text, quoted
+                return ScalarNode(_STR, int_text(x), style='"')
+            return ScalarNode(_STR, text, style=None)
         if isinstance(x, float):
             return ScalarNode(_STR, _yaml_float(x), style=None)
         s = str(x)
@@ -362,11 +376,15 @@ def _yaml_node(data: Any, yaml: Any) -> Any:
     return top[0]
 
 
-def _yaml_int(n: int) -> str:
-    # json.Number → Int64(), else Float64() (yaml.v3's jsonNumber case).
+def _yaml_int(n: int) -> str | None:
+    """json.Number → Int64(), else Float64() (yaml.v3's jsonNumber case); None when neither
+    holds it, where yaml.v3 writes the number's text as a string."""
     if -(1 << 63) <= n < (1 << 63):
         return str(n)
-    return _yaml_float(float(n))
+    try:
+        return _yaml_float(float(n))
+    except OverflowError:
+        return None
 
 
 def _yaml_float(f: float) -> str:

@@ -2,6 +2,8 @@
 esc CLI's rules: Go's encoding/json, yaml.v3, strconv.Quote)."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from esc_pulumi.errors import EscError
@@ -206,3 +208,16 @@ def test_secret_texts():
         d=Value(None, unknown=True, secret=True),
     )
     assert secret_texts(v) == ["longer-secret", "inner", "short", "42"]
+
+
+def test_yaml_integers_past_int64_and_float64():
+    assert yaml_text({"k": 9223372036854775807}) == "k: 9223372036854775807\n"
+    assert yaml_text({"k": 10**23}) == "k: 1e+23\n"  # Float64(), as yaml.v3 writes a json.Number
+    huge = int("f" * 4000, 16)  # past float64 and Python's 4300-digit guard
+    saved = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        digits = str(huge)
+    finally:
+        sys.set_int_max_str_digits(saved)
+    assert yaml_text({"k": huge}) == f'k: "{digits}"\n'
