@@ -180,6 +180,7 @@ def load(
         esc_pulumi.load()
         pulumi.Config().require_secret("dbPassword")
     """
+    from .backends.base import open_composition
     from .runtime import apply as runtime
     from .workspace.mapping import compute_config
     from .workspace.plan import make_plan
@@ -195,9 +196,9 @@ def load(
 
     opened = None
     if plan.composition is not None and not plan.applied_by_cli:
-        # limits only when given: a Backend written before limits existed still works without.
-        extra = {"limits": limits} if limits is not None else {}
-        opened = plan.backend.open(plan.composition, organization=plan.organization, mode="open", **extra)
+        opened = open_composition(
+            plan.backend, plan.composition, organization=plan.organization, mode="open", limits=limits
+        )
     result = compute_config(plan, opened)
     applied = runtime.apply(
         result,

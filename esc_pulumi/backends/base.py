@@ -44,3 +44,17 @@ class Backend(Protocol):
     ) -> OpenedEnvironment: ...
     # ``limits``: an :class:`esc_pulumi.esc.EvalLimits` for backends that evaluate themselves
     # (``None``: theirs, by default the engine's defaults); remote backends ignore it.
+
+
+def open_composition(
+    backend: Backend,
+    definition: Mapping[str, Any],
+    *,
+    organization: str | None,
+    mode: Literal["open", "check"],
+    limits: Any = None,
+) -> OpenedEnvironment:
+    """``backend.open``, passing ``limits`` only when given: a Backend written before limits
+    existed still works (``load()`` and the CLI open through here)."""
+    extra = {"limits": limits} if limits is not None else {}
+    return backend.open(definition, organization=organization, mode=mode, **extra)

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import DefinitionError, EscError
 from .common import guarded
 from .limits import limit_options, limits_from
-from .targets import open_with, print_definition_errors, stack_options, stack_plan, start_dir
+from .targets import print_definition_errors, stack_options, stack_plan, start_dir
 
 __all__ = ["register", "cmd_config"]
 
@@ -32,7 +32,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 def cmd_config(args: argparse.Namespace) -> int:
     import json
 
-    from ..backends.base import OpenedEnvironment
+    from ..backends.base import OpenedEnvironment, open_composition
     from ..esc import Value
     from ..workspace.mapping import compute_config
 
@@ -41,7 +41,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     plan = stack_plan(stack, start)
     if plan.composition is not None:
         try:
-            opened = open_with(plan.backend, plan.composition, plan.organization, "open", limits_from(args))
+            opened = open_composition(
+                plan.backend, plan.composition, organization=plan.organization, mode="open", limits=limits_from(args)
+            )
         except DefinitionError as e:
             print_definition_errors(e)
             raise EscError(f"the environments of stack {plan.stack!r} have errors (see above)") from None

@@ -18,7 +18,6 @@ __all__ = [
     "Target",
     "diag_line",
     "open_target",
-    "open_with",
     "print_definition_errors",
     "resolve_target",
     "stack_options",
@@ -133,15 +132,12 @@ def open_target(target: Target, mode: str = "open", limits: "EvalLimits | None" 
             f"{target.label} lists no environments (environment: or esc:environments in the stack "
             "file): nothing to open; or name environments on the command line"
         )
-    return open_with(target.backend, target.composition, target.organization, mode, limits)
+    from ..backends.base import open_composition
 
+    return open_composition(
+        target.backend, target.composition, organization=target.organization, mode=mode, limits=limits  # type: ignore[arg-type]
+    )
 
-def open_with(backend: "Backend", composition: dict, organization: str | None, mode: str,
-              limits: "EvalLimits | None") -> "OpenedEnvironment":
-    """``backend.open``, passing ``limits`` only when given, as load() does: a Backend written
-    before limits existed still works."""
-    extra = {"limits": limits} if limits is not None else {}
-    return backend.open(composition, organization=organization, mode=mode, **extra)  # type: ignore[arg-type]
 
 
 def diag_line(d: "Diagnostic", *, severity: bool = True, fallback: str = "") -> str:

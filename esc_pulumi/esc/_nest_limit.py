@@ -61,8 +61,3 @@ _LEASE = _Lease()
 def libyaml_nesting_lifted(at_least: int):
     """Context manager: libyaml accepts at least ``at_least`` nested levels meanwhile."""
     return _LEASE.lifted(at_least)
-
-
-def libyaml_nest_limit() -> int | None:
-    """libyaml's current limit, or None where the release has none (for tests)."""
-    return None if _get is None else _get()

@@ -711,11 +711,11 @@ def test_block_depth_limit_like_yaml_v3():
     assert depth(load("- " * 10000 + "x\n")) == 10000
 
 
-libyaml_limit = pytest.importorskip("yaml._yaml")  # the C parser is what the engine runs on
+libyaml = pytest.importorskip("yaml._yaml")  # the C parser is what the engine runs on
 
 
 def _libyaml_limit_settable() -> bool:
-    return hasattr(libyaml_limit, "_set_max_nest_level")
+    return hasattr(libyaml, "_set_max_nest_level")
 
 
 @pytest.fixture
@@ -723,10 +723,10 @@ def low_libyaml_limit():
     """libyaml's process-wide limit set far below the engine's rule, as another library may."""
     if not _libyaml_limit_settable():
         pytest.skip("this PyYAML release has no libyaml nesting limit to interfere")
-    saved = libyaml_limit._get_max_nest_level()
-    libyaml_limit._set_max_nest_level(10)
+    saved = libyaml._get_max_nest_level()
+    libyaml._set_max_nest_level(10)
     yield 10
-    libyaml_limit._set_max_nest_level(saved)
+    libyaml._set_max_nest_level(saved)
 
 
 def test_depth_rule_does_not_follow_libyaml_setting(low_libyaml_limit):
@@ -734,7 +734,7 @@ def test_depth_rule_does_not_follow_libyaml_setting(low_libyaml_limit):
     assert depth(load("- " * 5000 + "x\n")) == 5000
     assert only_error("[" * 10001 + "]" * 10001).summary == "yaml: exceeded max depth of 10000"
     # ... and the process's setting is put back for the other PyYAML users
-    assert libyaml_limit._get_max_nest_level() == low_libyaml_limit
+    assert libyaml._get_max_nest_level() == low_libyaml_limit
     assert yaml.load("[[[1]]]", Loader=yaml.CSafeLoader) == [[[1]]]
     with pytest.raises(yaml.YAMLError, match="nesting depth"):
         yaml.load("[" * 11 + "]" * 11, Loader=yaml.CSafeLoader)
@@ -755,14 +755,14 @@ def test_depth_rule_holds_in_concurrent_parses(low_libyaml_limit):
     for t in threads:
         t.join()
     assert results == [2999] * 20
-    assert libyaml_limit._get_max_nest_level() == low_libyaml_limit
+    assert libyaml._get_max_nest_level() == low_libyaml_limit
 
 
 def test_libyaml_nesting_error_reads_as_the_engine_rule(low_libyaml_limit):
     # Where libyaml's limit could not be lifted, its refusal still reads as the engine's rule.
     from esc_pulumi.esc.syntax import _syntax_error
 
-    parser = libyaml_limit.CParser("a:\n  b: " + "[" * 11 + "]" * 11 + "\n")
+    parser = libyaml.CParser("a:\n  b: " + "[" * 11 + "]" * 11 + "\n")
     with pytest.raises(yaml.YAMLError) as info:
         while parser.get_event() is not None:
             pass
