@@ -82,3 +82,43 @@ def child_path(parent: str, key: str | int) -> str:
         return f"{parent}.{key}" if parent else key
     escaped = key.replace("\\", "\\\\").replace('"', '\\"')
     return f'{parent}["{escaped}"]'
+
+
+def node_data(node: Node | None, duplicates: list[StringNode] | None = None) -> object:
+    """The plain data a node tree denotes (dicts, lists, str, bool, int, float, None), typed as
+    the tree is: the yaml.v3 rules of :mod:`.syntax`. A repeated mapping key keeps its last
+    value; each repeat's key node is appended to ``duplicates`` when a list is given (yaml.v3
+    refuses them when decoding into a map). Iterative: any depth.
+
+    Example::
+
+        node, _ = parse_yaml("a: yes\\nb: 1e6\\nc: 0o17\\n", "f.yaml")
+        node_data(node)      # {'a': 'yes', 'b': 1000000.0, 'c': 15}
+    """
+    if node is None:
+        return None
+    out: list[object] = [None]
+    # (node, container, slot): the value of `node` goes into container[slot].
+    todo: list[tuple[Node, object, object]] = [(node, out, 0)]
+    while todo:
+        n, container, slot = todo.pop()
+        if isinstance(n, ObjectNode):
+            last: dict[str, Node] = {}
+            for entry in n.entries:
+                key = entry.key.value
+                if key in last and duplicates is not None:
+                    duplicates.append(entry.key)
+                last[key] = entry.value
+            d: dict[str, object] = dict.fromkeys(last)
+            todo.extend((child, d, key) for key, child in last.items())
+            value: object = d
+        elif isinstance(n, ArrayNode):
+            items: list[object] = [None] * len(n.items)
+            todo.extend((item, items, i) for i, item in enumerate(n.items))
+            value = items
+        elif isinstance(n, NullNode):
+            value = None
+        else:
+            value = n.value  # type: ignore[attr-defined]
+        container[slot] = value  # type: ignore[index]
+    return out[0]

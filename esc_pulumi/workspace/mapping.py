@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ..errors import MappingError
-from .project import contains_secure, namespaced
+from .project import KEY_FORMS, contains_secure, parse_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import OpenedEnvironment
@@ -68,14 +68,6 @@ class ConfigResult:
 
     def __repr__(self) -> str:
         return f"ConfigResult({list(self.entries.values())!r}, overridden={self.overridden!r})"
-
-
-def config_key(key: str, project: str) -> str:
-    """``key`` → ``project:key``; ``ns:key`` kept; anything else is a :class:`MappingError`."""
-    full = namespaced(key, project)
-    if full is None:
-        raise MappingError(f"pulumiConfig key {key!r} is not a valid config key: use 'key' or 'namespace:key'")
-    return full
 
 
 def value_text(v: "Value") -> str:
@@ -135,26 +127,47 @@ def _plain_value(data: Any) -> "Value":
     return from_plain(str(data))  # dates and other YAML scalars: their text
 
 
-def _esc_config(opened: "OpenedEnvironment | None", project: str) -> Iterator[tuple[str, "Value"]]:
+def esc_values(
+    opened: "OpenedEnvironment | None", project: str, warnings: list[str] | None = None
+) -> dict[str, "Value"]:
+    """The opened ``pulumiConfig`` by full config key (keys parsed as the CLI parses them).
+
+    A key the CLI refuses, two keys naming one config key, or a ``pulumiConfig`` that is not an
+    object is a :class:`MappingError` naming the environment; keys the CLI accepts in an odd
+    form (``:k``, ``k:``) are kept and a warning is appended to ``warnings``.
+    """
     if opened is None:
-        return
+        return {}
     root = opened.value
     if root.unknown or not isinstance(root.repr, dict):
-        return
+        return {}
     pc = root.repr.get("pulumiConfig")
     if pc is None or pc.unknown or pc.repr is None:
-        return
+        return {}
     if not isinstance(pc.repr, dict):
-        raise MappingError("pulumiConfig must be an object of config keys")
+        raise MappingError(f"{_source_of(pc, 'inline')}: pulumiConfig must be an object of config keys")
+    out: dict[str, "Value"] = {}
     seen: dict[str, str] = {}
     for key, v in pc.repr.items():
-        full = config_key(key, project)
+        parsed = parse_key(key, project)
+        if parsed is None:
+            raise MappingError(
+                f"{_source_of(v, 'inline')}: pulumiConfig key {key!r} is not a valid config key: {KEY_FORMS}"
+            )
+        full = parsed.full
         if full in seen:
             raise MappingError(
-                f"pulumiConfig keys {seen[full]!r} and {key!r} both mean config key {full!r}"
+                f"{_source_of(v, 'inline')}: pulumiConfig keys {seen[full]!r} and {key!r} both mean "
+                f"config key {full!r}: keep one of them"
+            )
+        if parsed.odd and warnings is not None:
+            warnings.append(
+                f"{_source_of(v, 'inline')}: pulumiConfig key {key!r} has {parsed.odd} "
+                f"(config key {full!r}); the Pulumi CLI accepts it, but it is probably a mistake"
             )
         seen[full] = key
-        yield full, v
+        out[full] = v
+    return out
 
 
 def _source_of(v: "Value", anonymous_label: str) -> str:
@@ -187,22 +200,22 @@ def compute_config(plan: "LoadPlan", opened: "OpenedEnvironment | None") -> "Con
         v = _plain_value(raw)
         entries[key] = ConfigEntry(key, value_text(v), _leaves_secret(v), SOURCE_DEFAULT)
 
-    esc_values: dict[str, "Value"] = {}
-    for key, v in _esc_config(opened, plan.project):
-        esc_values[key] = v
+    warnings: list[str] = []
+    from_esc = esc_values(opened, plan.project, warnings)
+    for key, v in from_esc.items():
         entries[key] = ConfigEntry(key, value_text(v), _leaves_secret(v), _source_of(v, anonymous))
 
     for key, raw in plan.stack_config.items():
         if contains_secure(raw):
             # Only the CLI can decrypt it (and, under `pulumi up`, already did): keep it whole.
             entries[key] = ConfigEntry(key, SECRET_TEXT, True, SOURCE_STACK, encrypted=True)
-            if key in esc_values:
+            if key in from_esc:
                 overridden.append(key)
             continue
         v = _plain_value(raw)
-        if key in esc_values:
+        if key in from_esc:
             overridden.append(key)
-            v = _deep_merge(esc_values[key], v)
+            v = _deep_merge(from_esc[key], v)
         entries[key] = ConfigEntry(key, value_text(v), _leaves_secret(v), SOURCE_STACK)
 
     for key, e in entries.items():

@@ -9,6 +9,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -21,6 +22,10 @@ from ..errors import ConfigurationError
 from ..refs import EnvironmentRef
 from .settings import KEY_ENVIRONMENTS, backend_url, organization as resolve_organization
 from .project import find_project, project_file_in, read_project, read_stack
+
+# Set by `esc-pulumi run` for its child: the wrapper already opened and applied this plan
+# (its value is the plan's applied_marker), so a load() inside must not open it again.
+APPLIED_VAR = "ESC_PULUMI_APPLIED"
 
 # What pulumi.runtime.settings holds outside a run: placeholders, not real names.
 _PLACEHOLDERS = {"project", "stack", "root_directory", None, ""}
@@ -236,7 +241,7 @@ def make_plan(
             context.setdefault("pulumi", {})["user"] = {"login": user}
         backend_obj = backend_from_url(url, project_dir=project.dir, context=context, environ=env)
 
-    return LoadPlan(
+    plan = LoadPlan(
         project_dir=project.dir,
         project=project.name,
         stack=stack_name,
@@ -256,3 +261,23 @@ def make_plan(
         backend_source=backend_source,
         run=run,
     )
+    if composition is not None and env.get(APPLIED_VAR) == applied_marker(plan):
+        plan = dataclasses.replace(plan, applied_by_cli=True)
+    return plan
+
+
+def applied_marker(plan: LoadPlan) -> str:
+    """What identifies a plan's opening across processes: ``esc-pulumi run`` sets
+    :data:`APPLIED_VAR` to it for the child, whose ``load()`` of the same plan then opens
+    nothing (and a load of anything else opens as usual)."""
+    import hashlib
+
+    identity = [
+        str(plan.project_dir),
+        plan.project,
+        plan.stack,
+        plan.organization,
+        getattr(plan.backend, "url", ""),
+        plan.composition,
+    ]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -32,6 +32,8 @@ class Project:
     name: str
     stack_config_dir: Path
     defaults: dict[str, Any] = field(default_factory=dict)
+    # Typed declarations (``{type: integer, default: 1, secret: true}``) by full key.
+    declarations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
@@ -47,25 +49,42 @@ class StackFile:
     exists: bool
     config: dict[str, Any] = field(default_factory=dict)
     environment: Any = None  # the raw ``environment:`` value (list or mapping) or None
+    # The whole file as typed data (``encryptionsalt``, ``secretsprovider``, ``config``, ...).
+    document: dict[str, Any] = field(default_factory=dict)
 
 
-def _load_document(path: Path) -> Any:
-    """YAML (or JSON) text of a project/stack file; errors name the file."""
+def load_document(path: Path) -> Any:
+    """A project or stack file as plain data, typed as the Pulumi CLI types it: yaml.v3's
+    YAML 1.2 rules (the engine's syntax layer: ``yes`` is a string, ``1e6`` a float, ``0o17``
+    the integer 15), or JSON for ``.json`` files. Errors name the file (and line:column)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
         raise ConfigurationError(f"cannot read {path}: {e.strerror or e}") from None
-    try:
-        if path.suffix == ".json":
+    if path.suffix == ".json":
+        try:
+            text = raw.decode("utf-8")
             return json.loads(text) if text.strip() else None
-        import yaml  # lazily: keeps `import esc_pulumi` cheap
+        except ValueError as e:
+            where = f"{path}:{e.lineno}:{e.colno}" if isinstance(e, json.JSONDecodeError) else str(path)
+            raise ConfigurationError(f"{where}: malformed {path.name}: {getattr(e, 'msg', e)}") from None
+    from ..esc.nodes import node_data
+    from ..esc.syntax import parse_yaml
 
-        return yaml.safe_load(text)
-    except (ValueError, Exception) as e:  # yaml.YAMLError, json.JSONDecodeError
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigurationError(f"{where}: malformed {path.name}: {problem}") from None
+    node, diagnostics = parse_yaml(raw, str(path))
+    for d in diagnostics:
+        if d.is_error:
+            where = f"{path}:{d.range.begin.line}:{d.range.begin.column}" if d.range else str(path)
+            raise ConfigurationError(f"{where}: malformed {path.name}: {d.summary}")
+    duplicates: list[Any] = []
+    data = node_data(node, duplicates)
+    if duplicates:
+        key = duplicates[0]
+        b = key.range.begin
+        raise ConfigurationError(
+            f"{path}:{b.line}:{b.column}: mapping key {key.value!r} is already defined: remove one of them"
+        )
+    return data
 
 
 def find_project(start: Path) -> Path:
@@ -89,30 +108,54 @@ def project_file_in(folder: Path) -> Path | None:
     return None
 
 
-def namespaced(key: Any, project: str) -> str | None:
-    """The full config key Pulumi uses: ``key`` → ``project:key``, ``ns:key`` kept; ``None``
-    for anything else (more colons, an empty part, not a string)."""
+@dataclass(frozen=True)
+class ParsedKey:
+    """A config key as the CLI parses it: ``full`` is ``namespace:name``; ``odd`` says why the
+    CLI accepts it although it is probably a mistake (an empty namespace or name)."""
+
+    full: str
+    odd: str = ""
+
+
+def parse_key(key: Any, project: str) -> ParsedKey | None:
+    """A config key as ``pulumi config set`` parses it, or ``None`` when the CLI refuses it.
+
+    No colon → ``project:key``; ``ns:key`` kept; ``ns:config:key`` → ``ns:key`` (the old form);
+    ``:k`` and ``k:`` are accepted (an empty namespace or name) but marked ``odd``.
+
+    Example::
+
+        parse_key("aws:config:region", "p").full     # 'aws:region'
+    """
     if not isinstance(key, str) or not key:
         return None
     colons = key.count(":")
     if colons == 0:
-        return f"{project}:{key}"
-    if colons == 1 and not key.startswith(":") and not key.endswith(":"):
-        return key
-    return None
+        return ParsedKey(f"{project}:{key}")
+    if colons == 1:
+        namespace, name = key.split(":")
+    elif colons == 2 and key.split(":")[1] == "config":
+        namespace, _, name = key.split(":")
+    else:
+        return None
+    odd = "an empty namespace" if not namespace else "an empty name" if not name else ""
+    return ParsedKey(f"{namespace}:{name}", odd)
+
+
+KEY_FORMS = "use 'key', 'namespace:key' or 'namespace:config:key'"
 
 
 def full_key(key: str, project: str, *, where: str) -> str:
-    """``key`` → ``project:key``; ``ns:key`` kept; more colons are an error naming the key."""
-    full = namespaced(key, project)
-    if full is None:
-        raise ConfigurationError(f"{where}: invalid config key {key!r}: use 'key' or 'namespace:key'")
-    return full
+    """``key`` parsed as the CLI parses it; a form the CLI refuses is an error naming the key."""
+    parsed = parse_key(key, project)
+    if parsed is None:
+        raise ConfigurationError(f"{where}: invalid config key {key!r}: {KEY_FORMS}")
+    return parsed.full
 
 
 def read_project(path: Path) -> Project:
     """Parse a project file: ``name``, ``stackConfigDir`` and ``config`` defaults."""
-    doc = _load_document(path)
+    doc = load_document(path)
     if not isinstance(doc, dict):
         raise ConfigurationError(f"{path}: malformed project file: expected a mapping with 'name'")
     name = doc.get("name")
@@ -121,6 +164,7 @@ def read_project(path: Path) -> Project:
     scd = doc.get("stackConfigDir")
     stack_dir = path.parent / scd if isinstance(scd, str) and scd else path.parent
     defaults: dict[str, Any] = {}
+    declarations: dict[str, dict[str, Any]] = {}
     cfg = doc.get("config") or {}
     if not isinstance(cfg, dict):
         raise ConfigurationError(f"{path}: 'config' must be a mapping")
@@ -128,13 +172,16 @@ def read_project(path: Path) -> Project:
         k = full_key(key, name, where=str(path))
         if isinstance(spec, dict) and spec and set(spec) <= _SCHEMA_KEYS:
             # Schema form: only a default/value is config; a bare declaration sets nothing.
+            declarations[k] = dict(spec)
             if "value" in spec:
                 defaults[k] = spec["value"]
             elif "default" in spec:
                 defaults[k] = spec["default"]
         else:
             defaults[k] = spec
-    return Project(path=path, name=name, stack_config_dir=stack_dir, defaults=defaults)
+    return Project(
+        path=path, name=name, stack_config_dir=stack_dir, defaults=defaults, declarations=declarations
+    )
 
 
 def stack_file_name(stack: str, extension: str) -> str:
@@ -148,7 +195,7 @@ def read_stack(project: Project, stack: str) -> StackFile:
     path = project.stack_config_dir / stack_file_name(stack, project.path.suffix)
     if not path.is_file():
         return StackFile(path=path, exists=False)
-    doc = _load_document(path)
+    doc = load_document(path)
     if doc is None:
         return StackFile(path=path, exists=True)
     if not isinstance(doc, dict):
@@ -163,7 +210,7 @@ def read_stack(project: Project, stack: str) -> StackFile:
             f"{path}: 'environment' must be a list of environment names or a mapping "
             "(imports/values)"
         )
-    return StackFile(path=path, exists=True, config=config, environment=env)
+    return StackFile(path=path, exists=True, config=config, environment=env, document=dict(doc))
 
 
 def is_secure(value: Any) -> bool:

@@ -29,7 +29,7 @@ def test_namespacing(project):
     assert r.values()["aws:region"] == "b"
 
 
-@pytest.mark.parametrize("key", ["a:b:c", ":x", "x:", ""])
+@pytest.mark.parametrize("key", ["a:b:c", "a:b:config", "a:config:b:c", ""])
 def test_bad_keys_name_the_key(project, key):
     with pytest.raises(MappingError) as e:
         compute_config(plan_for(project), opened({key: "v"}))
