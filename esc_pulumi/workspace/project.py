@@ -74,7 +74,7 @@ def load_document(path: Path) -> Any:
     node, diagnostics = parse_yaml(raw, str(path))
     for d in diagnostics:
         if d.is_error:
-            where = f"{path}:{d.range.begin.line}:{d.range.begin.column}" if d.range else str(path)
+            where = f"{path}:{d.range.begin.line}:{d.range.begin.column}" if d.range else _syntax_where(path, raw)
             raise ConfigurationError(f"{where}: malformed {path.name}: {d.summary}")
     duplicates: list[Any] = []
     data = node_data(node, duplicates)
@@ -85,6 +85,23 @@ def load_document(path: Path) -> Any:
             f"{path}:{b.line}:{b.column}: mapping key {key.value!r} is already defined: remove one of them"
         )
     return data
+
+
+def _syntax_where(path: Path, raw: bytes) -> str:
+    """``path:line:column`` of a YAML syntax error (the engine words it as yaml.v3 does, which
+    names no column; libyaml's mark has both)."""
+    import yaml
+
+    try:
+        for _ in yaml.parse(raw, Loader=yaml.SafeLoader):
+            pass
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        if mark is not None:
+            return f"{path}:{mark.line + 1}:{mark.column + 1}"
+    except yaml.YAMLError:
+        pass
+    return str(path)
 
 
 def find_project(start: Path) -> Path:

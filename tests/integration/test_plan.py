@@ -101,7 +101,7 @@ def test_environment_mapping_form_kept_whole(project):
     assert plan.environments == ("base", "extra")
     assert plan.composition == {
         "imports": ["base", {"extra": {"merge": False}}],
-        "values": {"pulumiConfig": {"inline": True}},
+        "values": {"pulumiConfig": {"inline": "yes"}},
     }
 
 
