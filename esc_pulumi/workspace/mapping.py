@@ -39,7 +39,10 @@ class ConfigEntry:
     """One config key as the program will see it. ``source`` is ``"stack file"``,
     ``"environment <name>"`` (the environment that defined the value) or ``"project default"``.
     ``encrypted``: a ``{secure: ...}`` stack value that only the Pulumi CLI can decrypt (its
-    ``value`` is then a placeholder, never applied). ``repr`` masks secrets.
+    ``value`` is then a placeholder, never applied). ``data`` is the typed value (dicts, lists,
+    str, int, float, bool, None — what the project's typed declarations are checked against)
+    when ``typed``; entries known only as text (``PULUMI_CONFIG``, encrypted or unknown values)
+    are not typed. ``repr`` masks secrets.
     """
 
     key: str
@@ -47,6 +50,8 @@ class ConfigEntry:
     secret: bool
     source: str
     encrypted: bool = False
+    data: Any = field(default=None, compare=False)
+    typed: bool = False
 
     def __repr__(self) -> str:
         shown = SECRET_TEXT if self.secret else repr(self.value)
@@ -183,6 +188,15 @@ def _source_of(v: "Value", anonymous_label: str) -> str:
     return f"environment {env}"
 
 
+def _entry(key: str, v: "Value", source: str) -> ConfigEntry:
+    from ..esc.values import contains_unknown, to_plain
+
+    typed = not contains_unknown(v)
+    return ConfigEntry(
+        key, value_text(v), _leaves_secret(v), source, data=to_plain(v) if typed else None, typed=typed
+    )
+
+
 def compute_config(plan: "LoadPlan", opened: "OpenedEnvironment | None") -> "ConfigResult":
     """Merge stack file, opened ``pulumiConfig`` and project defaults into config entries.
 
@@ -198,12 +212,12 @@ def compute_config(plan: "LoadPlan", opened: "OpenedEnvironment | None") -> "Con
 
     for key, raw in plan.project_defaults.items():
         v = _plain_value(raw)
-        entries[key] = ConfigEntry(key, value_text(v), _leaves_secret(v), SOURCE_DEFAULT)
+        entries[key] = _entry(key, v, SOURCE_DEFAULT)
 
     warnings: list[str] = []
     from_esc = esc_values(opened, plan.project, warnings)
     for key, v in from_esc.items():
-        entries[key] = ConfigEntry(key, value_text(v), _leaves_secret(v), _source_of(v, anonymous))
+        entries[key] = _entry(key, v, _source_of(v, anonymous))
 
     for key, raw in plan.stack_config.items():
         if contains_secure(raw):
@@ -216,7 +230,7 @@ def compute_config(plan: "LoadPlan", opened: "OpenedEnvironment | None") -> "Con
         if key in from_esc:
             overridden.append(key)
             v = _deep_merge(from_esc[key], v)
-        entries[key] = ConfigEntry(key, value_text(v), _leaves_secret(v), SOURCE_STACK)
+        entries[key] = _entry(key, v, SOURCE_STACK)
 
     for key, e in entries.items():
         if e.secret:
