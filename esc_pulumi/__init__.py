@@ -31,11 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover
         DefinitionError,
         EnvironmentNotFound,
         EscError,
+        EscWarning,
         InvalidReference,
         MappingError,
         PermissionDenied,
     )
-    from .workspace.mapping import ConfigResult
+    from .workspace.mapping import ConfigResult, Delivered
     from .workspace.plan import LoadPlan
 
 _ERRORS = frozenset(
@@ -47,6 +48,7 @@ _ERRORS = frozenset(
         "DefinitionError",
         "EnvironmentNotFound",
         "EscError",
+        "EscWarning",
         "InvalidReference",
         "MappingError",
         "PermissionDenied",
@@ -70,6 +72,46 @@ def __getattr__(name: str) -> Any:
 
 
 _MASK = "[secret]"
+
+
+def _delivered(environ: Mapping[str, str]) -> "Delivered":
+    """What the Pulumi CLI delivered to this run, as the language host passed it: the
+    environment variables, not the SDK's config dict (which earlier loads may have changed)."""
+    import json
+
+    from .workspace.mapping import Delivered
+
+    def parsed(name: str, default: str) -> Any:
+        try:
+            return json.loads(environ.get(name) or default)
+        except ValueError:
+            return json.loads(default)
+
+    config = parsed("PULUMI_CONFIG", "{}")
+    secret = parsed("PULUMI_CONFIG_SECRET_KEYS", "[]")
+    return Delivered(
+        {str(k): str(v) for k, v in config.items()} if isinstance(config, dict) else {},
+        frozenset(map(str, secret)) if isinstance(secret, list) else frozenset(),
+    )
+
+
+def _warn(messages: Sequence[str]) -> None:
+    """Warnings go to the engine's log inside a run (the CLI shows them), else to ``warnings``."""
+    if not messages:
+        return
+    from . import errors
+    from .workspace.plan import run_info
+
+    if run_info().real_cli:
+        import pulumi
+
+        for m in messages:
+            pulumi.log.warn(f"esc_pulumi: {m}")
+    else:
+        import warnings
+
+        for m in messages:
+            warnings.warn(m, errors.EscWarning, stacklevel=3)
 
 
 class _Masked(Mapping[str, str]):
@@ -103,7 +145,10 @@ class LoadResult:
     (``"stack file"``, ``"environment <name>"``, ``"project default"``);
     ``environment_variables`` and ``files`` (variable → temp file path); ``overridden``: keys
     whose ESC value the stack file overrode; ``applied``: false for ``load(apply=False)``;
-    ``requests``: HTTP requests made (0 for local definitions or a repeated load).
+    ``requests``: HTTP requests made (0 for local definitions or a repeated load);
+    ``applied_by_cli``: the Pulumi CLI (or ``esc-pulumi run``) had already applied the
+    environments, so nothing was opened; ``warnings``: what the CLI accepts but is probably a
+    mistake (also sent to the engine's log inside a run, else to :mod:`warnings`).
 
     Its ``repr`` never shows a secret.
 
@@ -128,6 +173,7 @@ class LoadResult:
     requests: int = 0
     applied_by_cli: bool = False
     backend: str = ""
+    warnings: tuple[str, ...] = ()
 
     def masked_config(self) -> dict[str, str]:
         """``config`` with secret values shown as ``[secret]``."""
@@ -182,7 +228,7 @@ def load(
     """
     from .backends.base import open_composition
     from .runtime import apply as runtime
-    from .workspace.mapping import compute_config
+    from .workspace.mapping import compute_config, stack_decrypter
     from .workspace.plan import make_plan
 
     plan = make_plan(
@@ -199,7 +245,11 @@ def load(
         opened = open_composition(
             plan.backend, plan.composition, organization=plan.organization, mode="open", limits=limits
         )
-    result = compute_config(plan, opened)
+    environ = os.environ
+    delivered = _delivered(environ) if plan.run.real_cli else None
+    decrypt = None if delivered is not None else stack_decrypter(plan, environ)
+    result = compute_config(plan, opened, delivered=delivered, decrypt=decrypt)
+    _warn(result.warnings)
     applied = runtime.apply(
         result,
         opened,
@@ -223,6 +273,7 @@ def load(
         requests=opened.requests if opened is not None else 0,
         applied_by_cli=plan.applied_by_cli,
         backend=getattr(plan.backend, "url", ""),
+        warnings=result.warnings,
     )
     if apply:
         runtime.memo_put(memo_key, load_result)

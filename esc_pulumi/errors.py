@@ -56,3 +56,7 @@ def _where(d: Diagnostic) -> str:
     if d.range is None:
         return ""
     return f"{d.range.environment}:{d.range.begin.line}:{d.range.begin.column}: "
+
+
+class EscWarning(UserWarning):
+    """Something the Pulumi CLI accepts but that is probably a mistake (an odd config key form)."""

@@ -1,13 +1,16 @@
 """Opened ``pulumiConfig`` → Pulumi config strings and secret keys, merged with the stack file
 and the project defaults exactly as the Pulumi CLI does (``spec/pulumi-integration.md``):
 
-- top-level keys only; ``key`` → ``<project>:key``, ``ns:key`` kept, anything else an error;
-- strings as is, ``true``/``false``, numbers as text, ``null`` → ``"null"``, objects and arrays
-  as compact JSON with sorted keys, unknowns (check mode) as ``"[unknown]"``;
+- top-level keys only, parsed as ``pulumi config set`` parses them (``key`` → ``<project>:key``,
+  ``ns:key``, ``ns:config:key`` → ``ns:key``; ``:k``/``k:`` kept with a warning), others an
+  error naming the environment;
+- values rendered by :mod:`.rendering` (the CLI's number text, nested ones too); unknowns
+  (check mode) as ``"[unknown]"``;
 - a key is secret if any leaf of its value is (stricter than the CLI, which drops secret
   non-string leaves);
-- precedence: stack file ``config:`` > ESC > ``Pulumi.yaml`` defaults; a stack object and an ESC
-  object for the same key deep-merge, the stack winning per key, arrays replaced.
+- precedence: stack file ``config:`` > ESC > ``Pulumi.yaml`` defaults; a stack object (``{secure:}``
+  leaves included) and an ESC object for the same key deep-merge, the stack winning per key;
+- inside a run, what the CLI delivered (:class:`Delivered`) is the truth (see :func:`compute_config`).
 
 Example::
 
@@ -18,9 +21,9 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from ..errors import MappingError
+from ..errors import DecryptionError, MappingError
 from .project import KEY_FORMS, contains_secure, parse_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SOURCE_STACK = "stack file"
 SOURCE_DEFAULT = "project default"
+SOURCE_CLI = "Pulumi CLI"  # delivered by the CLI, from neither file we read (e.g. --config-file)
 SECRET_TEXT = "[secret]"
 UNKNOWN_TEXT = "[unknown]"
 
@@ -66,6 +70,7 @@ class ConfigResult:
     entries: dict[str, ConfigEntry] = field(default_factory=dict)
     secret_keys: frozenset[str] = frozenset()
     overridden: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def values(self) -> dict[str, str]:
         """``key → string`` of every entry that can be applied (not ``encrypted``)."""
@@ -76,21 +81,15 @@ class ConfigResult:
 
 
 def value_text(v: "Value") -> str:
-    """The config string of a value (see the module rules)."""
-    from ..esc.values import format_number, go_json, to_plain
+    """The config string of a value (see the module rules; numbers by the CLI's rule, nested
+    ones too; unknown parts as ``"[unknown]"``)."""
+    from ..esc.values import to_plain
+    from .rendering import config_text
 
     if v.unknown:
         return UNKNOWN_TEXT
     r = v.repr
-    if isinstance(r, str):
-        return r
-    if isinstance(r, bool):
-        return "true" if r else "false"
-    if r is None:
-        return "null"
-    if isinstance(r, (int, float)):
-        return format_number(r)
-    return go_json(to_plain(v))
+    return config_text(to_plain(v) if isinstance(r, (dict, list)) else r)
 
 
 def _leaves_secret(v: "Value") -> bool:
@@ -116,20 +115,50 @@ def _deep_merge(base: "Value", over: "Value") -> "Value":
     return Value(merged, over.secret or base.secret, defn=over.defn)
 
 
-def _plain_value(data: Any) -> "Value":
-    """A stack/project config value (plain YAML data) as a Value; ``{secure:}`` → secret."""
+class _Undecrypted(str):
+    """The placeholder of a ``{secure:}`` leaf that could not be decrypted here."""
+
+
+def _plain_value(data: Any, decrypt: "Decrypt | None" = None, where: str = "") -> "Value":
+    """A stack/project config value (typed YAML data) as a Value. A ``{secure: c}`` leaf is a
+    secret string: ``decrypt(c)`` when a decrypter is given, else an undecrypted placeholder."""
     from ..esc import Value
     from ..esc.values import from_plain
 
     if isinstance(data, dict) and len(data) == 1 and "secure" in data:
-        return Value(SECRET_TEXT, secret=True)
+        cipher = data["secure"]
+        if decrypt is not None and isinstance(cipher, str):
+            return Value(decrypt(cipher, where), secret=True)
+        return Value(_Undecrypted(SECRET_TEXT), secret=True)
     if isinstance(data, dict):
-        return Value({str(k): _plain_value(c) for k, c in data.items()})
+        return Value({str(k): _plain_value(c, decrypt, where) for k, c in data.items()})
     if isinstance(data, list):
-        return Value([_plain_value(c) for c in data])
-    if isinstance(data, (str, bool, int, float)) or data is None:
-        return from_plain(data)
-    return from_plain(str(data))  # dates and other YAML scalars: their text
+        return Value([_plain_value(c, decrypt, where) for c in data])
+    return from_plain(data)
+
+
+def _undecrypted(v: "Value") -> bool:
+    from ..esc.values import walk
+
+    return any(isinstance(x.repr, _Undecrypted) for x in walk(v))
+
+
+def _delivered_value(text: str) -> "Value":
+    """A value the CLI delivered as text, as a Value to merge ESC under: its JSON object when
+    it is one (the CLI writes objects as JSON), else the text."""
+    from ..esc import Value
+    from ..esc.values import from_plain
+
+    if text.startswith("{"):
+        import json
+
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return from_plain(data)
+    return Value(text)
 
 
 def esc_values(
@@ -188,57 +217,126 @@ def _source_of(v: "Value", anonymous_label: str) -> str:
     return f"environment {env}"
 
 
-def _entry(key: str, v: "Value", source: str) -> ConfigEntry:
+def _entry(key: str, v: "Value", source: str, secret: bool = False) -> ConfigEntry:
     from ..esc.values import contains_unknown, to_plain
 
-    typed = not contains_unknown(v)
+    encrypted = _undecrypted(v)
+    typed = not encrypted and not contains_unknown(v)
     return ConfigEntry(
-        key, value_text(v), _leaves_secret(v), source, data=to_plain(v) if typed else None, typed=typed
+        key,
+        value_text(v),
+        secret or _leaves_secret(v),
+        source,
+        encrypted=encrypted,
+        data=to_plain(v) if typed else None,
+        typed=typed,
     )
 
 
-def compute_config(plan: "LoadPlan", opened: "OpenedEnvironment | None") -> "ConfigResult":
+@dataclass(frozen=True)
+class Delivered:
+    """The config the Pulumi CLI delivered to this run (``PULUMI_CONFIG`` and
+    ``PULUMI_CONFIG_SECRET_KEYS``): stack values, decrypted and rendered by the CLI, project
+    defaults, and on Pulumi Cloud the ESC values the CLI applied itself. ``repr`` shows keys only."""
+
+    config: Mapping[str, str]
+    secret_keys: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:
+        return f"Delivered(keys={sorted(self.config)!r}, secret_keys={sorted(self.secret_keys)!r})"
+
+
+Decrypt = Callable[[str, str], str]
+"""``decrypt(ciphertext, key)``: a stack ``{secure:}`` value's plaintext (``key`` for errors)."""
+
+
+def stack_decrypter(plan: "LoadPlan", environ: Mapping[str, str]) -> Decrypt | None:
+    """A decrypter for the stack's ``{secure:}`` values when the stack uses the passphrase
+    secrets manager and a passphrase is set (``PULUMI_CONFIG_PASSPHRASE[_FILE]``), else
+    ``None`` (the values stay known-secret and unapplied). The key is derived only if some
+    value needs it: it costs a million PBKDF2 rounds."""
+    if not any(contains_secure(v) for v in plan.stack_config.values()):
+        return None
+    from ..secrets.passphrase import PassphraseCrypter
+
+    where = str(plan.stack_file or "the stack file")
+    crypter = PassphraseCrypter.from_stack(plan.stack_document, environ, where=where)
+    if crypter is None:
+        return None
+
+    def decrypt(ciphertext: str, key: str) -> str:
+        try:
+            return crypter.decrypt(ciphertext)
+        except DecryptionError as e:
+            raise DecryptionError(f"{where}: config key {key!r}: {e}") from None
+
+    return decrypt
+
+
+def compute_config(
+    plan: "LoadPlan",
+    opened: "OpenedEnvironment | None",
+    *,
+    delivered: Delivered | None = None,
+    decrypt: Decrypt | None = None,
+) -> "ConfigResult":
     """Merge stack file, opened ``pulumiConfig`` and project defaults into config entries.
+
+    Outside a run the stack and project files are the source (typed by yaml.v3's rules;
+    ``{secure:}`` leaves decrypted by ``decrypt``, else known-secret but not applied). Inside a
+    run pass ``delivered``: what the CLI delivered is the truth, never re-rendered; ESC fills
+    the keys the stack did not set and replaces project defaults; an ESC object deep-merges
+    under the CLI's JSON of a stack object; when the CLI applied ``environment:`` itself
+    (``plan.applied_by_cli``) nothing it delivered changes.
 
     Example::
 
-        result = compute_config(plan, plan.backend.open(plan.composition, organization=plan.organization))
+        result = compute_config(plan, open_composition(plan.backend, plan.composition))
         result.values()["myproj:region"]    # 'eu-west-1'
     """
     anonymous = f"{plan.stack_file.name if plan.stack_file else 'stack file'} (inline)"
     entries: dict[str, ConfigEntry] = {}
-    secret: set[str] = set()
     overridden: list[str] = []
-
-    for key, raw in plan.project_defaults.items():
-        v = _plain_value(raw)
-        entries[key] = _entry(key, v, SOURCE_DEFAULT)
-
     warnings: list[str] = []
-    from_esc = esc_values(opened, plan.project, warnings)
-    for key, v in from_esc.items():
-        entries[key] = _entry(key, v, _source_of(v, anonymous))
+    from_esc = {} if plan.applied_by_cli else esc_values(opened, plan.project, warnings)
 
-    for key, raw in plan.stack_config.items():
-        if contains_secure(raw):
-            # Only the CLI can decrypt it (and, under `pulumi up`, already did): keep it whole.
-            entries[key] = ConfigEntry(key, SECRET_TEXT, True, SOURCE_STACK, encrypted=True)
+    if delivered is not None:
+        for key, text in delivered.config.items():
+            source = (
+                SOURCE_STACK
+                if key in plan.stack_config
+                else SOURCE_DEFAULT
+                if key in plan.project_defaults
+                else SOURCE_CLI
+            )
+            entries[key] = ConfigEntry(key, text, key in delivered.secret_keys, source)
+        for key, v in from_esc.items():
+            have = entries.get(key)
+            if have is None or have.source == SOURCE_DEFAULT:
+                entries[key] = _entry(key, v, _source_of(v, anonymous))
+                continue
+            overridden.append(key)
+            under = _delivered_value(have.value)
+            if isinstance(under.repr, dict) and isinstance(v.repr, dict) and not v.unknown:
+                merged = _deep_merge(v, under)
+                entries[key] = _entry(key, merged, have.source, secret=have.secret)
+    else:
+        for key, raw in plan.project_defaults.items():
+            entries[key] = _entry(key, _plain_value(raw), SOURCE_DEFAULT)
+        for key, v in from_esc.items():
+            entries[key] = _entry(key, v, _source_of(v, anonymous))
+        for key, raw in plan.stack_config.items():
+            v = _plain_value(raw, decrypt, key)
             if key in from_esc:
                 overridden.append(key)
-            continue
-        v = _plain_value(raw)
-        if key in from_esc:
-            overridden.append(key)
-            v = _deep_merge(from_esc[key], v)
-        entries[key] = _entry(key, v, SOURCE_STACK)
+                v = _deep_merge(from_esc[key], v)
+            entries[key] = _entry(key, v, SOURCE_STACK, secret=contains_secure(raw))
 
-    for key, e in entries.items():
-        if e.secret:
-            secret.add(key)
     return ConfigResult(
         entries=dict(sorted(entries.items())),
-        secret_keys=frozenset(secret),
+        secret_keys=frozenset(k for k, e in entries.items() if e.secret),
         overridden=tuple(overridden),
+        warnings=tuple(warnings),
     )
 
 

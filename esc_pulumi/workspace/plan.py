@@ -89,6 +89,8 @@ class LoadPlan:
     stack_file_exists: bool = False
     backend_source: str = ""
     run: RunInfo = field(default_factory=RunInfo)
+    # The stack file as typed data (its encryptionsalt / secretsprovider decide decryption).
+    stack_document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def key(self) -> tuple:
         """Identifies what would be opened: two plans with the same key open the same thing."""
@@ -260,6 +262,7 @@ def make_plan(
         stack_file_exists=stack_file.exists,
         backend_source=backend_source,
         run=run,
+        stack_document=dict(stack_file.document),
     )
     if composition is not None and env.get(APPLIED_VAR) == applied_marker(plan):
         plan = dataclasses.replace(plan, applied_by_cli=True)

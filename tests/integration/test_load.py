@@ -159,15 +159,22 @@ def test_load_twice_opens_nothing_twice(app):
     assert runtime_config()[0]["myproj:name"] == "dev"
 
 
-def test_environment_key_not_reopened_under_the_real_cli(project):
-    from pulumi.runtime import settings
+def test_environment_key_not_reopened_under_the_real_cli(project, monkeypatch):
+    import json
 
-    root = project("environment: [dev]\nconfig:\n  myproj:x: from-stack\n", {"dev": "values: {pulumiConfig: {y: 1}}"})
+    from pulumi.runtime import config as rconfig, settings
+
+    root = project("environment: [dev]\nconfig:\n  myproj:x: from-stack\n", {"dev": "values: {pulumiConfig: {y: 2}}"})
+    # What the CLI delivers for a Pulumi Cloud stack: the stack file and its environment merged.
+    delivered = {"myproj:x": "from-stack", "myproj:y": "1"}
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(delivered))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "[]")
+    rconfig.set_all_config(rconfig.get_config_env(), [])
     settings.SETTINGS.monitor = object()  # a real engine's monitor, not the mocks'
     backend = Counting(LocalBackend(root / "envs"))
     result = esc_pulumi.load("dev", root, backend=backend)
     assert backend.opens == 0 and result.applied_by_cli
-    assert runtime_config()[0] == {"myproj:x": "from-stack"}
+    assert runtime_config()[0] == delivered and dict(result.config) == delivered
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # set_mocks' own root stack RPC, never awaited here
