@@ -77,7 +77,7 @@ def resolve_target(args: argparse.Namespace, refs: Sequence[str]) -> Target:
         EnvironmentRef.parse(ref)  # InvalidReference names the bad one
     start = start_dir(args)
     project_file = _project_file(start)
-    stack = getattr(args, "stack", None) or os.environ.get("PULUMI_STACK")
+    stack = getattr(args, "stack", None) or _selected(project_file)
     if refs:
         composition: dict | None = {"imports": list(refs)}
         label = ", ".join(refs)
@@ -100,13 +100,26 @@ def resolve_target(args: argparse.Namespace, refs: Sequence[str]) -> Target:
     return Target(plan.backend, plan.organization, plan.composition, f"stack {plan.stack}")
 
 
+def _selected(project_file: Path | None) -> str | None:
+    """``PULUMI_STACK``, else the stack ``pulumi stack select`` chose for the project."""
+    if project_file is None:
+        return os.environ.get("PULUMI_STACK") or None
+    from ..workspace.project import read_project, selected_stack
+
+    return selected_stack(read_project(project_file), os.environ)
+
+
 def stack_plan(stack: str | None, start: Path, environments: list[str] | None = None) -> Any:
     from ..workspace.plan import make_plan
 
     if not stack:
         project_file = _project_file(start)
+        stack = _selected(project_file)
+    if not stack:
         where = f" in project {project_file.parent}" if project_file else ""
-        raise ConfigurationError(f"no stack selected{where}: pass --stack or set PULUMI_STACK")
+        raise ConfigurationError(
+            f"no stack selected{where}: pass --stack, set PULUMI_STACK, or run `pulumi stack select`"
+        )
     return make_plan(stack, start, environments=environments)
 
 

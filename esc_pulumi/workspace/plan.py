@@ -21,7 +21,7 @@ from ..backends import Backend, backend_from_url
 from ..errors import ConfigurationError
 from ..refs import EnvironmentRef
 from .settings import KEY_ENVIRONMENTS, backend_url, organization as resolve_organization
-from .project import find_project, project_file_in, read_project, read_stack
+from .project import find_project, project_file_in, read_project, read_stack, selected_stack
 
 # Set by `esc-pulumi run` for its child: the wrapper already opened and applied this plan
 # (its value is the plan's applied_marker), so a load() inside must not open it again.
@@ -175,11 +175,11 @@ def make_plan(
         project_path = find_project(Path.cwd())
     project = read_project(project_path)
 
-    stack_name = stack or run.stack or env.get("PULUMI_STACK")
+    stack_name = stack or run.stack or selected_stack(project, env)
     if not stack_name:
         raise ConfigurationError(
             f"no stack selected for project {project.name!r}: pass load(stack=...), set PULUMI_STACK, "
-            "or run under `pulumi up`"
+            "select one with `pulumi stack select`, or run under `pulumi up`"
         )
     stack_file = read_stack(project, stack_name)
     if not stack_file.exists and environments is None:
@@ -234,7 +234,9 @@ def make_plan(
         backend_obj: Backend = backend
         backend_source = "load(backend=...)"
     else:
-        url, backend_source = backend_url(backend, environ=env, stack_config=config)
+        url, backend_source = backend_url(
+            backend, environ=env, stack_config=config, project_backend=project.backend_url
+        )
         context: dict[str, Any] = {}
         if org:
             context["pulumi"] = {"organization": {"login": org}}

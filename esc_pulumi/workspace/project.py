@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..errors import ConfigurationError
 
@@ -34,6 +34,7 @@ class Project:
     defaults: dict[str, Any] = field(default_factory=dict)
     # Typed declarations (``{type: integer, default: 1, secret: true}``) by full key.
     declarations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backend_url: str | None = None  # the project's ``backend.url`` (where the CLI keeps state)
 
     @property
     def dir(self) -> Path:
@@ -196,9 +197,35 @@ def read_project(path: Path) -> Project:
                 defaults[k] = spec["default"]
         else:
             defaults[k] = spec
+    backend = doc.get("backend")
+    url = backend.get("url") if isinstance(backend, dict) else None
     return Project(
-        path=path, name=name, stack_config_dir=stack_dir, defaults=defaults, declarations=declarations
+        path=path,
+        name=name,
+        stack_config_dir=stack_dir,
+        defaults=defaults,
+        declarations=declarations,
+        backend_url=url if isinstance(url, str) and url else None,
     )
+
+
+def selected_stack(project: Project, environ: Mapping[str, str]) -> str | None:
+    """The stack the Pulumi CLI would use: ``PULUMI_STACK``, else the one chosen with
+    ``pulumi stack select`` (``$PULUMI_HOME/workspaces/<project>-<sha1 of the Pulumi.yaml
+    path>-workspace.json``, ``{"stack": name}``), else ``None``."""
+    if environ.get("PULUMI_STACK"):
+        return environ["PULUMI_STACK"]
+    import hashlib
+
+    home = Path(environ["PULUMI_HOME"]) if environ.get("PULUMI_HOME") else Path.home() / ".pulumi"
+    digest = hashlib.sha1(str(project.path.resolve()).encode("utf-8")).hexdigest()
+    path = home / "workspaces" / f"{project.name}-{digest}-workspace.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    stack = data.get("stack") if isinstance(data, dict) else None
+    return stack if isinstance(stack, str) and stack else None
 
 
 def stack_file_name(stack: str, extension: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Mapping
 
-from ..backends.credentials import is_http_url
+from ..backends.credentials import credentials_path, is_http_url
 from ..errors import ConfigurationError
 
 DEFAULT_BACKEND = "https://api.pulumi.com"
@@ -27,9 +27,18 @@ PLACEHOLDER_ORGANIZATION = "organization"
 
 
 def backend_url(
-    argument: str | None, *, environ: Mapping[str, str], stack_config: Mapping[str, Any]
+    argument: str | None,
+    *,
+    environ: Mapping[str, str],
+    stack_config: Mapping[str, Any],
+    project_backend: str | None = None,
 ) -> tuple[str, str]:
-    """The backend URL and where it came from (for error messages)."""
+    """The backend URL and where it came from (for error messages).
+
+    Past the explicit settings, the ESC host follows where the Pulumi CLI keeps state when that
+    is an http(s) service: ``PULUMI_BACKEND_URL``, the project's ``backend.url``, the
+    credentials file's ``current`` (each only if http(s): a DIY ``file://``/``s3://`` state
+    URL is never an ESC host)."""
     if argument:
         return argument, "load(backend=...)"
     if environ.get(BACKEND_VAR):
@@ -41,10 +50,27 @@ def backend_url(
         return value, f"stack config {KEY_BACKEND}"
     # PULUMI_BACKEND_URL is the *state* backend; on DIY setups it is file:// or s3://, never
     # an ESC host, so only an http(s) value is taken.
-    state = environ.get("PULUMI_BACKEND_URL", "")
-    if is_http_url(state):
-        return state.rstrip("/"), "PULUMI_BACKEND_URL"
+    candidates = (
+        (environ.get("PULUMI_BACKEND_URL", ""), "PULUMI_BACKEND_URL"),
+        (project_backend or "", "the project's backend.url"),
+        (current_login(environ), f"'current' in {credentials_path(environ)}"),
+    )
+    for url, source in candidates:
+        if is_http_url(url):
+            return url.rstrip("/"), source
     return DEFAULT_BACKEND, "the default"
+
+
+def current_login(environ: Mapping[str, str]) -> str:
+    """The credentials file's ``current`` backend URL ("" when unset or unreadable)."""
+    import json
+
+    try:
+        data = json.loads(credentials_path(environ).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    current = data.get("current") if isinstance(data, dict) else None
+    return current if isinstance(current, str) else ""
 
 
 def organization(

@@ -224,3 +224,58 @@ def test_delivered_esc_secret_leaf_makes_merged_key_secret(project):
     )
     assert r.values()["myproj:db"] == '{"pw":"s3cret","user":"u"}'
     assert "myproj:db" in r.secret_keys
+
+
+# -- which stack, which ESC host ---------------------------------------------------------------
+
+def _select(root, stack: str) -> None:
+    """What `pulumi stack select` writes."""
+    import hashlib
+    import json
+    import os
+    from pathlib import Path
+
+    project_file = (root / "Pulumi.yaml").resolve()
+    digest = hashlib.sha1(str(project_file).encode()).hexdigest()
+    folder = Path(os.environ["PULUMI_HOME"]) / "workspaces"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"myproj-{digest}-workspace.json").write_text(json.dumps({"stack": stack}))
+
+
+def test_selected_stack_is_used(project, monkeypatch):
+    root = project("config:\n  myproj:a: from-prod\n", stack_name="prod")
+    _select(root, "acme/myproj/prod")
+    plan = make_plan(None, root, environments=[])
+    assert plan.stack == "acme/myproj/prod"
+    assert compute_config(plan, None).values()["myproj:a"] == "from-prod"
+    monkeypatch.setenv("PULUMI_STACK", "dev")  # PULUMI_STACK comes first
+    assert make_plan(None, root, environments=[]).stack == "dev"
+
+
+def test_selected_stack_in_the_cli(project, monkeypatch):
+    import subprocess
+    import sys
+
+    root = project("config:\n  myproj:a: from-prod\n", stack_name="prod")
+    _select(root, "prod")
+    out = subprocess.run(
+        [sys.executable, "-m", "esc_pulumi.cli", "config", "--cwd", str(root)],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "from-prod" in out.stdout
+
+
+def test_esc_host_follows_an_http_current_login(project, monkeypatch):
+    import json
+    import os
+    from pathlib import Path
+
+    root = project("config:\n  esc:environments: [e]\n")
+    creds = Path(os.environ["PULUMI_CREDENTIALS_PATH"]) / "credentials.json"
+    creds.write_text(json.dumps({"current": "https://esc.example.test/", "accessTokens": {}}))
+    plan = make_plan("dev", root)
+    assert plan.backend.url == "https://esc.example.test"
+    assert "current" in plan.backend_source
+    creds.write_text(json.dumps({"current": "file:///srv/state"}))
+    assert make_plan("dev", root).backend.url == "https://api.pulumi.com"
