@@ -215,7 +215,9 @@ def load(
     ``environment:``, else its config key ``esc:environments``. Secret values become secret
     config keys; ``environmentVariables`` go into ``os.environ`` and ``files`` into 0600 temp
     files (removed at exit) named by their variables. All or nothing: on any
-    :class:`EscError` nothing is applied. A second identical call opens nothing.
+    :class:`EscError` nothing is applied. A second identical call opens nothing; a call that
+    loads something else replaces the earlier load: the variables, files and config keys it set
+    and the new one does not are taken back (once the new load has succeeded).
     ``limits`` (an :class:`esc_pulumi.esc.EvalLimits`) bounds the embedded engine's evaluation
     (``file://`` backends; a server applies its own); the engine's defaults when ``None``.
 
@@ -235,8 +237,9 @@ def load(
         stack, project_dir, environments=environments, organization=organization, backend=backend
     )
     memo_key = (plan.key(), set_environment_variables, write_files, limits)
+    replacing = None
     if apply:
-        previous = runtime.memo_get(memo_key)
+        previous, replacing = runtime.memo_get(memo_key)
         if previous is not None:
             return previous
 
@@ -256,6 +259,7 @@ def load(
         set_environment_variables=set_environment_variables,
         write_files=write_files,
         dry_run=not apply,
+        replacing=replacing,
     )
     values = result.values()
     load_result = LoadResult(
@@ -276,5 +280,5 @@ def load(
         warnings=result.warnings,
     )
     if apply:
-        runtime.memo_put(memo_key, load_result)
+        runtime.memo_put(memo_key, load_result, applied)
     return load_result

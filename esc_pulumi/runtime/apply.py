@@ -31,6 +31,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from .projection import Projection
 
 
+_UNSET = None  # an environment variable or config key that did not exist before a load
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What a load changed, to take it back when a later load replaces it: the earlier value
+    (or ``None``: absent) of every variable and config key it set, the secret keys it added,
+    and the files it wrote."""
+
+    environ: dict[str, str | None] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    secret_keys: frozenset[str] = frozenset()
+    files: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Undo(environ={sorted(self.environ)!r}, config={sorted(self.config)!r})"
+
+
 @dataclass(frozen=True)
 class Applied:
     """What was (or would be) put into the process."""
@@ -38,6 +56,7 @@ class Applied:
     variables: dict[str, str] = field(default_factory=dict)
     secret_variables: frozenset[str] = frozenset()
     files: dict[str, str] = field(default_factory=dict)  # variable name -> path
+    undo: Undo = field(default_factory=Undo, compare=False, repr=False)
 
     def __repr__(self) -> str:
         return f"Applied(variables={sorted(self.variables)!r}, files={sorted(self.files)!r})"
@@ -97,9 +116,13 @@ def apply(
     write_files: bool = True,
     projection: "Projection | None" = None,
     dry_run: bool = False,
+    replacing: Applied | None = None,
 ) -> Applied:
     """Put config, environment variables and files into the process — all or nothing.
 
+    ``replacing``: the earlier load this one replaces; what it set and this one does not is
+    taken back (variables and config keys get their earlier values, its files are removed),
+    but only once everything that can fail here has succeeded.
     With ``dry_run`` nothing is touched and the returned :class:`Applied` says what would be.
     """
     proj = projection if projection is not None else projection_of(opened)
@@ -115,33 +138,61 @@ def apply(
 
     files = write_projected_files(proj) if write_files else {}
     # Nothing below can fail: plain dict/set/environ updates.
-    if set_environment_variables:
-        os.environ.update(variables)
-        os.environ.update(files)
+    if replacing is not None:
+        _take_back(replacing.undo, config, secret_keys)
+    new_environ = {**variables, **files} if set_environment_variables else {}
+    undo = Undo(
+        environ={k: os.environ.get(k, _UNSET) for k in new_environ},
+        config={k: config.get(k, _UNSET) for k in values},
+        secret_keys=frozenset(result.secret_keys - secret_keys),
+        files=tuple(files.values()),
+    )
+    os.environ.update(new_environ)
     config.update(values)
     secret_keys.update(result.secret_keys)
-    return Applied(variables, frozenset(secret_vars), files)
+    return Applied(variables, frozenset(secret_vars), files, undo)
+
+
+def _take_back(undo: Undo, config: dict[str, Any], secret_keys: set[str]) -> None:
+    for name, before in undo.environ.items():
+        if before is _UNSET:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+    for key, before in undo.config.items():
+        if before is _UNSET:
+            config.pop(key, None)
+        else:
+            config[key] = before
+    secret_keys.difference_update(undo.secret_keys)
+    _remove(list(undo.files))
 
 
 # -- the "load twice opens nothing twice" memo ------------------------------------------------
 
 # Context-local, like Pulumi's own config hooks; an entry is only trusted while the runtime's
 # config dict is the very object it was recorded against (a new run/test gets a new dict).
-_MEMO: contextvars.ContextVar[tuple[Any, Any, Any] | None] = contextvars.ContextVar("esc_pulumi_memo", default=None)
+_MEMO: contextvars.ContextVar[tuple[Any, Any, Any, Applied] | None] = contextvars.ContextVar(
+    "esc_pulumi_memo", default=None
+)
 
 
-def memo_get(key: Any) -> Any:
+def memo_get(key: Any) -> tuple[Any, Applied | None]:
+    """``(result, None)`` when the last load in this run had ``key``; else ``(None, applied)``
+    with what the last load of this run applied (``None`` if there was none)."""
     entry = _MEMO.get()
     if entry is None:
-        return None
-    config_obj, k, result = entry
-    if config_obj is not runtime_config()[0] or k != key:
-        return None
-    return result
+        return None, None
+    config_obj, k, result, applied = entry
+    if config_obj is not runtime_config()[0]:
+        return None, None
+    if k != key:
+        return None, applied
+    return result, None
 
 
-def memo_put(key: Any, result: Any) -> None:
-    _MEMO.set((runtime_config()[0], key, result))
+def memo_put(key: Any, result: Any, applied: Applied) -> None:
+    _MEMO.set((runtime_config()[0], key, result, applied))
 
 
 def masked(mapping: Mapping[str, str], secret: frozenset[str] | set[str]) -> dict[str, str]:

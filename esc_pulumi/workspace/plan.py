@@ -142,6 +142,22 @@ def _import_names(imports: Any, where: str) -> list[str]:
     return out
 
 
+def _check_arguments(**arguments: Any) -> None:
+    """Arguments of the wrong type fail here, by name, before anything is read or opened."""
+    for name, value in arguments.items():
+        if value is None or isinstance(value, str):
+            continue
+        if name == "project_dir" and isinstance(value, os.PathLike):
+            continue
+        if name == "backend" and callable(getattr(value, "open", None)):
+            continue
+        wanted = {
+            "backend": "a URL string or a Backend (an object with open())",
+            "project_dir": "a path",
+        }.get(name, "a string")
+        raise ConfigurationError(f"load({name}=...): expected {wanted}, not {type(value).__name__}")
+
+
 def make_plan(
     stack: str | None = None,
     project_dir: str | os.PathLike[str] | None = None,
@@ -163,6 +179,7 @@ def make_plan(
         plan.list_source    # 'esc:environments'
     """
     env = environ if environ is not None else os.environ
+    _check_arguments(stack=stack, organization=organization, backend=backend, project_dir=project_dir)
     run = run_info()
 
     # The project folder: argument, the runtime's root directory (a placeholder under mocks),

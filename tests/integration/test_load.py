@@ -368,3 +368,51 @@ def test_unknown_tag_on_the_local_backend(project):
     with pytest.raises(EnvironmentNotFound, match="no revision or tag 'v9'"):
         esc_pulumi.load("dev", root)
     assert runtime_config()[0] == {}
+
+
+def test_a_later_load_takes_back_what_the_earlier_one_set(project, monkeypatch):
+    import os
+
+    monkeypatch.setenv("KEEP_ME", "original")
+    root = project(
+        "config:\n  esc:backend: file://envs\n  esc:environments: [a]\n",
+        {
+            "a": "values:\n  pulumiConfig: {onlyA: 1, both: a}\n  environmentVariables: {ONLY_A: x, KEEP_ME: changed}\n"
+            "  files: {A_FILE: content-a}\n",
+            "b": "values:\n  pulumiConfig: {both: b}\n  environmentVariables: {ONLY_B: y}\n",
+        },
+    )
+    first = esc_pulumi.load("dev", root)
+    a_file = first.files["A_FILE"]
+    assert os.environ["ONLY_A"] == "x" and os.environ["KEEP_ME"] == "changed" and os.path.exists(a_file)
+    second = esc_pulumi.load("dev", root, environments=["b"])
+    config = runtime_config()[0]
+    assert config["myproj:both"] == "b" and "myproj:onlyA" not in config
+    assert "ONLY_A" not in os.environ and "A_FILE" not in os.environ and not os.path.exists(a_file)
+    assert os.environ["KEEP_ME"] == "original" and os.environ["ONLY_B"] == "y"
+    assert second.environments == ("b",)
+
+
+def test_a_failing_later_load_leaves_the_earlier_one_in_place(project):
+    import os
+
+    from esc_pulumi.errors import EscError
+
+    root = project(
+        "config:\n  esc:backend: file://envs\n  esc:environments: [a]\n",
+        {"a": "values:\n  pulumiConfig: {x: 1}\n  environmentVariables: {ONLY_A: x}\n", "bad": "values: {a: ${nope}}\n"},
+    )
+    esc_pulumi.load("dev", root)
+    with pytest.raises(EscError):
+        esc_pulumi.load("dev", root, environments=["bad"])
+    assert runtime_config()[0]["myproj:x"] == "1" and os.environ["ONLY_A"] == "x"
+
+
+@pytest.mark.parametrize("argument", ["backend", "stack", "organization", "project_dir"])
+def test_wrong_argument_types_are_named(project, argument):
+    from esc_pulumi.errors import ConfigurationError
+
+    root = project("config:\n  esc:environments: [a]\n", {"a": "values: {}\n"})
+    kwargs = {"stack": "dev", "project_dir": root, argument: 123}
+    with pytest.raises(ConfigurationError, match=rf"load\({argument}=\.\.\.\): expected .*, not int"):
+        esc_pulumi.load(**kwargs)
