@@ -158,8 +158,8 @@ class CloudBackend:
         evaluates, under its own limits."""
         if not organization:
             raise ConfigurationError(
-                f"no ESC organization for {self.url}: set ESC_PULUMI_ORGANIZATION, the stack config "
-                "key esc:organization, or load(organization=...)"
+                f"no ESC organization for {self.url}: set ESC_PULUMI_ORGANIZATION or the stack config "
+                "key esc:organization"
             )
         if not self.token.value:
             # Fail before any request: an unauthenticated call would only earn a 401.

@@ -56,7 +56,7 @@ def _project_file(start: Path) -> Path | None:
     from ..workspace.project import find_project
 
     try:
-        return find_project(start)
+        return find_project(start, "-C DIR")
     except ConfigurationError:
         return None
 
@@ -120,7 +120,9 @@ def stack_plan(stack: str | None, start: Path, environments: list[str] | None = 
         raise ConfigurationError(
             f"no stack selected{where}: pass --stack, set PULUMI_STACK, or run `pulumi stack select`"
         )
-    return make_plan(stack, start, environments=environments)
+    from ..workspace.settings import COMMAND
+
+    return make_plan(stack, start, environments=environments, words=COMMAND)
 
 
 def _standalone(base_dir: Path, composition: dict, label: str) -> Target:

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 from ..backends import Backend, backend_from_url
 from ..errors import ConfigurationError
 from ..refs import EnvironmentRef
-from .settings import KEY_ENVIRONMENTS, backend_url, organization as resolve_organization
+from .settings import KEY_ENVIRONMENTS, LIBRARY, Words, backend_url, organization as resolve_organization
 from .project import find_project, project_file_in, read_project, read_stack, selected_stack
 
 # Set by `esc-pulumi run` for its child: the wrapper already opened and applied this plan
@@ -166,6 +166,7 @@ def make_plan(
     organization: str | None = None,
     backend: "str | Backend | None" = None,
     environ: Mapping[str, str] | None = None,
+    words: Words = LIBRARY,
 ) -> LoadPlan:
     """Resolve project, stack, environment list, backend and organisation (nothing is opened).
 
@@ -185,17 +186,17 @@ def make_plan(
     # The project folder: argument, the runtime's root directory (a placeholder under mocks),
     # else upward from the cwd (the program's cwd is the project root under `pulumi up`).
     if project_dir is not None:
-        project_path = find_project(Path(project_dir))
+        project_path = find_project(Path(project_dir), words.project_dir)
     elif run.root_directory and project_file_in(Path(run.root_directory)):
         project_path = project_file_in(Path(run.root_directory))  # type: ignore[assignment]
     else:
-        project_path = find_project(Path.cwd())
+        project_path = find_project(Path.cwd(), words.project_dir)
     project = read_project(project_path)
 
     stack_name = stack or run.stack or selected_stack(project, env)
     if not stack_name:
         raise ConfigurationError(
-            f"no stack selected for project {project.name!r}: pass load(stack=...), set PULUMI_STACK, "
+            f"no stack selected for project {project.name!r}: pass {words.stack}, set PULUMI_STACK, "
             "select one with `pulumi stack select`, or run under `pulumi up`"
         )
     stack_file = read_stack(project, stack_name)
@@ -204,7 +205,7 @@ def make_plan(
         # mistyped stack name, and there would be nothing to load anyway.
         raise ConfigurationError(
             f"stack file {stack_file.path} not found (project {project.name!r}, stack {stack_name!r}): "
-            "check the stack name, or pass load(environments=...)"
+            f"check the stack name, or pass {words.environments}"
         )
     config = stack_file.config
     where = str(stack_file.path)
@@ -221,7 +222,7 @@ def make_plan(
     if environments is not None:
         if isinstance(environments, str):
             environments = [environments]
-        names = _names(list(environments), "load(environments=...)")
+        names = _names(list(environments), words.environments)
         source = "argument"
         composition = {"imports": names} if names else None
     elif has_env:
@@ -249,7 +250,7 @@ def make_plan(
 
     if backend is not None and not isinstance(backend, str):
         backend_obj: Backend = backend
-        backend_source = "load(backend=...)"
+        backend_source = words.backend
     else:
         url, backend_source = backend_url(
             backend, environ=env, stack_config=config, project_backend=project.backend_url

@@ -105,8 +105,9 @@ def _syntax_where(path: Path, raw: bytes) -> str:
     return str(path)
 
 
-def find_project(start: Path) -> Path:
-    """The project file in ``start`` or the nearest folder above it."""
+def find_project(start: Path, project_dir_words: str = "load(project_dir=...)") -> Path:
+    """The project file in ``start`` or the nearest folder above it (the error's advice names
+    the setting as ``project_dir_words``)."""
     start = start.resolve()
     for folder in (start, *start.parents):
         for name in PROJECT_FILES:
@@ -115,7 +116,7 @@ def find_project(start: Path) -> Path:
                 return candidate
     raise ConfigurationError(
         f"no Pulumi.yaml found in {start} or any folder above it: run inside a Pulumi project "
-        "or pass project_dir="
+        f"or pass {project_dir_words}"
     )
 
 

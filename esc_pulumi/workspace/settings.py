@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..backends.credentials import credentials_path, is_http_url
@@ -24,6 +25,21 @@ KEY_BACKEND = "esc:backend"
 KEY_ORGANIZATION = "esc:organization"
 # What pulumi.get_organization() returns outside a run and on DIY backends: not a real org.
 PLACEHOLDER_ORGANIZATION = "organization"
+
+
+@dataclass(frozen=True)
+class Words:
+    """How the interface in use names its settings, for advice in error messages: the library
+    says ``load(stack=...)``, the command ``--stack``."""
+
+    stack: str
+    environments: str
+    project_dir: str
+    backend: str
+
+
+LIBRARY = Words("load(stack=...)", "load(environments=...)", "load(project_dir=...)", "load(backend=...)")
+COMMAND = Words("--stack", "environment names (REF arguments)", "-C DIR", "ESC_PULUMI_BACKEND")
 
 
 def backend_url(

@@ -107,3 +107,17 @@ def test_open_ref_inside_a_project_uses_the_stack_backend(project):
     assert (r.code, r.out) == (0, "us-west-2\n"), r.err
     r = run_script(["open", "--stack", "empty"], cwd=project)
     assert r.code == 1 and "no environments" in r.err
+
+
+def test_errors_give_the_command_s_advice_not_the_library_s(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "Pulumi.yaml").write_text("name: myproj\nruntime: python\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "esc_pulumi.cli", "config", "--stack", "nosuch", "-C", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert out.returncode != 0
+    assert "load(" not in out.stderr and "project_dir" not in out.stderr
+    assert "environment names" in out.stderr
