@@ -21,6 +21,26 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Backend", "OpenedEnvironment", "backend_from_url", "CloudBackend", "LocalBackend"]
 
 
+TIMEOUT_VAR = "ESC_PULUMI_TIMEOUT"
+DEFAULT_TIMEOUT = 60.0
+
+
+def timeout_from(environ: Mapping[str, str]) -> float:
+    """Seconds to wait for an ESC service: ``ESC_PULUMI_TIMEOUT``, else 60."""
+    from ..errors import ConfigurationError
+
+    text = environ.get(TIMEOUT_VAR, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise ConfigurationError(f"{TIMEOUT_VAR}={text!r}: expected a number of seconds, e.g. 30")
+    return seconds
+
+
 def backend_from_url(
     url: str,
     *,
@@ -59,7 +79,9 @@ def backend_from_url(
     if is_http_url(url):
         from .cloud import CloudBackend
 
-        return CloudBackend(url.rstrip("/"), token=access_token(url.rstrip("/"), env))
+        return CloudBackend(
+            url.rstrip("/"), token=access_token(url.rstrip("/"), env), timeout=timeout_from(env)
+        )
     raise ConfigurationError(
         f"unsupported ESC backend URL {url!r}: use file://DIR for local definitions or "
         "https://host for an ESC service"

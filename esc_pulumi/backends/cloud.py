@@ -17,6 +17,9 @@ Example::
 from __future__ import annotations
 
 import json
+import re
+import sys
+import threading
 from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,6 +35,7 @@ from .credentials import Token, is_http_url
 from .base import OpenedEnvironment
 
 OPEN_DURATION = "2h0m0s"  # what the Pulumi CLI asks for
+WAITING_NOTICE_AFTER = 5.0  # seconds before telling the user we are still waiting
 
 
 class _Trace:
@@ -53,12 +57,16 @@ def esc_api_url(url: str) -> str:
 class CloudBackend:
     """An ESC REST service. ``token`` is the access token and where it came from."""
 
-    def __init__(self, url: str, *, token: Token, timeout: float = 60.0) -> None:
+    def __init__(
+        self, url: str, *, token: Token, timeout: float = 60.0, notice: Any = None
+    ) -> None:
         if not is_http_url(url):
             raise ConfigurationError(f"not an ESC host: {url!r} (only http:// and https:// URLs are)")
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        # Where "still waiting" goes: stderr by default (a callable taking the line).
+        self._notice = notice
         self._client: Any = None
 
     def __repr__(self) -> str:  # never shows the token
@@ -76,8 +84,11 @@ class CloudBackend:
             self._client = api_client.ApiClient(cfg)
         return self._client
 
-    def _call(self, method: str, path: str, *, org: str, query=None, body: str | None = None) -> Any:
-        """One HTTP request; returns the decoded JSON body or raises the right EscError."""
+    def _call(
+        self, method: str, path: str, *, org: str, query=None, body: str | None = None, raw: bool = False
+    ) -> Any:
+        """One HTTP request; returns the decoded JSON body (the bytes with ``raw``) or raises
+        the right EscError."""
         from pulumi_esc_sdk.exceptions import ApiException
         import urllib3
 
@@ -94,25 +105,62 @@ class CloudBackend:
             body=body,
             auth_settings=["Authorization"],
         )
+        timer = threading.Timer(WAITING_NOTICE_AFTER, self._waiting)
+        timer.daemon = True
+        timer.start()
         try:
             response = client.call_api(*params, _request_timeout=self.timeout)
             response.read()
         except ApiException as e:  # TLS failures and the like
             raise BackendError(f"the ESC service at {self.url} failed: {e.reason or e.status}") from None
         except urllib3.exceptions.HTTPError as e:
-            reason = getattr(e, "reason", None) or e
-            raise BackendError(
-                f"cannot reach the ESC service at {self.url}: {type(reason).__name__}"
-                " (is the URL right and the service up?)"
-            ) from None
+            raise BackendError(self._unreachable(e)) from None
+        finally:
+            timer.cancel()
         status = response.status
         data = response.data or b""
         if 200 <= status < 300:
+            if raw:
+                return data
             try:
                 return json.loads(data or b"{}")
             except ValueError:
                 raise BackendError(f"the ESC service at {self.url} answered {method} {path} with invalid JSON") from None
         self._fail(status, data, org)
+
+    def _waiting(self) -> None:
+        line = (
+            f"esc_pulumi: still waiting for the ESC service at {self.url} "
+            f"(giving up after {self.timeout:g} s; ESC_PULUMI_TIMEOUT sets the limit)"
+        )
+        if self._notice is not None:
+            self._notice(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def _unreachable(self, e: Exception) -> str:
+        """Plain words for a transport failure, with the URL and what to do."""
+        import urllib3
+
+        reason = getattr(e, "reason", None) or e
+        if isinstance(e, urllib3.exceptions.ReadTimeoutError) or isinstance(
+            reason, urllib3.exceptions.ReadTimeoutError
+        ):
+            return (
+                f"the ESC service at {self.url} accepted the connection but did not answer within "
+                f"{self.timeout:g} s: check that the URL is an ESC service, or set ESC_PULUMI_TIMEOUT "
+                "to wait longer"
+            )
+        # NewConnectionError subclasses ConnectTimeoutError in urllib3: test it first.
+        if isinstance(reason, urllib3.exceptions.NameResolutionError):
+            return f"cannot connect to the ESC service at {self.url}: the host name does not resolve"
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):
+            return f"cannot connect to the ESC service at {self.url}: connection refused (is the URL right and the service up?)"
+        if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+            return f"cannot connect to the ESC service at {self.url}: no answer within {self.timeout:g} s (is the host right?)"
+        if isinstance(reason, urllib3.exceptions.SSLError):
+            return f"cannot connect to the ESC service at {self.url}: TLS failed ({type(reason).__name__})"
+        return f"cannot reach the ESC service at {self.url} ({type(reason).__name__}): is the URL right and the service up?"
 
     def _fail(self, status: int, data: bytes, org: str) -> None:
         try:
@@ -124,7 +172,7 @@ class CloudBackend:
             diags = _diagnostics(doc["diagnostics"])
             missing = [d for d in diags if _looks_missing(d.summary)]
             if missing and len(missing) == len(diags):
-                raise EnvironmentNotFound("; ".join(str(d) for d in missing))
+                raise EnvironmentNotFound("; ".join(self._missing(d.summary, org) for d in missing))
             raise DefinitionError(f"the environments of organization {org!r} have errors:", diags)
         if status == 401:
             raise AuthenticationError(
@@ -141,6 +189,39 @@ class CloudBackend:
                 f"not found at {self.url} (organization {org!r}): {message or 'an environment does not exist'}"
             )
         raise BackendError(f"the ESC service at {self.url} answered HTTP {status}: {message or 'no message'}")
+
+    def _missing(self, summary: str, org: str) -> str:
+        """Which environment, revision or tag is missing (a second request tells which, as the
+        file:// backend says it), instead of the service's ``<yaml>:1:14: unknown environment``."""
+        from ..refs import EnvironmentRef
+
+        m = _UNKNOWN_ENV.search(summary)
+        where = f"at {self.url} (organization {org!r})"
+        if m is None:
+            return f"{summary} {where}"
+        name = m.group(1)
+        try:
+            ref = EnvironmentRef.parse(name)
+        except Exception:
+            return f"environment {name!r} not found {where}"
+        base = f"{ref.project}/{ref.name}"
+        if ref.version is None:
+            return f"environment {base!r} not found {where}"
+        from urllib.parse import quote
+
+        try:
+            self._call(
+                "GET",
+                "/environments/{orgName}/" + quote(ref.project, safe="") + "/" + quote(ref.name, safe=""),
+                org=org,
+                raw=True,  # a definition is YAML: only whether it exists matters
+            )
+        except EnvironmentNotFound:
+            return f"environment {base!r} not found {where}"
+        except Exception:
+            return f"environment {base!r} or its version {ref.version!r} not found {where}"
+        kind = "revision" if ref.version.isdigit() else "tag"
+        return f"environment {base!r} has no {kind} {ref.version!r} {where}"
 
     # -- Backend protocol ----------------------------------------------------------------------
 
@@ -205,6 +286,9 @@ class CloudBackend:
         imports = definition.get("imports") or []
         names = tuple(i if isinstance(i, str) else next(iter(i)) for i in imports if isinstance(i, (str, dict)) and i)
         return OpenedEnvironment(value=value, diagnostics=tuple(diags), requests=requests, environments=names)
+
+
+_UNKNOWN_ENV = re.compile(r'unknown environment "([^"]+)"')
 
 
 def _looks_missing(summary: str) -> bool:

@@ -192,10 +192,67 @@ def test_401_names_the_token_source(cloud_project, monkeypatch):
     assert runtime_config() == ({}, set()) and dict(os.environ) == before
 
 
-def test_unknown_environment(cloud_project):
-    with pytest.raises(EnvironmentNotFound, match='unknown environment "myproj/nope"'):
+def test_unknown_environment(cloud_project, server):
+    with pytest.raises(EnvironmentNotFound) as e:
         esc_pulumi.load("dev", cloud_project(["shared/base", "myproj/nope"]))
+    assert str(e.value) == f"environment 'myproj/nope' not found at {server.url} (organization 'acme')"
     assert runtime_config() == ({}, set())
+
+
+def test_unknown_tag_or_revision_says_which(cloud_project, server):
+    with pytest.raises(EnvironmentNotFound) as e:
+        esc_pulumi.load("dev", cloud_project(["shared/base@nosuchtag"]))
+    assert str(e.value) == f"environment 'shared/base' has no tag 'nosuchtag' at {server.url} (organization 'acme')"
+    with pytest.raises(EnvironmentNotFound, match="has no revision '999'"):
+        esc_pulumi.load("dev", cloud_project(["shared/base@999"]))
+    with pytest.raises(EnvironmentNotFound, match="environment 'shared/nope' not found"):
+        esc_pulumi.load("dev", cloud_project(["shared/nope@stable"]))
+
+
+def _backend(url: str, timeout: float = 60.0, notice=None):
+    from esc_pulumi.backends.cloud import CloudBackend
+    from esc_pulumi.backends.credentials import Token
+
+    return CloudBackend(url, token=Token("t0k", "PULUMI_ACCESS_TOKEN"), timeout=timeout, notice=notice)
+
+
+def test_dead_port_in_plain_words():
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(BackendError) as e:
+        _backend(url).open({"imports": ["a"]}, organization=ORG)
+    assert str(e.value) == f"cannot connect to the ESC service at {url}: connection refused (is the URL right and the service up?)"
+
+
+def test_silent_service_times_out_and_says_it_waits(monkeypatch):
+    import esc_pulumi.backends.cloud as cloud
+    from esc_pulumi.backends import backend_from_url
+
+    monkeypatch.setattr(cloud, "WAITING_NOTICE_AFTER", 0.2)
+    with socket.socket() as listener:  # accepts connections (the backlog) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        monkeypatch.setenv("ESC_PULUMI_TIMEOUT", "1")
+        monkeypatch.setenv("PULUMI_ACCESS_TOKEN", "t0k")
+        backend = backend_from_url(url)
+        assert backend.timeout == 1.0
+        lines: list[str] = []
+        backend._notice = lines.append
+        t = time.monotonic()
+        with pytest.raises(BackendError) as e:
+            backend.open({"imports": ["a"]}, organization=ORG)
+        assert time.monotonic() - t < 10
+    assert "did not answer within 1 s" in str(e.value) and "ESC_PULUMI_TIMEOUT" in str(e.value)
+    assert lines and url in lines[0] and "still waiting" in lines[0]
+
+
+def test_bad_timeout_setting(monkeypatch):
+    from esc_pulumi.backends import backend_from_url
+    from esc_pulumi.errors import ConfigurationError
+
+    monkeypatch.setenv("ESC_PULUMI_TIMEOUT", "soon")
+    with pytest.raises(ConfigurationError, match="ESC_PULUMI_TIMEOUT='soon': expected a number of seconds"):
+        backend_from_url("http://127.0.0.1:1")
 
 
 def test_definition_errors_have_line_and_column(project, server, monkeypatch):
@@ -216,6 +273,6 @@ def test_dead_server_names_the_url(project, monkeypatch):
         f"config:\n  esc:backend: http://127.0.0.1:{port}\n  esc:organization: {ORG}\n  esc:environments: [shared/base]\n"
     )
     before = dict(os.environ)
-    with pytest.raises(BackendError, match=rf"cannot reach the ESC service at http://127\.0\.0\.1:{port}"):
+    with pytest.raises(BackendError, match=rf"cannot connect to the ESC service at http://127\.0\.0\.1:{port}"):
         esc_pulumi.load("dev", root)
     assert runtime_config() == ({}, set()) and dict(os.environ) == before
