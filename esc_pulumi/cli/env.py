@@ -23,7 +23,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         description="Turn fn::secret plaintext in local definitions into {ciphertext: ...} and back, "
         "keeping comments and layout. Key: ESC_PULUMI_PASSPHRASE or ESC_PULUMI_KEY_FILE.",
     )
-    env_sub = p.add_subparsers(dest="env_command", metavar="encrypt|decrypt")
+    env_sub = p.add_subparsers(dest="env_command", metavar="encrypt|decrypt|keygen")
     for name, helptext in (
         ("encrypt", "encrypt fn::secret plaintext in FILEs"),
         ("decrypt", "decrypt fn::secret ciphertext in FILEs"),
@@ -31,7 +31,31 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         q = env_sub.add_parser(name, help=helptext, description=helptext)
         q.add_argument("files", nargs="+", metavar="FILE")
         q.set_defaults(func=guarded(functools.partial(cmd_env_crypt, decrypt=name == "decrypt")))
+    k = env_sub.add_parser(
+        "keygen",
+        help="write a new random key file (use it with ESC_PULUMI_KEY_FILE)",
+        description="Write a new random 32-byte key, base64 on one line, to FILE (mode 0600; an "
+        "existing file is never overwritten). Key files may also hold 64 hex digits or 32 raw bytes.",
+    )
+    k.add_argument("file", metavar="FILE")
+    k.set_defaults(func=guarded(cmd_env_keygen))
     p.set_defaults(func=_env_usage(p))
+
+
+def cmd_env_keygen(args: argparse.Namespace) -> int:
+    from ..secrets.crypto import create_key_file
+
+    path = Path(args.file)
+    if path.exists() or path.is_symlink():
+        raise EscError(f"{path} already exists: choose another file (a key file is never overwritten)")
+    try:
+        create_key_file(path)
+    except FileExistsError:
+        raise EscError(f"{path} already exists: choose another file (a key file is never overwritten)") from None
+    except OSError as e:
+        raise EscError(f"cannot write {path}: {e.strerror or e}") from None
+    print(f"{path}: new key written (mode 0600); use it with ESC_PULUMI_KEY_FILE={path}", file=sys.stderr)
+    return 0
 
 
 def _env_usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -46,7 +70,9 @@ def _env_usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
 def cmd_env_crypt(args: argparse.Namespace, *, decrypt: bool) -> int:
     """Rewrite FILEs in place. All files are transformed in memory first: a wrong passphrase on
     the third file leaves the first two untouched too. Each write is atomic (temp file + rename)."""
-    from ..secrets.crypto import local_cipher
+    from ..errors import DecryptionError
+    from ..esc.syntax import parse_yaml
+    from ..secrets.crypto import key_source, local_cipher
     from ..secrets.definitions import decrypt_secrets, encrypt_secrets
 
     cipher = local_cipher()
@@ -65,11 +91,26 @@ def cmd_env_crypt(args: argparse.Namespace, *, decrypt: bool) -> int:
             original = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
             raise EscError(f"{name}: not UTF-8 text") from None
+        _, diags = parse_yaml(original, name)
+        broken = [d for d in diags if d.is_error]
+        if broken:
+            raise EscError(f"{name}: not valid YAML, nothing changed: {broken[0].summary}")
         try:
+            if not decrypt:
+                # Every ciphertext of a file must open with one key: refuse to add ones made with
+                # another, which would leave a file no single key can open.
+                try:
+                    decrypt_secrets(original, cipher.decrypt)
+                except DecryptionError:
+                    raise EscError(
+                        f"{name}: its existing ciphertexts do not decrypt with the key from "
+                        f"{key_source()}: use the key they were made with; nothing changed"
+                    ) from None
             new = decrypt_secrets(original, cipher.decrypt) if decrypt else encrypt_secrets(original, cipher.encrypt)
         except EscError as e:
-            raise type(e)(f"{name}: {e}") from None
-        planned.append((path, original, new))
+            raise type(e)(e.args[0] if str(e).startswith(f"{name}: ") else f"{name}: {e}") from None
+        # A symlink is written through: its target gets the new text, the link stays a link.
+        planned.append((path.resolve() if path.is_symlink() else path, original, new))
     for path, original, new in planned:
         if new == original:
             print(f"{path}: nothing to {'decrypt' if decrypt else 'encrypt'}", file=sys.stderr)

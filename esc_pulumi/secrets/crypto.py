@@ -32,6 +32,7 @@ __all__ = [
     "PASSPHRASE_SALT",
     "create_key_file",
     "key_from_passphrase",
+    "key_source",
     "local_cipher",
     "read_key_file",
 ]
@@ -101,7 +102,9 @@ def key_from_passphrase(passphrase: str) -> bytes:
 
 
 def read_key_file(path: str | os.PathLike[str]) -> bytes:
-    """The key stored base64 in ``path`` (as :func:`create_key_file` writes it).
+    """The 32-byte key in ``path``. Accepted formats: the key base64-encoded on one line (what
+    :func:`create_key_file` and ``esc-pulumi env keygen`` write), 64 hex digits, or the 32 raw
+    bytes (``head -c 32 /dev/urandom > key``).
 
     Example::
 
@@ -109,18 +112,28 @@ def read_key_file(path: str | os.PathLike[str]) -> bytes:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="ascii").strip()
+        data = p.read_bytes()
     except FileNotFoundError:
-        raise EscError(f"key file {p} does not exist: create it with a fresh random key") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise EscError(f"cannot read key file {p}: {e.__class__.__name__}") from None
+        raise EscError(
+            f"key file {p} does not exist: create one with `esc-pulumi env keygen {p}`"
+        ) from None
+    except OSError as e:
+        raise EscError(f"cannot read key file {p}: {e.strerror or e.__class__.__name__}") from None
+    text = data.strip()
+    if len(text) == 2 * KEY_SIZE and all(c in b"0123456789abcdefABCDEF" for c in text):
+        return bytes.fromhex(text.decode("ascii"))
     try:
         key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise EscError(f"key file {p} does not hold a base64 key") from None
-    if len(key) != KEY_SIZE:
-        raise EscError(f"key file {p} holds {len(key)} bytes; a key is {KEY_SIZE} bytes")
-    return key
+        key = b""
+    if len(key) == KEY_SIZE:
+        return key
+    if len(data) == KEY_SIZE:
+        return data  # raw random bytes (checked after the text forms: those are never 32 bytes long)
+    raise EscError(
+        f"key file {p} does not hold a {KEY_SIZE}-byte key (base64 on one line, 64 hex digits, or "
+        f"{KEY_SIZE} raw bytes): create one with `esc-pulumi env keygen FILE`"
+    )
 
 
 def create_key_file(path: str | os.PathLike[str]) -> bytes:
@@ -143,17 +156,29 @@ def create_key_file(path: str | os.PathLike[str]) -> bytes:
 
 
 def local_cipher(environ: Mapping[str, str] = os.environ) -> AesGcmCipher | None:
-    """The cipher from ``ESC_PULUMI_PASSPHRASE``, else ``ESC_PULUMI_KEY_FILE``; ``None`` if
-    neither is set.
+    """The cipher from ``ESC_PULUMI_PASSPHRASE`` or ``ESC_PULUMI_KEY_FILE`` (both set is an
+    error); ``None`` if neither is set.
 
     Example::
 
         cipher = local_cipher({"ESC_PULUMI_PASSPHRASE": "s3cret"})
     """
     passphrase = environ.get("ESC_PULUMI_PASSPHRASE")
+    key_file = environ.get("ESC_PULUMI_KEY_FILE")
+    if passphrase and key_file:
+        # Silently preferring one would encrypt with a key the user did not mean.
+        raise EscError("both ESC_PULUMI_PASSPHRASE and ESC_PULUMI_KEY_FILE are set: unset one of them")
     if passphrase:
         return AesGcmCipher(key_from_passphrase(passphrase))
-    key_file = environ.get("ESC_PULUMI_KEY_FILE")
     if key_file:
         return AesGcmCipher(read_key_file(key_file))
     return None
+
+
+def key_source(environ: Mapping[str, str] = os.environ) -> str:
+    """Which setting :func:`local_cipher` takes its key from (for messages)."""
+    if environ.get("ESC_PULUMI_PASSPHRASE"):
+        return "ESC_PULUMI_PASSPHRASE"
+    if environ.get("ESC_PULUMI_KEY_FILE"):
+        return f"ESC_PULUMI_KEY_FILE ({environ['ESC_PULUMI_KEY_FILE']})"
+    return "no key"

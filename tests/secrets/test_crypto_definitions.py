@@ -78,9 +78,9 @@ def test_local_cipher(tmp_path) -> None:
     key = create_key_file(path)
     c = local_cipher({"ESC_PULUMI_KEY_FILE": str(path)})
     assert c is not None and AesGcmCipher(key).decrypt(c.encrypt(b"y")) == b"y"
-    # the passphrase wins over the key file
-    c = local_cipher({"ESC_PULUMI_PASSPHRASE": "pp", "ESC_PULUMI_KEY_FILE": str(path)})
-    assert c.decrypt(AesGcmCipher(key_from_passphrase("pp")).encrypt(b"z")) == b"z"
+    # both set: refused, never one silently preferred
+    with pytest.raises(EscError, match="both ESC_PULUMI_PASSPHRASE and ESC_PULUMI_KEY_FILE"):
+        local_cipher({"ESC_PULUMI_PASSPHRASE": "pp", "ESC_PULUMI_KEY_FILE": str(path)})
 
 
 # -- definitions ---------------------------------------------------------------------------------
