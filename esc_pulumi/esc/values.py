@@ -151,7 +151,8 @@ def to_plain(v: Value, redact: bool = False) -> Any:
         r = x.repr
         t = type(r)
         if t is dict:
-            d: dict[str, Any] = {}
+            # Keys in the value's order: children are filled in as they pop, in reverse.
+            d: dict[str, Any] = dict.fromkeys(r)
             parent[key] = d
             for k, c in r.items():
                 stack.append((c, d, k))

@@ -542,3 +542,14 @@ def test_integers_past_pythons_digit_guard_print_in_full():
     assert plain["text"] == digits
     assert plain["interpolated"] == "n=" + digits
     assert plain["big"] == n
+
+
+def test_to_plain_keeps_the_value_s_key_order():
+    from esc_pulumi import esc
+
+    decl, _ = esc.load_definition("values:\n  stage: dev\n  url: x\n  password: {fn::secret: p}\n  a: {z: 1, b: 2}\n", "p/e")
+    value, _ = esc.evaluate(decl, mode="open")
+    plain = esc.to_plain(value, redact=True)
+    # The engine's objects are sorted by key, as ESC's JSON is; to_plain keeps that order.
+    assert list(plain) == list(value.repr) == ["a", "password", "stage", "url"]
+    assert list(plain["a"]) == ["b", "z"]
