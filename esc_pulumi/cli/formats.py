@@ -68,6 +68,8 @@ def render(
     """
     if fmt not in FORMATS:
         raise EscError(f"unknown output format {go_quote(fmt)}")
+    if fmt in ("json", "detailed"):
+        _refuse_non_finite(value, show_secrets)
     if fmt == "json":
         return go_json_indent(to_plain(value, redact=not show_secrets)) + "\n"
     if fmt == "yaml":
@@ -82,6 +84,27 @@ def render(
 
 
 # -- json (Go's encoding/json) ----------------------------------------------------------------
+
+
+def _refuse_non_finite(value: Value, show_secrets: bool) -> None:
+    """JSON has no NaN or infinity: Go's encoder (and so ``esc open``) fails on them rather
+    than print invalid JSON. Fail the same way, saying where the number was defined."""
+    import math
+
+    from ..esc.values import walk
+
+    for v in walk(value):
+        r = v.repr
+        if isinstance(r, float) and not math.isfinite(r):
+            if v.secret and not show_secrets:
+                continue  # printed as "[secret]": valid JSON
+            shown = "NaN" if math.isnan(r) else ("+Inf" if r > 0 else "-Inf")
+            rng = getattr(getattr(v, "defn", None), "range", None)
+            where = f" (defined at {rng.environment}:{rng.begin.line}:{rng.begin.column})" if rng else ""
+            raise EscError(
+                f"cannot print the environment as JSON: {shown}{where} has no JSON form; quote it "
+                "in the definition to keep it as a string, or use --format yaml"
+            )
 
 
 def go_json_indent(data: Any) -> str:

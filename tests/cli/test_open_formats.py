@@ -286,3 +286,19 @@ def test_errors_are_one_line(tmp_path, backend_env, args, message):
 def test_no_ref_outside_a_project(tmp_path, backend_env):
     r = run_script(["open"], cwd=tmp_path, env=backend_env)
     assert r.code != 0 and "Pulumi.yaml" in r.err and r.err.count("\n") == 1
+
+
+def test_infinity_is_never_printed_as_invalid_json(tmp_path):
+    import json as _json
+
+    from .conftest import run_script, write
+
+    write(tmp_path / "envs" / "myproj" / "e.yaml", "values:\n  f: .inf\n  ok: 1\n")
+    env = {"ESC_PULUMI_BACKEND": f"file://{tmp_path / 'envs'}"}
+    r = run_script(["open", "myproj/e"], cwd=tmp_path, env=env)
+    assert r.code == 1 and r.out == ""
+    assert "+Inf" in r.err and "myproj/e:2:6" in r.err and "--format yaml" in r.err
+    r = run_script(["open", "myproj/e", "ok"], cwd=tmp_path, env=env)
+    assert r.code == 0 and _json.loads(r.out) == 1
+    r = run_script(["open", "myproj/e", "-f", "yaml"], cwd=tmp_path, env=env)
+    assert r.code == 0 and "f: .inf" in r.out
