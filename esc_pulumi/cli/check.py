@@ -1,4 +1,14 @@
-"""``esc-pulumi check [REF|FILE...]``: diagnostics as ``file:line:col: error: message``."""
+"""``esc-pulumi check [REF|FILE...]``: diagnostics as ``file:line:col: error: message``.
+
+Checking a stack (no REF or FILE) also checks its config as ``pulumi up`` will: the
+``pulumiConfig`` keys of its environments (a key the CLI refuses or two keys naming one are
+errors, odd forms such as ``:k`` warnings), the merged config against the project's typed
+``config:`` declarations (the CLI's messages), and, on a DIY state backend, the declared keys
+that only ESC supplies (plain ``pulumi up`` validates before the program runs, without ESC)::
+
+    $ esc-pulumi check --stack dev
+    Pulumi.dev.yaml: error: Stack 'dev' with configuration key 'replicas' must be of type 'integer'
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +20,21 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..errors import DefinitionError, EscError
 from .common import guarded
 from .limits import limit_options, limits_from
-from .targets import diag_line, open_target, resolve_target, stack_options
+from .targets import (
+    config_validation_option,
+    diag_line,
+    open_target,
+    resolve_target,
+    stack_options,
+    stack_plan,
+    start_dir,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..esc import Diagnostic, EvalLimits
+    from ..backends.base import OpenedEnvironment
+    from ..esc import Diagnostic, EvalLimits, Value
+    from ..workspace.plan import LoadPlan
+    from ..workspace.validation import ConfigProblem
 
 __all__ = ["register", "cmd_check", "check_file"]
 
@@ -25,11 +46,14 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="check environment definitions and print their diagnostics",
         description="Check environments (REF) or local definition files (FILE; imports resolve "
         "to the definitions beside it) without opening providers; print "
-        "file:line:col: error: message lines; exit 1 on errors.",
+        "file:line:col: error: message lines; exit 1 on errors. Without REF or FILE, check the "
+        "stack: its environments, their pulumiConfig keys, and its config against the typed "
+        "config: declarations of Pulumi.yaml, as pulumi up will.",
     )
     p.add_argument("targets", nargs="*", metavar="REF|FILE")
     stack_options(p)
     limit_options(p)
+    config_validation_option(p)
     p.set_defaults(func=guarded(cmd_check))
 
 
@@ -49,23 +73,114 @@ def cmd_check(args: argparse.Namespace) -> int:
         lines.extend(diag_line(d, fallback=f) for d in diags)
     if refs or not targets:
         target = resolve_target(args, refs)
+        # The stack itself (no REF): its plan, for the config checks below.
+        plan = None if refs else stack_plan(args.stack or os.environ.get("PULUMI_STACK"), start_dir(args))
+        skip = bool(getattr(args, "skip_config_validation", False))
+        opened: "OpenedEnvironment | None" = None
+        opened_ok = True
         if target.composition is None:
-            print(f"{target.label} lists no environments: nothing to check", file=sys.stderr)
+            what = "nothing to check" if plan is None or skip else "checking its config only"
+            print(f"{target.label} lists no environments: {what}", file=sys.stderr)
         else:
             try:
                 opened = open_target(target, "check", limits_from(args))
                 diags = list(opened.diagnostics)
             except DefinitionError as e:
+                opened_ok = False
                 diags = list(e.diagnostics) or []
                 if not diags:
                     lines.append(f"error: {str(e).splitlines()[0]}")
                     errors += 1
             errors += sum(1 for d in diags if d.is_error)
             lines.extend(diag_line(d) for d in _sorted(diags))
+        # Broken definitions first: config computed from them would only repeat their errors.
+        if plan is not None and opened_ok:
+            more, more_errors = config_lines(plan, opened, validate=not skip)
+            lines.extend(more)
+            errors += more_errors
     for line in lines:
         print(line)
     sys.stdout.flush()
     return 1 if errors else 0
+
+
+def config_lines(
+    plan: "LoadPlan", opened: "OpenedEnvironment | None", *, validate: bool = True
+) -> tuple[list[str], int]:
+    """The stack's config problems as ``where: severity: message`` lines, and the error count.
+
+    ``where`` is the file to fix: the stack file (its values, missing values), the environment
+    definition with the value's line:column, or the project file (declarations, the DIY
+    warning). ``validate=False`` (``--skip-config-validation``) keeps only the ``pulumiConfig``
+    key checks.
+
+    Example::
+
+        config_lines(plan, opened)
+        # (["Pulumi.dev.yaml: error: Stack 'dev' is missing configuration value 'replicas' (...)"], 1)
+    """
+    from ..errors import MappingError
+    from ..workspace.mapping import compute_config, esc_values
+    from ..workspace.project import read_project
+    from ..workspace.validation import diy_warning, is_diy_backend, state_backend
+    from ..workspace.validation import validate as validate_config
+
+    warnings: list[str] = []
+    try:
+        values = esc_values(opened, plan.project, warnings)
+    except MappingError as e:
+        # Without a mapping there is no config to validate: this is the one error to fix.
+        return [_message_line(str(e), "error")], 1
+    lines = [_message_line(w, "warning") for w in warnings]
+    if not validate:
+        return lines, 0
+    assert plan.project_file is not None  # make_plan always names it
+    project = read_project(plan.project_file)
+    entries = compute_config(plan, opened).entries
+    problems = validate_config(project, plan.stack, entries)
+    url, _ = state_backend(plan.project_file)
+    # Unknown state backend: a file:// ESC store means a team without Pulumi Cloud, so DIY.
+    diy = is_diy_backend(url) if url else getattr(plan.backend, "url", "").startswith("file://")
+    if diy:
+        warning = diy_warning(project, plan.stack, entries, backend=url or "")
+        if warning is not None:
+            problems.append(warning)
+    for p in problems:
+        text = p.message + (f" ({p.hint})" if p.hint else "")
+        lines.append(f"{_problem_where(p, plan, values)}: {p.severity}: {text}")
+    return lines, sum(1 for p in problems if p.is_error)
+
+
+def _message_line(message: str, severity: str) -> str:
+    """``environment X: msg`` (a MappingError or mapping warning) as ``environment X: severity: msg``."""
+    head, sep, rest = message.partition(": ")
+    if sep and head.startswith("environment"):
+        return f"{head}: {severity}: {rest}"
+    return f"{severity}: {message}"
+
+
+def _problem_where(p: "ConfigProblem", plan: "LoadPlan", values: "dict[str, Value]") -> str:
+    from ..esc import ANONYMOUS
+    from ..workspace.validation import SOURCE_PROJECT
+
+    stack_file = _display(plan.stack_file) if plan.stack_file else "stack file"
+    if p.source == SOURCE_PROJECT:
+        return _display(plan.project_file) if plan.project_file else "Pulumi.yaml"
+    if not p.source.startswith("environment"):
+        return stack_file  # the stack's own values, and missing ones (the stack lacks them)
+    rng = getattr(values[p.key].defn, "range", None) if p.key in values else None
+    if rng is None:
+        return p.source
+    if rng.environment == ANONYMOUS:
+        return stack_file  # the inline values of the stack file's environment: mapping
+    env = rng.environment
+    path_of = getattr(plan.backend, "path_of", None)
+    if path_of is not None:
+        try:
+            env = _display(path_of(env))
+        except EscError:
+            pass
+    return f"{env}:{rng.begin.line}:{rng.begin.column}"
 
 
 def _sorted(diags: Iterable["Diagnostic"]) -> list["Diagnostic"]:

@@ -1,4 +1,13 @@
-"""``esc-pulumi config``: the config a Pulumi program will see, with where each key comes from."""
+"""``esc-pulumi config``: the config a Pulumi program will see, with where each key comes from.
+
+The merged config is checked against the project's typed ``config:`` declarations first, as
+``pulumi up`` checks it, and a config the CLI would refuse is an error in the CLI's words
+(``--skip-config-validation`` shows it anyway)::
+
+    $ esc-pulumi config --stack dev
+    esc-pulumi: Stack 'dev' is missing configuration value 'replicas' (set it in the stack file ...)
+    to skip these checks, pass --skip-config-validation
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +18,13 @@ from typing import Any
 from ..errors import DefinitionError, EscError
 from .common import guarded
 from .limits import limit_options, limits_from
-from .targets import print_definition_errors, stack_options, stack_plan, start_dir
+from .targets import (
+    config_validation_option,
+    print_definition_errors,
+    stack_options,
+    stack_plan,
+    start_dir,
+)
 
 __all__ = ["register", "cmd_config"]
 
@@ -20,10 +35,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "config",
         help="show the config the Pulumi program will see, and where each key comes from",
         description="Show the config the Pulumi program will see: stack file > ESC environments > "
-        "Pulumi.yaml defaults, with the source of each key. Secrets are masked unless --show-secrets.",
+        "Pulumi.yaml defaults, with the source of each key. Secrets are masked unless --show-secrets. "
+        "A config that the typed config: declarations of Pulumi.yaml refuse is an error, as in pulumi up.",
     )
     stack_options(p)
     limit_options(p)
+    config_validation_option(p)
     p.add_argument("--show-secrets", action="store_true", help="print secret values in plaintext")
     p.add_argument("--json", action="store_true", help="print JSON: {key: {value, secret, source}}")
     p.set_defaults(func=guarded(cmd_config))
@@ -50,6 +67,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     else:
         opened = OpenedEnvironment(Value({}))
     result = compute_config(plan, opened)
+    if not args.skip_config_validation:
+        from ..workspace.project import read_project
+        from ..workspace.validation import HINT_CLI, raise_for, validate
+
+        assert plan.project_file is not None  # make_plan always names it
+        raise_for(validate(read_project(plan.project_file), plan.stack, result.entries), HINT_CLI)
     overridden = set(result.overridden)
 
     if args.json:

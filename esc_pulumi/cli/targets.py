@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Target",
+    "config_validation_option",
     "diag_line",
     "open_target",
     "print_definition_errors",
@@ -30,6 +31,16 @@ def stack_options(p: argparse.ArgumentParser) -> None:
     """``--stack`` and ``--cwd``, read by :func:`start_dir` and :func:`resolve_target`."""
     p.add_argument("-s", "--stack", help="the stack (default: PULUMI_STACK)")
     p.add_argument("-C", "--cwd", metavar="DIR", help="run as if started in DIR")
+
+
+def config_validation_option(p: argparse.ArgumentParser) -> None:
+    """``--skip-config-validation``, the Pulumi CLI's flag for the same thing: do not check the
+    config against the project's typed ``config:`` declarations (``args.skip_config_validation``)."""
+    p.add_argument(
+        "--skip-config-validation",
+        action="store_true",
+        help="do not check the config against the typed config: declarations of Pulumi.yaml",
+    )
 
 
 @dataclass(frozen=True)
