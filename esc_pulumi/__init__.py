@@ -206,6 +206,7 @@ def load(
     set_environment_variables: bool = True,
     write_files: bool = True,
     limits: "EvalLimits | None" = None,
+    validate_config: bool = True,
 ) -> LoadResult:
     """Open the stack's ESC environments and put their ``pulumiConfig`` into Pulumi config.
 
@@ -220,6 +221,9 @@ def load(
     and the new one does not are taken back (once the new load has succeeded).
     ``limits`` (an :class:`esc_pulumi.esc.EvalLimits`) bounds the embedded engine's evaluation
     (``file://`` backends; a server applies its own); the engine's defaults when ``None``.
+    ``validate_config``: check the merged config against the project's typed ``config:``
+    declarations as the Pulumi CLI does (missing keys, wrong types, ``secret: true`` given in
+    plaintext) and raise :class:`ConfigurationError` with the CLI's messages.
 
     Example::
 
@@ -236,7 +240,7 @@ def load(
     plan = make_plan(
         stack, project_dir, environments=environments, organization=organization, backend=backend
     )
-    memo_key = (plan.key(), set_environment_variables, write_files, limits)
+    memo_key = (plan.key(), set_environment_variables, write_files, limits, validate_config)
     replacing = None
     if apply:
         previous, replacing = runtime.memo_get(memo_key)
@@ -252,6 +256,11 @@ def load(
     delivered = _delivered(environ) if plan.run.real_cli else None
     decrypt = None if delivered is not None else stack_decrypter(plan, environ)
     result = compute_config(plan, opened, delivered=delivered, decrypt=decrypt)
+    if validate_config and plan.project_file is not None:
+        from .workspace.project import read_project
+        from .workspace.validation import HINT_LOAD, raise_for, validate
+
+        raise_for(validate(read_project(plan.project_file), plan.stack, result.entries), HINT_LOAD)
     _warn(result.warnings)
     applied = runtime.apply(
         result,

@@ -39,3 +39,27 @@ def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             ) from None
 
     return run
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (CJK) characters take two, combining marks none."""
+    import unicodedata
+
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def table(rows: "list[tuple[str, ...]]") -> str:
+    """Rows as aligned columns (two spaces apart, by display width), last column unpadded."""
+    if not rows:
+        return ""
+    widths = [max(display_width(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for r in rows:
+        cells = [c + " " * (w - display_width(c)) for c, w in zip(r, widths)] + [r[-1]]
+        lines.append("  ".join(cells).rstrip() + "\n")
+    return "".join(lines)

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from ..errors import DefinitionError, EscError
-from .common import guarded
+from .common import guarded, table
 from .limits import limit_options, limits_from
 from .targets import (
     config_validation_option,
@@ -54,8 +54,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     from ..workspace.mapping import compute_config
 
     start = start_dir(args)
-    stack = args.stack or os.environ.get("PULUMI_STACK")
-    plan = stack_plan(stack, start)
+    plan = stack_plan(args.stack, start)
     if plan.composition is not None:
         try:
             opened = open_composition(
@@ -66,7 +65,9 @@ def cmd_config(args: argparse.Namespace) -> int:
             raise EscError(f"the environments of stack {plan.stack!r} have errors (see above)") from None
     else:
         opened = OpenedEnvironment(Value({}))
-    result = compute_config(plan, opened)
+    from ..workspace.mapping import stack_decrypter
+
+    result = compute_config(plan, opened, decrypt=stack_decrypter(plan, os.environ))
     if not args.skip_config_validation:
         from ..workspace.project import read_project
         from ..workspace.validation import HINT_CLI, raise_for, validate
@@ -102,10 +103,16 @@ def cmd_config(args: argparse.Namespace) -> int:
     if len(rows) == 1:
         print(f"stack {plan.stack!r} has no config", file=sys.stderr)
         return 0
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows)
-    for k, v, s in rows:
-        sys.stdout.write(f"{k:<{w0}}  {v:<{w1}}  {s}".rstrip() + "\n")
+    sys.stdout.write(table(rows))
+    encrypted = [k for k, e in result.entries.items() if e.encrypted]
+    if encrypted and args.show_secrets:
+        print(
+            f"{len(encrypted)} stack value(s) encrypted by the stack's secrets provider are shown as "
+            "[secret] (" + ", ".join(encrypted) + "): only the Pulumi CLI can decrypt them, or this "
+            "command with PULUMI_CONFIG_PASSPHRASE (or _FILE) set when the stack uses the passphrase "
+            "secrets manager",
+            file=sys.stderr,
+        )
     return 0
 
 

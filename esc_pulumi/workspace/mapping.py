@@ -257,6 +257,8 @@ def stack_decrypter(plan: "LoadPlan", environ: Mapping[str, str]) -> Decrypt | N
     value needs it: it costs a million PBKDF2 rounds."""
     if not any(contains_secure(v) for v in plan.stack_config.values()):
         return None
+    if not (environ.get("PULUMI_CONFIG_PASSPHRASE") or environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")):
+        return None
     from ..secrets.passphrase import PassphraseCrypter
 
     where = str(plan.stack_file or "the stack file")

@@ -121,3 +121,37 @@ def test_errors_give_the_command_s_advice_not_the_library_s(tmp_path):
     assert out.returncode != 0
     assert "load(" not in out.stderr and "project_dir" not in out.stderr
     assert "environment names" in out.stderr
+
+
+def test_table_aligns_wide_characters(tmp_path):
+    import subprocess
+    import sys
+
+    from esc_pulumi.cli.common import display_width
+
+    (tmp_path / "Pulumi.yaml").write_text("name: myproj\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  myproj:名前: 東京都\n  myproj:a: b\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "esc_pulumi.cli", "config", "--stack", "dev", "-C", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    # The SOURCE column starts at the same display column on every line.
+    starts = [display_width(line[: line.index("stack file" if "stack file" in line else "SOURCE")]) for line in lines]
+    assert len(set(starts)) == 1, lines
+
+
+def test_show_secrets_says_who_can_decrypt_secure_values(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "Pulumi.yaml").write_text("name: myproj\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  myproj:pw:\n    secure: v1:AAAA:BBBB\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "esc_pulumi.cli", "config", "--stack", "dev", "-C", str(tmp_path), "--show-secrets"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "[secret]" in out.stdout
+    assert "only the Pulumi CLI can decrypt" in out.stderr and "PULUMI_CONFIG_PASSPHRASE" in out.stderr

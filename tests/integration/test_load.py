@@ -416,3 +416,41 @@ def test_wrong_argument_types_are_named(project, argument):
     kwargs = {"stack": "dev", "project_dir": root, argument: 123}
     with pytest.raises(ConfigurationError, match=rf"load\({argument}=\.\.\.\): expected .*, not int"):
         esc_pulumi.load(**kwargs)
+
+
+TYPED_PROJECT = (
+    "name: myproj\nruntime: python\nconfig:\n"
+    "  replicas: {type: integer}\n"
+    "  dbPassword: {type: string, secret: true}\n"
+)
+
+
+def test_load_validates_typed_declarations_after_the_merge(project):
+    from esc_pulumi.errors import ConfigurationError
+
+    envs = {"a": "values:\n  pulumiConfig: {replicas: 3, dbPassword: {fn::secret: pw}}\n"}
+    stack = "config:\n  esc:backend: file://envs\n  esc:environments: [a]\n"
+    root = project(stack, envs, project_yaml=TYPED_PROJECT)
+    result = esc_pulumi.load("dev", root)  # ESC supplies both, typed and secret: valid
+    assert result.config["myproj:replicas"] == "3"
+
+
+@pytest.mark.parametrize(
+    "pulumi_config, message",
+    [
+        ("{dbPassword: {fn::secret: pw}}", "is missing configuration value 'replicas'"),
+        ("{replicas: three, dbPassword: {fn::secret: pw}}", "configuration key 'replicas' must be of type 'integer'"),
+        ("{replicas: 3, dbPassword: plain-pw}", "configuration key 'dbPassword' must be encrypted as it's secret"),
+    ],
+)
+def test_load_refuses_config_the_cli_would_refuse(project, pulumi_config, message):
+    from esc_pulumi.errors import ConfigurationError
+
+    envs = {"a": f"values:\n  pulumiConfig: {pulumi_config}\n"}
+    root = project("config:\n  esc:backend: file://envs\n  esc:environments: [a]\n", envs, project_yaml=TYPED_PROJECT)
+    with pytest.raises(ConfigurationError) as e:
+        esc_pulumi.load("dev", root)
+    assert message in str(e.value) and "validate_config=False" in str(e.value)
+    assert "plain-pw" not in str(e.value)
+    assert runtime_config() == ({}, set())
+    assert esc_pulumi.load("dev", root, validate_config=False).applied
