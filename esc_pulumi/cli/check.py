@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError, EscError
 from .common import guarded
@@ -23,6 +23,7 @@ from .limits import limit_options, limits_from
 from .targets import (
     config_validation_option,
     diag_line,
+    sorted_diagnostics as _sorted,
     open_target,
     resolve_target,
     stack_options,
@@ -181,15 +182,6 @@ def _problem_where(p: "ConfigProblem", plan: "LoadPlan", values: "dict[str, Valu
         except EscError:
             pass
     return f"{env}:{rng.begin.line}:{rng.begin.column}"
-
-
-def _sorted(diags: Iterable["Diagnostic"]) -> list["Diagnostic"]:
-    def key(d: "Diagnostic") -> tuple:
-        if d.range is None:
-            return (0, "", 0, 0, d.summary)
-        return (1, d.range.environment, d.range.begin.line, d.range.begin.column, d.summary)
-
-    return sorted(diags, key=key)
 
 
 class _FolderLoader:

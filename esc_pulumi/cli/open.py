@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..errors import DefinitionError, EscError
 from .common import guarded
 from .limits import limit_options, limits_from
-from .targets import diag_line, open_target, print_definition_errors, resolve_target, stack_options
+from .targets import diag_line, open_target, print_definition_errors, resolve_target, sorted_diagnostics, stack_options
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..esc import Value
@@ -78,12 +78,14 @@ def cmd_open(args: argparse.Namespace) -> int:
         opened = open_target(target, "open", limits_from(args))
     except DefinitionError as e:
         return print_definition_errors(e, severity=False)
-    for d in opened.diagnostics:
+    for d in sorted_diagnostics(opened.diagnostics):
         print(diag_line(d), file=sys.stderr)
     if fmt in ("dotenv", "shell"):
         value, is_root = opened.value, True  # projections always come from the whole environment
     else:
         value, is_root = select_path(opened.value, path)
+    if is_root and isinstance(value.repr, dict) and not value.repr and not value.unknown:
+        return 0  # an environment without values: esc open prints nothing, not {}
     text = render(value, fmt, show_secrets=args.show_secrets, environment="", root=is_root)
     sys.stdout.write(text)
     sys.stdout.flush()

@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..errors import ConfigurationError, DefinitionError, EscError
 
@@ -22,6 +22,7 @@ __all__ = [
     "print_definition_errors",
     "resolve_target",
     "stack_options",
+    "sorted_diagnostics",
     "stack_plan",
     "start_dir",
 ]
@@ -85,7 +86,49 @@ def resolve_target(args: argparse.Namespace, refs: Sequence[str]) -> Target:
     for ref in refs:
         if ref.startswith("-"):
             raise EscError(f"unexpected option {ref!r}: options go before the environment names")
+    refs, named_org = _strip_organization(refs)
+    for ref in refs:
         EnvironmentRef.parse(ref)  # InvalidReference names the bad one
+    target = _resolve(args, refs)
+    if named_org is None:
+        return target
+    if target.organization is None:
+        raise ConfigurationError(
+            f"the environments name organization {named_org!r}, but no organization is set here to "
+            "check it against: set ESC_PULUMI_ORGANIZATION (or the stack's esc:organization), or "
+            "name them as project/env"
+        )
+    if target.organization != named_org:
+        raise ConfigurationError(
+            f"the environments name organization {named_org!r}, but this target's organization is "
+            f"{target.organization!r}: drop the organization from the names, or set "
+            "ESC_PULUMI_ORGANIZATION (or the stack's esc:organization) to it"
+        )
+    return target
+
+
+def _strip_organization(refs: Sequence[str]) -> tuple[list[str], str | None]:
+    """``org/project/env[@v]`` (the esc CLI's form) → ``project/env[@v]`` and the organisation;
+    every such name must give the same one."""
+    out: list[str] = []
+    orgs: set[str] = set()
+    for ref in refs:
+        body, at, version = ref.partition("@")
+        parts = body.split("/")
+        if len(parts) == 3 and all(parts):
+            orgs.add(parts[0])
+            out.append(f"{parts[1]}/{parts[2]}{at}{version}")
+        else:
+            out.append(ref)
+    if len(orgs) > 1:
+        raise ConfigurationError(
+            f"the environments name different organizations ({', '.join(sorted(orgs))}): open one "
+            "organization's environments at a time"
+        )
+    return out, (orgs.pop() if orgs else None)
+
+
+def _resolve(args: argparse.Namespace, refs: Sequence[str]) -> Target:
     start = start_dir(args)
     project_file = _project_file(start)
     stack = getattr(args, "stack", None) or _selected(project_file)
@@ -176,8 +219,19 @@ def diag_line(d: "Diagnostic", *, severity: bool = True, fallback: str = "") -> 
     return f"{d.range.environment}:{b.line}:{b.column}: {level}{d.summary}"
 
 
+def sorted_diagnostics(diags: "Iterable[Diagnostic]") -> "list[Diagnostic]":
+    """Diagnostics in file, line, column order (those without a place first)."""
+
+    def key(d: "Diagnostic") -> tuple:
+        if d.range is None:
+            return (0, "", 0, 0, d.summary)
+        return (1, d.range.environment, d.range.begin.line, d.range.begin.column, d.summary)
+
+    return sorted(diags, key=key)
+
+
 def print_definition_errors(e: DefinitionError, *, severity: bool = True) -> int:
-    lines = [diag_line(d, severity=severity) for d in e.diagnostics]
+    lines = [diag_line(d, severity=severity) for d in sorted_diagnostics(e.diagnostics)]
     if not lines:
         lines = [str(e).splitlines()[0]]
     for line in lines:

@@ -272,7 +272,8 @@ def test_absolute_store_from_another_directory(tmp_path, backend_env):
     "args, message",
     [
         (["open", "myproj/missing"], "not found"),
-        (["open", "a/b/c"], "invalid environment reference"),
+        (["open", "a/b/c"], "no organization is set here"),
+        (["open", "a/b/c/d"], "invalid environment reference"),
         (["open", "myproj/fmt", "a b"], "invalid property path"),
     ],
 )
@@ -302,3 +303,27 @@ def test_infinity_is_never_printed_as_invalid_json(tmp_path):
     assert r.code == 0 and _json.loads(r.out) == 1
     r = run_script(["open", "myproj/e", "-f", "yaml"], cwd=tmp_path, env=env)
     assert r.code == 0 and "f: .inf" in r.out
+
+
+def test_the_esc_cli_s_org_project_env_form(tmp_path):
+    from .conftest import run_script, write
+
+    write(tmp_path / "envs" / "infra" / "dev.yaml", "values:\n  a: 1\n")
+    env = {"ESC_PULUMI_BACKEND": f"file://{tmp_path / 'envs'}", "ESC_PULUMI_ORGANIZATION": "acme"}
+    r = run_script(["open", "acme/infra/dev", "a"], cwd=tmp_path, env=env)
+    assert (r.code, r.out.strip()) == (0, "1"), r.err
+    r = run_script(["open", "other/infra/dev"], cwd=tmp_path, env=env)
+    assert r.code == 1 and "'other'" in r.err and "'acme'" in r.err
+    env.pop("ESC_PULUMI_ORGANIZATION")
+    r = run_script(["open", "acme/infra/dev", "a"], cwd=tmp_path, env=env)  # nothing to check it against
+    assert r.code == 1 and "no organization is set" in r.err and "ESC_PULUMI_ORGANIZATION" in r.err
+
+
+def test_an_environment_without_values_prints_nothing(tmp_path):
+    from .conftest import run_script, write
+
+    write(tmp_path / "envs" / "p" / "empty.yaml", "")
+    env = {"ESC_PULUMI_BACKEND": f"file://{tmp_path / 'envs'}"}
+    for fmt in ("json", "yaml", "detailed", "dotenv"):
+        r = run_script(["open", "p/empty", "-f", fmt], cwd=tmp_path, env=env)
+        assert (r.code, r.out) == (0, ""), (fmt, r.err)
