@@ -213,6 +213,9 @@ def diag_line(d: "Diagnostic", *, severity: bool = True, fallback: str = "") -> 
     """``env:line:col: error: message`` (``severity``) or ``env:line:col: message`` (as ``esc
     open`` prints them)."""
     level = ("error" if d.is_error else "warning") + ": " if severity else ""
+    if d.range is None and d.location is not None:
+        b = d.location.begin
+        return f"{d.location.environment}:{b.line}:{b.column}: {level}{d.problem or d.summary}"
     if d.range is None:
         return f"{fallback}: {level}{d.summary}" if fallback else f"{level}{d.summary}"
     b = d.range.begin
@@ -223,9 +226,10 @@ def sorted_diagnostics(diags: "Iterable[Diagnostic]") -> "list[Diagnostic]":
     """Diagnostics in file, line, column order (those without a place first)."""
 
     def key(d: "Diagnostic") -> tuple:
-        if d.range is None:
+        r = d.range or d.location
+        if r is None:
             return (0, "", 0, 0, d.summary)
-        return (1, d.range.environment, d.range.begin.line, d.range.begin.column, d.summary)
+        return (1, r.environment, r.begin.line, r.begin.column, d.summary)
 
     return sorted(diags, key=key)
 

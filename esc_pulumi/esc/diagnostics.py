@@ -6,7 +6,7 @@ them, so that a broken definition still yields everything that can be computed f
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Severity(enum.IntEnum):
@@ -46,6 +46,11 @@ class Diagnostic:
     summary: str
     range: Range | None = None
     path: str = ""
+    # Where a problem without a range was found, for people: a YAML syntax error has no
+    # subject in the reference (and its "line N" is yaml.v3's), but the parser knows the place.
+    # ``problem`` is the summary without yaml.v3's "line N:" part. Not part of equality.
+    location: Range | None = field(default=None, compare=False)
+    problem: str = field(default="", compare=False)
 
     @property
     def is_error(self) -> bool:
@@ -53,6 +58,9 @@ class Diagnostic:
 
     def __str__(self) -> str:
         level = "error" if self.is_error else "warning"
+        if self.range is None and self.location is not None:
+            b = self.location.begin
+            return f"{self.location.environment}:{b.line}:{b.column}: {level}: {self.problem or self.summary}"
         if self.range is None:
             return f"{level}: {self.summary}"
         b = self.range.begin

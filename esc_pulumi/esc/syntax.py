@@ -36,7 +36,7 @@ from yaml.scanner import ScannerError
 from ._fast import fast_constructor
 from ._gc import collector_paused
 from ._nest_limit import libyaml_nesting_lifted
-from .diagnostics import Diagnostic, Pos, error
+from .diagnostics import Diagnostic, Pos, Range, error
 from .nodes import ArrayNode, BoolNode, Node, NullNode, NumberNode, ObjectEntry, ObjectNode, Span, StringNode, span_range
 
 try:  # libyaml (the normal case): fast, and the same algorithm as yaml.v3
@@ -206,8 +206,26 @@ def _tagged_scalar(tag: str, text: str, env: str, span: Span) -> tuple[Node, Dia
     return StringNode(env, span, text), error(f"cannot decode {got} `{text}` as a {want}", span_range(env, span))
 
 
-def _syntax_error(exc: BaseException) -> Diagnostic:
-    """A parser exception worded as yaml.v3 words it (``yaml: line N: problem``)."""
+def _syntax_error(exc: BaseException, filename: str = "") -> Diagnostic:
+    """A parser exception worded as yaml.v3 words it (``yaml: line N: problem``), with the
+    parser's own place as the diagnostic's ``location`` (for people; the reference has none)."""
+    d = _worded_syntax_error(exc)
+    # The construct that is not closed (libyaml's context) is where the fix goes; else the
+    # place the parser stopped.
+    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+    if filename and mark is not None and d.range is None:
+        import dataclasses
+
+        at = Pos(mark.line + 1, mark.column + 1, mark.index)
+        problem = getattr(exc, "problem", None) or d.summary
+        context = getattr(exc, "context", None)
+        if context and getattr(exc, "context_mark", None) is not None:
+            problem = f"{problem} ({context} that starts here)"
+        return dataclasses.replace(d, location=Range(filename, at, at), problem=f"yaml: {problem}")
+    return d
+
+
+def _worded_syntax_error(exc: BaseException) -> Diagnostic:
     if isinstance(exc, ReaderError):
         return error(f"yaml: {exc.reason}")
     if isinstance(exc, MarkedYAMLError) and exc.problem == _LIBYAML_TOO_DEEP:
@@ -306,9 +324,9 @@ def _parse(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnost
     try:
         return _convert(_new_parser(parser_input), source, filename, offsets)
     except YAMLError as exc:
-        return None, [_syntax_error(exc)]
+        return None, [_syntax_error(exc, filename)]
     except UnicodeError as exc:
-        return None, [_syntax_error(exc)]
+        return None, [_syntax_error(exc, filename)]
 
 
 def _invalid_bytes(text: str | bytes, exc: UnicodeError) -> Diagnostic:

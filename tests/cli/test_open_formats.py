@@ -327,3 +327,13 @@ def test_an_environment_without_values_prints_nothing(tmp_path):
     for fmt in ("json", "yaml", "detailed", "dotenv"):
         r = run_script(["open", "p/empty", "-f", fmt], cwd=tmp_path, env=env)
         assert (r.code, r.out) == (0, ""), (fmt, r.err)
+
+
+def test_yaml_syntax_error_names_the_environment_line_and_column(tmp_path):
+    from .conftest import run_script, write
+
+    write(tmp_path / "envs" / "p" / "e.yaml", "values:\n  a: [1, 2\n  b: 3\n")
+    env = {"ESC_PULUMI_BACKEND": f"file://{tmp_path / 'envs'}"}
+    r = run_script(["open", "p/e"], cwd=tmp_path, env=env)
+    assert r.code == 1
+    assert r.err.splitlines()[0] == "p/e:2:6: yaml: did not find expected ',' or ']' (while parsing a flow sequence that starts here)"
