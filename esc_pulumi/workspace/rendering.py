@@ -22,6 +22,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from ..esc.values import go_json_string as _go_string  # Go's escaping: one implementation
+
 _INT64 = re.compile(r"[-+]?[0-9]+\Z")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -87,19 +89,6 @@ def number_text(n: int | float) -> str:
     text = go_float_text(float(n))
     exact = _as_int64(text)
     return text if exact is None else str(exact)
-
-
-def _go_string(s: str) -> str:
-    import json
-
-    return (
-        json.dumps(s, ensure_ascii=False)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
 
 
 def json_text(data: Any) -> str:
