@@ -5,7 +5,10 @@
 2. ``load()`` on ``examples/local`` against a bare Pulumi program run under mocks;
 3. HTTP requests and time to load 1, 5 and 20 environments from ``esc-pulumi serve`` on
    127.0.0.1, against a naive loop of the SDK's ``open_and_read_environment`` per environment
-   (skipped, with a message, when the server cannot start).
+   (skipped, with a message, when the server cannot start);
+4. program start through the harness (``esc_pulumi.testing.run_program``: a new process started
+   as the language host starts it, the SDK over gRPC to the fake engine) with and without
+   ``load()``: one small program on a copy of ``examples/local``, run both ways, interleaved.
 
 Usage: ``python benchmarks/load.py [--repeat N]``
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -203,6 +207,62 @@ def bench_server(repeat: int) -> None:
         proc.wait(timeout=10)
 
 
+# The same program both ways: BENCH_LOAD=1 makes it call load() (and import esc_pulumi).
+_HARNESS_PROGRAM = """\
+import os
+
+import pulumi
+
+if os.environ.get("BENCH_LOAD") == "1":
+    import esc_pulumi
+
+    esc_pulumi.load()
+pulumi.export("logLevel", pulumi.Config("webapp").get("logLevel"))
+pulumi.export("replicas", pulumi.Config("webapp").get("replicas"))
+"""
+
+
+def bench_harness(repeat: int) -> None:
+    from esc_pulumi.testing import FakeEngine, cli_config
+
+    runs = max(10, repeat * 2)
+    work = Path(tempfile.mkdtemp(prefix="esc-bench-harness-"))
+    try:
+        project = work / "local"
+        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "__main__.py"))
+        (project / "__main__.py").write_text(_HARNESS_PROGRAM, encoding="utf-8")
+        config, secret_keys = cli_config(project, "dev")
+        # Bytecode cached, as for an installed package, even where PYTHONDONTWRITEBYTECODE is set
+        # (it would make every run compile esc_pulumi from source): in a folder of the run's own.
+        cache = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+        times: dict[str, list[float]] = {"with": [], "without": []}
+        with FakeEngine() as engine:
+
+            def once(kind: str) -> float:
+                env = {**cache, "BENCH_LOAD": "1" if kind == "with" else "0"}
+                t = time.perf_counter()
+                run = engine.run(project, "dev", config=config, secret_keys=secret_keys, env=env).check()
+                elapsed = time.perf_counter() - t
+                # Both ways must have run the program; with load() ESC's replicas (2) replace the default.
+                assert run.outputs["replicas"] == ("2" if kind == "with" else "1"), run.outputs
+                return elapsed
+
+            once("with"), once("without")  # warm: bytecode caches, the page cache
+            for i in range(runs):
+                # Interleaved, and alternating which goes first: drift hits both alike.
+                order = ("with", "without") if i % 2 == 0 else ("without", "with")
+                for kind in order:
+                    times[kind].append(once(kind))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ours = statistics.median(times["with"])
+    peer = statistics.median(times["without"])
+    print(f"4. program start through the harness with and without load() (median of {runs} runs each, bytecode cached)")
+    print(f"   with esc_pulumi.load()       {ours * 1000:8.1f} ms")
+    print(f"   without                      {peer * 1000:8.1f} ms")
+    print(f"   ratio                        {ours / peer:8.3f}x {at_most(ours / peer, 1.10)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -212,6 +272,7 @@ def main() -> None:
     bench_local(args.repeat)
     os.chdir(cwd)
     bench_server(args.repeat)
+    bench_harness(args.repeat)
 
 
 if __name__ == "__main__":

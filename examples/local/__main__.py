@@ -1,12 +1,13 @@
 """The webapp program: all of its configuration comes from ESC environments through esc_pulumi."""
 import os
+import stat
 
 import pulumi
 
 import esc_pulumi
 
 # Stack file -> esc:environments -> file://envs -> pulumi config, os.environ and files.
-esc_pulumi.load()
+loaded = esc_pulumi.load()
 
 cfg = esc_pulumi.Config()          # like pulumi.Config(), but secret keys come back as secret Outputs
 aws = pulumi.Config("aws")
@@ -17,13 +18,13 @@ db_url = cfg.require_secret("dbUrl")
 
 
 class Database(pulumi.CustomResource):
-    """A stand-in resource: under mocks it records what it was given."""
+    """A stand-in resource: the fake engine (esc_pulumi.testing) or mocks record what it is given."""
 
     def __init__(self, name: str, props: dict, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("webapp:index:Database", name, props, opts)
 
 
-Database(
+db = Database(
     "db",
     {
         "host": database["host"],
@@ -49,3 +50,36 @@ pulumi.export("dbUrl", db_url)
 pulumi.export("appStage", os.environ["APP_STAGE"])
 with open(os.environ["APP_SETTINGS_FILE"], encoding="utf-8") as f:
     pulumi.export("settingsFile", f.read())
+
+
+# What esc_pulumi gave this run, for examples/run_program.py's report and the tests. Secret
+# values stay secret Outputs, so the engine receives them wrapped and reports mask them.
+def _secret_if(value: str, secret: bool) -> pulumi.Input[str]:
+    return pulumi.Output.secret(value) if secret else value
+
+
+pulumi.export(
+    "escLoad",
+    {
+        "environments": list(loaded.environments),
+        "backend": loaded.backend,
+        "requests": loaded.requests,
+        "secondLoadSame": esc_pulumi.load() is loaded,  # a second load() opens nothing
+        "config": {
+            key: {
+                "value": _secret_if(value, key in loaded.secret_keys),
+                "source": loaded.sources.get(key, "?"),
+                "overridesEsc": key in loaded.overridden,
+            }
+            for key, value in loaded.config.items()
+        },
+        "environmentVariables": {
+            name: _secret_if(value, name in loaded.secret_variables)
+            for name, value in loaded.environment_variables.items()
+        },
+        "files": {
+            name: {"path": path, "mode": oct(stat.S_IMODE(os.stat(path).st_mode))}
+            for name, path in loaded.files.items()
+        },
+    },
+)

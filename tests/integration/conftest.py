@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any, Callable
@@ -88,17 +87,6 @@ def runtime_config() -> tuple[dict[str, Any], set[str]]:
     from pulumi.runtime import config as rconfig
 
     return rconfig.CONFIG.get(), rconfig._SECRET_KEYS.get()
-
-
-def load_example_runner():
-    """``examples/run_program.py`` as a module (examples/ is not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("run_program", EXAMPLES / "run_program.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["run_program"] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def await_output(o: Any) -> tuple[Any, bool]:
