@@ -70,7 +70,7 @@ def cli_config(
         secret_keys                     # []
     """
     from ..backends.base import open_composition
-    from ..workspace.mapping import compute_config
+    from ..workspace.mapping import compute_config, stack_decrypter
     from ..workspace.plan import make_plan
 
     plan = make_plan(stack, project_dir, environ=environ)
@@ -85,7 +85,10 @@ def cli_config(
             opened = open_composition(
                 plan.backend, plan.composition, organization=plan.organization, mode="open"
             )
-    result = compute_config(plan, opened)
+    env = environ if environ is not None else os.environ
+    # The CLI decrypts the stack's {secure:} values; so does this, with the passphrase secrets
+    # manager when PULUMI_CONFIG_PASSPHRASE[_FILE] is set (other values are left out).
+    result = compute_config(plan, opened, decrypt=stack_decrypter(plan, env))
     return result.values(), sorted(result.secret_keys)
 
 
