@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from importlib import metadata
 from typing import Any, Mapping
 
 from .schema import ALWAYS, Schema
@@ -103,6 +102,10 @@ class ProviderRegistry:
             if self._loaded:
                 return False
             self._loaded = True
+            # Imported here: importlib.metadata costs a program's start ~15 ms, and most
+            # evaluations never look for a provider.
+            from importlib import metadata
+
             for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
                 if ep.name in self._providers or ep.name in self._rotators:
                     continue
