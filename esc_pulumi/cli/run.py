@@ -97,6 +97,13 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``esc-pulumi run``: open, project, (for the wrapped pulumi subcommands) write the config
+    file, run CMD, remove the temporary files; CMD's exit code.
+
+    Example::
+
+        esc-pulumi run --stack dev -- pulumi up --yes
+    """
     words: list[str] = list(args.words)
     if "--" not in words:
         raise EscError("no command: esc-pulumi run [REF...] -- CMD [ARGS...]")
@@ -324,6 +331,9 @@ def _prepare_pulumi(
     from ..workspace.project import find_project, read_project, read_stack
 
     sub = pulumi.subcommand
+    for ref in refs:
+        if ref.startswith("-"):
+            raise EscError(f"unexpected option {ref!r}: options go before the environment names")
     if pulumi.config_file:
         raise EscError(
             f"pulumi {sub} --config-file: esc-pulumi run passes its own config file (the stack file "

@@ -100,7 +100,12 @@ def read_passphrase(environ: Mapping[str, str], *, base_dir: str | os.PathLike[s
 def is_passphrase_stack(document: Mapping[str, Any]) -> bool:
     """Whether a stack file's secrets belong to the passphrase manager: no ``secretsprovider:``
     or ``secretsprovider: passphrase``. (A Pulumi Cloud stack has neither that key nor an
-    ``encryptionsalt``: its secrets are the service's; see :meth:`PassphraseCrypter.from_stack`.)"""
+    ``encryptionsalt``: its secrets are the service's; see :meth:`PassphraseCrypter.from_stack`.)
+
+    Example::
+
+        is_passphrase_stack({"secretsprovider": "awskms://alias/x"})     # False
+    """
     provider = document.get("secretsprovider")
     return provider is None or provider == "" or provider == PROVIDER
 
@@ -189,6 +194,12 @@ class PassphraseCrypter:
 
         A passphrase that does not decrypt the check value to ``pulumi`` is a
         :class:`DecryptionError` ("incorrect passphrase") naming ``where``.
+
+        Example::
+
+            PassphraseCrypter.from_salt_state(
+                "v1:fozI5u6B030=:v1:F+6ZduKKd8G0/V7L:PGMFeIzwobWRKmEAzUdaQHqC5mMRIQ==",
+                "password", where="Pulumi.dev.yaml")
         """
         salt, check = _parse_salt_state(salt_state, where)
         key = _derive(passphrase, salt)
@@ -225,12 +236,22 @@ class PassphraseCrypter:
         return cls.from_salt_state(state, passphrase, where=where)
 
     def encrypt(self, plaintext: str) -> str:
-        """``v1:<nonce>:<ciphertext>`` of ``plaintext``, with a fresh random nonce."""
+        """``v1:<nonce>:<ciphertext>`` of ``plaintext``, with a fresh random nonce.
+
+        Example::
+
+            crypter.encrypt("hunter2")     # 'v1:3q2+7w==...:...' (different every time)
+        """
         return _seal(self._key, plaintext)
 
     def decrypt(self, ciphertext: str) -> str:
         """The plaintext of a ``v1:`` ciphertext of this stack; a malformed one or one made
-        with another key is a :class:`DecryptionError` (which never quotes the ciphertext)."""
+        with another key is a :class:`DecryptionError` (which never quotes the ciphertext).
+
+        Example::
+
+            crypter.decrypt(crypter.encrypt("hunter2"))     # 'hunter2'
+        """
         plain = _open(self._key, ciphertext)
         if plain is None:
             raise DecryptionError(

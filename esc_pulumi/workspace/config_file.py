@@ -62,7 +62,12 @@ DROPPED_KEYS = ("environment",)
 @dataclass(frozen=True)
 class SecretText:
     """A plaintext to encrypt as a ``secure:`` value, and the config key it belongs to (the only
-    part errors may name). ``repr`` never shows the text."""
+    part errors may name). ``repr`` never shows the text.
+
+    Example::
+
+        SecretText("myproj:dbPassword", "hunter2")      # SecretText('myproj:dbPassword', [secret])
+    """
 
     key: str
     text: str = field(repr=False)
@@ -78,7 +83,12 @@ Encrypt = Callable[[Sequence[SecretText]], Sequence[str]]
 @dataclass(frozen=True)
 class MergedConfigFile:
     """The config file's content (``document``: plain data, ciphertexts only), the keys ESC added
-    or merged into, and the keys written with ``secure:`` values from ESC."""
+    or merged into, and the keys written with ``secure:`` values from ESC.
+
+    Example::
+
+        merged.text()     # '"encryptionsalt": "v1:..."\n"config":\n  "aws:region": "eu-west-1"\n'
+    """
 
     document: dict[str, Any]
     esc_keys: tuple[str, ...] = ()
@@ -380,7 +390,12 @@ def yaml_document(document: Mapping[str, Any]) -> str:
 
 
 def write_private_file(path: str | os.PathLike[str], text: str) -> Path:
-    """Create ``path`` (it must not exist) readable by its owner only (0600) holding ``text``."""
+    """Create ``path`` (it must not exist) readable by its owner only (0600) holding ``text``.
+
+    Example::
+
+        write_private_file(Path(tmpdir) / "Pulumi.dev.yaml", merged.text())
+    """
     p = Path(path)
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

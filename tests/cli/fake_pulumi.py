@@ -2,7 +2,8 @@
 
 Tests put a launcher named ``pulumi`` first on PATH (see ``test_run_pulumi.fake_pulumi``). Every
 call appends one JSON line to the file named by ``FAKE_PULUMI_LOG``: its arguments, working
-directory, which of its standard streams are terminals, the variables named in
+directory, which of its standard streams are terminals, whether it has a process group of its
+own (not its parent's), the variables named in
 ``FAKE_PULUMI_ENV`` (comma-separated) and ``ESC_PULUMI_APPLIED``, and for the config-reading
 subcommands (``up``, ``preview``, ...) the ``--config-file`` it was given: path, mode, text, the
 typed document (yaml.v3 rules, as the CLI reads it) and every key's config text as the CLI
@@ -17,8 +18,8 @@ any secrets manager gets ``encryptionsalt: fake-salt-from-cli``, as the real CLI
 first use. ``FAKE_PULUMI_FAIL_SET=1`` makes it fail instead.
 
 Other knobs: ``FAKE_PULUMI_PRINT=1`` prints every delivered ``key=value`` on standard output (a
-program that leaks its config); ``FAKE_PULUMI_SLEEP=S`` logs, then sleeps S seconds, logging a
-SIGTERM (and exiting 143) if one comes; ``FAKE_PULUMI_EXIT=N`` exits with N.
+program that leaks its config); ``FAKE_PULUMI_SLEEP=S`` logs, then sleeps S seconds, logging each
+SIGTERM or SIGINT that comes (and exiting 128+N); ``FAKE_PULUMI_EXIT=N`` exits with N.
 """
 from __future__ import annotations
 
@@ -144,6 +145,7 @@ def main(argv: list[str]) -> int:
         "argv": argv,
         "cwd": os.getcwd(),
         "tty": [os.isatty(0), os.isatty(1), os.isatty(2)],
+        "own_process_group": os.getpgrp() != os.getpgid(os.getppid()),
         "env": {k: os.environ.get(k) for k in
                 ["ESC_PULUMI_APPLIED", *filter(None, os.environ.get("FAKE_PULUMI_ENV", "").split(","))]},
     }
@@ -161,11 +163,14 @@ def main(argv: list[str]) -> int:
             entry["plan_applied"] = plan.applied_by_cli
     sleep = float(os.environ.get("FAKE_PULUMI_SLEEP") or 0)
     if sleep:
-        def on_term(signum: int, frame: Any) -> None:
-            log({"signal": "SIGTERM", "config_file_exists": Path(values["--config-file"]).exists()})
-            sys.exit(143)
+        def on_signal(signum: int, frame: Any) -> None:
+            name = signal.Signals(signum).name
+            log({"signal": name, "config_file_exists": Path(values["--config-file"]).exists()})
+            time.sleep(0.5)  # a second delivery of the signal, if any, is logged too
+            sys.exit(128 + signum)
 
-        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
     log(entry)
     if os.environ.get("FAKE_PULUMI_PRINT"):
         for key, text in (entry.get("config_file") or {}).get("delivered", {}).items():

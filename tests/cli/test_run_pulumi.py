@@ -429,57 +429,93 @@ def test_output_masks_every_secret_also_across_lines(harness, project):
     assert "myproj:secretObj=[secret]" in lines
 
 
-def test_terminal_is_inherited_and_not_masked(harness, project):
+def _controlling_terminal() -> None:  # in the child, before exec: the pty becomes its terminal
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_terminal_is_inherited_and_not_masked_and_ctrl_c_reaches_pulumi(harness, project):
     master, slave = pty.openpty()
-    env = base_environ({**harness.env, "FAKE_PULUMI_PRINT": "1"}, home=project / ".pulumi-home")
+    env = base_environ({**harness.env, "FAKE_PULUMI_PRINT": "1", "FAKE_PULUMI_SLEEP": "60"},
+                       home=project / ".pulumi-home")
     cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "esc_pulumi.cli"]
+    # The wrapper in its own session with the pty as controlling terminal: as in a shell.
     p = subprocess.Popen(cmd + ["run", "--", "pulumi", "up", "--stack", "dev"], cwd=project, env=env,
-                         stdin=slave, stdout=slave, stderr=slave)
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                         preexec_fn=_controlling_terminal)
     os.close(slave)
     output = b""
+    interrupted = False
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 1)
-        if not ready:
-            if p.poll() is not None:
+    try:
+        while time.monotonic() < deadline:
+            if not interrupted and harness.calls() and b"\"user\":\"admin\"}" in output:  # the last line
+                os.write(master, b"\x03")  # Ctrl-C on the terminal
+                interrupted = True
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                if p.poll() is not None:
+                    break
+                continue
+            try:
+                piece = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
                 break
-            continue
-        try:
-            piece = os.read(master, 65536)
-        except OSError:  # EIO: the terminal's other side is closed
-            break
-        if not piece:
-            break
-        output += piece
-    os.close(master)
-    assert p.wait(timeout=30) == 0, output
+            if not piece:
+                break
+            output += piece
+        code = p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
     (call,) = harness.calls()
     assert call["tty"] == [True, True, True]
+    assert call["own_process_group"] is False  # the terminal's foreground group: job control works
     # On a terminal the child owns the output: nothing is masked (the documented trade-off).
     assert b"myproj:dbPassword=s3cr3t-pw" in output
+    # The terminal's Ctrl-C reached pulumi once (the wrapper does not pass it on a second time).
+    assert interrupted and code == 130, output
+    assert [e["signal"] for e in harness.entries() if e.get("signal")] == ["SIGINT"]
+    assert harness.leftovers() == []
 
 
-def test_sigterm_is_passed_on_and_files_are_removed(harness, project):
+def _start_sleeping_up(harness, project, **popen):
     env = base_environ({**harness.env, "FAKE_PULUMI_SLEEP": "60"}, home=project / ".pulumi-home")
     cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "esc_pulumi.cli"]
     p = subprocess.Popen(cmd + ["run", "--", "pulumi", "up", "--stack", "dev"], cwd=project, env=env,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    deadline = time.monotonic() + 60
+    while not harness.calls() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    return p
+
+
+@pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)])
+def test_signals_are_passed_on_once_and_files_are_removed(harness, project, signum, to_group):
+    # to_group: the signal goes to the wrapper's whole process group (a CI runner stopping a job).
+    # Away from a terminal the child has a group of its own, so it gets the signal once, from the
+    # wrapper, not twice (a second SIGINT makes pulumi stop at once, without finishing cleanly).
+    p = _start_sleeping_up(harness, project, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while not harness.calls() and time.monotonic() < deadline:
-            time.sleep(0.05)
         (call,) = harness.calls()
+        assert call["own_process_group"] is True
         path = Path(call["config_file"]["path"])
         assert path.exists()
-        p.send_signal(signal.SIGTERM)
+        if to_group:
+            os.killpg(p.pid, signum)
+        else:
+            p.send_signal(signum)
         code = p.wait(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
         p.communicate()
-    assert code == 143
+    assert code == 128 + signum
     signals = [e for e in harness.entries() if e.get("signal")]
-    assert signals == [{"signal": "SIGTERM", "config_file_exists": True}]
+    assert signals == [{"signal": signal.Signals(signum).name, "config_file_exists": True}]
     assert not path.exists() and harness.leftovers() == []
 
 
