@@ -295,10 +295,12 @@ def applied_marker(plan: LoadPlan) -> str:
     nothing (and a load of anything else opens as usual)."""
     import hashlib
 
+    # Normalised: the wrapper and the program may see the folder through another path and
+    # the stack by its short or its full name.
     identity = [
-        str(plan.project_dir),
+        str(Path(plan.project_dir).resolve()),
         plan.project,
-        plan.stack,
+        plan.stack.rsplit("/", 1)[-1],
         plan.organization,
         getattr(plan.backend, "url", ""),
         plan.composition,

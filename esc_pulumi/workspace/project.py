@@ -248,7 +248,16 @@ def read_stack(project: Project, stack: str) -> StackFile:
     cfg = doc.get("config") or {}
     if not isinstance(cfg, dict):
         raise ConfigurationError(f"{path}: 'config' must be a mapping")
-    config = {full_key(k, project.name, where=str(path)): v for k, v in cfg.items()}
+    config: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for k, v in cfg.items():
+        full = full_key(k, project.name, where=str(path))
+        if full in given:
+            raise ConfigurationError(
+                f"{path}: config keys {given[full]!r} and {k!r} both mean {full!r}: keep one of them"
+            )
+        given[full] = k
+        config[full] = v
     env = doc.get("environment")
     if env is not None and not isinstance(env, (list, dict)):
         raise ConfigurationError(
