@@ -8,7 +8,16 @@ from typing import Callable
 
 from ..errors import EscError
 
-__all__ = ["guarded"]
+__all__ = ["CommandNotRunnable", "guarded"]
+
+
+class CommandNotRunnable(EscError):
+    """The command a verb should start cannot be: the shell's exit codes, 127 when it is not
+    found and 126 when it is not executable (as ``sh``, ``env`` and ``esc run`` exit)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -75,7 +75,7 @@ def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None)
         return int(args.func(args) or 0)
     except EscError as e:
         print(f"esc-pulumi: {e}", file=sys.stderr)
-        return 1
+        return getattr(e, "exit_code", 1)
     except KeyboardInterrupt:
         return 130
 

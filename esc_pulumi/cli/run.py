@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import ConfigurationError, DefinitionError, EscError
-from .common import guarded
+from .common import CommandNotRunnable, guarded
 from .limits import limit_options, limits_from
 from .targets import Target, open_target, print_definition_errors, resolve_target, stack_options, start_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import OpenedEnvironment
     from ..workspace.config_file import SecretText
-    from ..workspace.plan import LoadPlan
 
 __all__ = [
     "WRAPPED_SUBCOMMANDS",
@@ -46,7 +45,6 @@ __all__ = [
     "parse_pulumi_command",
     "register",
     "run_masked",
-    "selected_stack",
 ]
 
 MIN_MASKED_BYTES = 3
@@ -121,13 +119,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             command, env, secrets = _prepare_pulumi(args, refs, pulumi, scratch)
         else:
             env, secrets = _prepare(args, refs, command, scratch)
-        return run_masked(command, env, secrets, cwd=getattr(args, "cwd", None))
+        return run_masked(command, env, secrets + credential_texts(os.environ), cwd=getattr(args, "cwd", None))
     except _Terminated as t:
         return 128 + t.signum
     finally:
         scratch.remove()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+# Our own keys stay with us: the child needs the values they open, not the means to open
+# anything else (ESC_PULUMI_KEY_FILE names a file the child could read).
+OWN_KEYS = ("ESC_PULUMI_PASSPHRASE", "ESC_PULUMI_KEY_FILE")
+# Credentials the child may need (pulumi itself reads them) but must never print.
+CREDENTIALS = ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "ESC_PULUMI_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The child's starting environment: ours without :data:`OWN_KEYS`."""
+    return {k: v for k, v in environ.items() if k not in OWN_KEYS}
+
+
+def credential_texts(environ: Mapping[str, str]) -> list[str]:
+    """Texts masked in the child's output besides the environments' secrets: the credentials
+    in our environment (and the passphrase file's content)."""
+    texts = [environ[k] for k in CREDENTIALS if environ.get(k)]
+    path = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if path:
+        try:
+            texts.append(Path(path).read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            pass
+    return [t for t in texts if t]
 
 
 @dataclass
@@ -173,7 +196,7 @@ def _prepare(
     args: argparse.Namespace, refs: Sequence[str], command: Sequence[str], scratch: _Scratch
 ) -> tuple[dict[str, str], list[str]]:
     target = resolve_target(args, refs)
-    env = dict(os.environ)
+    env = child_environ(os.environ)
     if target.composition is None:
         return env, []
     return env, _project_opened(_open(target, args, command), env, scratch)
@@ -288,35 +311,6 @@ def _short_stack(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def selected_stack(project_file: Path, project: str, environ: Mapping[str, str]) -> str | None:
-    """The stack ``pulumi stack select`` chose for a project, or ``None``: the ``stack`` of
-    ``$PULUMI_HOME/workspaces/<project>-<sha1 of the Pulumi.yaml path>-workspace.json``
-    (``~/.pulumi`` without ``PULUMI_HOME``).
-
-    Example::
-
-        selected_stack(Path("/src/app/Pulumi.yaml"), "app", os.environ)     # 'dev'
-    """
-    import hashlib
-
-    home = Path(environ["PULUMI_HOME"]) if environ.get("PULUMI_HOME") else Path.home() / ".pulumi"
-    candidates = []
-    for p in (os.path.abspath(project_file), str(Path(project_file).resolve())):
-        if p not in candidates:
-            candidates.append(p)
-    for p in candidates:
-        digest = hashlib.sha1(p.encode("utf-8")).hexdigest()
-        settings = home / "workspaces" / f"{project}-{digest}-workspace.json"
-        try:
-            data = json.loads(settings.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        stack = data.get("stack") if isinstance(data, dict) else None
-        if isinstance(stack, str) and stack:
-            return stack
-    return None
-
-
 # -- the config file for pulumi ---------------------------------------------------------------
 
 
@@ -328,7 +322,7 @@ def _prepare_pulumi(
     from ..workspace.config_file import merge_stack_config, write_private_file
     from ..workspace.mapping import esc_values
     from ..workspace.plan import APPLIED_VAR, applied_marker, make_plan
-    from ..workspace.project import find_project, read_project, read_stack
+    from ..workspace.project import find_project, read_project, read_stack, selected_stack
 
     sub = pulumi.subcommand
     for ref in refs:
@@ -360,8 +354,7 @@ def _prepare_pulumi(
     stack = (
         pulumi.stack
         or wrapper_stack
-        or os.environ.get("PULUMI_STACK")
-        or selected_stack(project_file, project.name, os.environ)
+        or selected_stack(project, os.environ)
     )
     if not stack:
         raise ConfigurationError(
@@ -369,7 +362,7 @@ def _prepare_pulumi(
             "or run `pulumi stack select`"
         )
     plan = make_plan(_short_stack(stack), base, environments=list(refs) if refs else None)
-    env = dict(os.environ)
+    env = child_environ(os.environ)
     if plan.composition is None:
         return list(pulumi.argv), env, []
     label = ", ".join(refs) if refs else f"stack {plan.stack}"
@@ -705,9 +698,11 @@ def run_masked(
                 process_group=None if foreground else 0,
             )
         except FileNotFoundError:
-            raise EscError(f"command not found: {command[0]}") from None
+            raise CommandNotRunnable(f"command not found: {command[0]}", 127) from None
         except PermissionError:
-            raise EscError(f"cannot execute {command[0]}: permission denied") from None
+            raise CommandNotRunnable(f"cannot execute {command[0]}: permission denied", 126) from None
+        except OSError as e:  # ENOEXEC and the like: found, but not something to execute
+            raise CommandNotRunnable(f"cannot execute {command[0]}: {e.strerror or e}", 126) from None
         state["proc"] = proc
         pumps = []
         for piped, src, dst in ((pipe_out, proc.stdout, out), (pipe_err, proc.stderr, err)):

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -219,14 +220,18 @@ def selected_stack(project: Project, environ: Mapping[str, str]) -> str | None:
     import hashlib
 
     home = Path(environ["PULUMI_HOME"]) if environ.get("PULUMI_HOME") else Path.home() / ".pulumi"
-    digest = hashlib.sha1(str(project.path.resolve()).encode("utf-8")).hexdigest()
-    path = home / "workspaces" / f"{project.name}-{digest}-workspace.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    stack = data.get("stack") if isinstance(data, dict) else None
-    return stack if isinstance(stack, str) and stack else None
+    # The CLI hashes the path it found the project at: as given, or with symlinks resolved.
+    for candidate in dict.fromkeys((os.path.abspath(project.path), str(project.path.resolve()))):
+        digest = hashlib.sha1(candidate.encode("utf-8")).hexdigest()
+        path = home / "workspaces" / f"{project.name}-{digest}-workspace.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        stack = data.get("stack") if isinstance(data, dict) else None
+        if isinstance(stack, str) and stack:
+            return stack
+    return None
 
 
 def stack_file_name(stack: str, extension: str) -> str:

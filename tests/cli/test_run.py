@@ -87,7 +87,12 @@ def test_usage_errors(tmp_path, store, backend_env):
     r = run_script(["run", "myproj/app", "--"], cwd=tmp_path, env=backend_env)
     assert r.code != 0 and "no command" in r.err
     r = run_script(["run", "myproj/app", "--", "no-such-command-xyz"], cwd=tmp_path, env=backend_env)
-    assert r.code != 0 and r.err == "esc-pulumi: command not found: no-such-command-xyz\n"
+    assert r.code == 127 and r.err == "esc-pulumi: command not found: no-such-command-xyz\n"
+    script = tmp_path / "not-executable.sh"
+    script.write_text("echo hi\n")
+    script.chmod(0o644)
+    r = run_script(["run", "myproj/app", "--", str(script)], cwd=tmp_path, env=backend_env)
+    assert r.code == 126 and "cannot execute" in r.err
 
 
 def test_definition_errors_stop_the_run(tmp_path, store, backend_env):
@@ -112,3 +117,22 @@ def test_run_masked_in_process():
         stderr=err,
     )
     assert (code, out.getvalue(), err.getvalue()) == (4, b"a [secret] b\n", b"[secret]\n")
+
+
+def test_own_keys_are_not_passed_on_and_credentials_are_masked(tmp_path, store, backend_env):
+    child = (
+        "import os\n"
+        "print('passphrase' , os.environ.get('ESC_PULUMI_PASSPHRASE', 'absent'))\n"
+        "print('keyfile', os.environ.get('ESC_PULUMI_KEY_FILE', 'absent'))\n"
+        "print('token', os.environ['PULUMI_ACCESS_TOKEN'])\n"
+        "print('pulumi passphrase', os.environ['PULUMI_CONFIG_PASSPHRASE'])\n"
+    )
+    env = {
+        **backend_env,
+        "ESC_PULUMI_PASSPHRASE": "our-own-passphrase",
+        "PULUMI_ACCESS_TOKEN": "pul-abcdef123456",
+        "PULUMI_CONFIG_PASSPHRASE": "stack-passphrase",
+    }
+    r = run_script(["run", "myproj/app", "--", PY, "-c", child], cwd=tmp_path, env=env)
+    assert r.code == 0, r.err
+    assert r.out == "passphrase absent\nkeyfile absent\ntoken [secret]\npulumi passphrase [secret]\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from esc_pulumi.cli.run import parse_pulumi_command, selected_stack
+from esc_pulumi.cli.run import parse_pulumi_command
 from esc_pulumi.secrets.passphrase import PassphraseCrypter
 from esc_pulumi.workspace.plan import APPLIED_VAR, applied_marker, make_plan
 from esc_pulumi.workspace.project import full_key, load_document
@@ -290,7 +290,9 @@ def test_selected_stack_is_used(harness, project):
 
     digest = hashlib.sha1(str(project_file.resolve()).encode()).hexdigest()
     write(home / "workspaces" / f"myproj-{digest}-workspace.json", '{"stack": "organization/myproj/dev"}')
-    assert selected_stack(project_file, "myproj", {"PULUMI_HOME": str(home)}) == "organization/myproj/dev"
+    from esc_pulumi.workspace.project import read_project, selected_stack
+
+    assert selected_stack(read_project(project_file), {"PULUMI_HOME": str(home)}) == "organization/myproj/dev"
     r = harness.run(["run", "--", "pulumi", "refresh"], cwd=project)
     assert r.code == 0, r.err
     (call,) = harness.calls()
