@@ -94,6 +94,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                     errors += 1
             errors += sum(1 for d in diags if d.is_error)
             lines.extend(diag_line(d) for d in _sorted(diags))
+            if opened is not None:
+                lines.extend(projection_lines(opened.value))
         # Broken definitions first: config computed from them would only repeat their errors.
         if plan is not None and opened_ok:
             more, more_errors = config_lines(plan, opened, validate=not skip)
@@ -103,6 +105,38 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(line)
     sys.stdout.flush()
     return 1 if errors else 0
+
+
+def projection_lines(value: "Value") -> list[str]:
+    """Warnings for what ESC (and so the Pulumi CLI) silently ignores when it projects an
+    environment: an ``environmentVariables`` or ``files`` that is not an object, and entries
+    that are objects or arrays (only scalars become variables and files)."""
+    from ..runtime.projection import ENVIRONMENT_VARIABLES, FILES
+
+    out: list[str] = []
+    root = value.repr if isinstance(value.repr, dict) and not value.unknown else {}
+    for section, what in ((ENVIRONMENT_VARIABLES, "environment variables"), (FILES, "files")):
+        holder = root.get(section)
+        if holder is None or holder.unknown:
+            continue
+        if not isinstance(holder.repr, dict):
+            out.append(
+                f"{_where(holder)}warning: {section} must be an object of names to values; as it is, "
+                f"it is ignored and no {what} are set"
+            )
+            continue
+        for name, v in holder.repr.items():
+            if not v.unknown and isinstance(v.repr, (dict, list)):
+                kind = "an object" if isinstance(v.repr, dict) else "an array"
+                out.append(f"{_where(v)}warning: {section}.{name} is {kind}: it is ignored (only strings, numbers and booleans are projected)")
+    return out
+
+
+def _where(v: "Value") -> str:
+    rng = getattr(getattr(v, "defn", None), "range", None)
+    if rng is None:
+        return ""
+    return f"{rng.environment}:{rng.begin.line}:{rng.begin.column}: "
 
 
 def config_lines(

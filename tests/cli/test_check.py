@@ -17,8 +17,15 @@ def test_ref_with_errors(tmp_path, backend_env):
 
 
 def test_ref_without_errors(tmp_path, backend_env):
-    r = run_script(["check", "myproj/app", "myproj/fmt"], cwd=tmp_path, env=backend_env)
+    r = run_script(["check", "myproj/app"], cwd=tmp_path, env=backend_env)
     assert (r.code, r.out, r.err) == (0, "", "")
+    # fmt projects an object as a variable: valid, but ignored, which check says.
+    r = run_script(["check", "myproj/app", "myproj/fmt"], cwd=tmp_path, env=backend_env)
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines() == [
+        "myproj/fmt:25:10: warning: environmentVariables.OBJ is an object: it is ignored "
+        "(only strings, numbers and booleans are projected)"
+    ]
 
 
 def test_check_does_not_reveal_secrets(tmp_path, backend_env):
@@ -105,3 +112,21 @@ def test_in_process(tmp_path, monkeypatch, capsys, backend_env):
     assert main(["check", "myproj/bad"]) == 1
     assert capsys.readouterr().out == BAD_LINES
     assert main(["check", "myproj/base"]) == 0
+
+
+def test_check_warns_about_what_projection_ignores(tmp_path):
+    from .conftest import run_script, write
+
+    write(
+        tmp_path / "envs" / "p" / "e.yaml",
+        "values:\n  environmentVariables: notobj\n  files: [1]\n",
+    )
+    write(tmp_path / "envs" / "p" / "f.yaml", "values:\n  environmentVariables:\n    OK: 1\n    NESTED: {a: 1}\n")
+    env = {"ESC_PULUMI_BACKEND": f"file://{tmp_path / 'envs'}"}
+    r = run_script(["check", "p/e"], cwd=tmp_path, env=env)
+    assert r.code == 0, r.err  # warnings only
+    assert "p/e:2:25: warning: environmentVariables must be an object" in r.out
+    assert "p/e:3:10: warning: files must be an object" in r.out
+    r = run_script(["check", "p/f"], cwd=tmp_path, env=env)
+    assert r.code == 0 and "environmentVariables.NESTED is an object: it is ignored" in r.out
+    assert "OK" not in r.out.replace("NESTED", "")
