@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .eval import EnvironmentLoader
     from .providers import ProviderRegistry
 
-__all__ = ["Patch", "Rotation", "parse_rotate_path", "patch_json", "rotate", "rotate_sites"]
+__all__ = ["Patch", "Rotation", "format_rotate_path", "parse_rotate_path", "patch_json", "rotate", "rotate_sites"]
 
 Keys = tuple  # of str (object keys) and int (array indices)
 
@@ -99,6 +99,20 @@ def parse_rotate_path(path: str | Sequence[Any]) -> Keys:
     if not accessors:
         raise ValueError("a rotate path must not be empty")
     return tuple(a.key for a in accessors)
+
+
+def format_rotate_path(keys: Keys) -> str:
+    """Keys written as a rotate path, as ESC writes paths (the inverse of
+    :func:`parse_rotate_path` for the paths it writes).
+
+    Example::
+
+        format_rotate_path(("a", "b-c", 0))    # 'a["b-c"][0]'
+    """
+    out = ""
+    for k in keys:
+        out = child_path(out, k)
+    return out
 
 
 def rotate_sites(decl: "A.EnvironmentDecl") -> dict[Keys, "A.RotateExpr"]:
