@@ -181,6 +181,148 @@ class LocalBackend:
             environments=tuple(dict.fromkeys(session.loaded)),
         )
 
+    def rotate(
+        self,
+        name: str,
+        paths: "list[str] | tuple[str, ...]" = (),
+        *,
+        organization: str | None = None,
+        limits: Any = None,
+    ):  # -> esc.Rotation
+        """Rotate environment ``name`` and write the new states into its file, in place.
+
+        Every ``fn::rotate`` of the definition (or those at ``paths``, property paths relative
+        to ``values``) calls its rotator; the new states replace the old ones in the file with
+        comments and layout kept, secrets written as ``fn::secret`` and encrypted with the
+        file's key (ESC_PULUMI_PASSPHRASE / ESC_PULUMI_KEY_FILE) when the file already holds
+        ciphertexts. Nothing is written when anything fails: a rotator, another error in the
+        environment (raised as :class:`DefinitionError` with the diagnostics), a path naming no
+        call, or a file changed while rotating. Returns the :class:`esc_pulumi.esc.Rotation`
+        (the value as it now opens, warnings, the patches written).
+
+        Example::
+
+            result = LocalBackend(Path("envs")).rotate("myproj/db", ["password"])
+            [p.doc_path for p in result.patches]   # ['values.password["fn::rotate::pg"].state']
+        """
+        import tempfile
+
+        from ..esc import ProviderRegistry, evaluate, load_definition, rotate
+        from ..esc.rotation import format_rotate_path, parse_rotate_path, rotate_sites
+        from ..secrets.crypto import local_cipher
+        from ..secrets.definitions import apply_state_patches, decrypt_secrets, uses_ciphertexts
+
+        ref = EnvironmentRef.parse(name)
+        if ref.version and ref.version != "latest":
+            raise EscError(
+                f"cannot rotate {name!r}: a pinned revision or tag is a snapshot; rotate "
+                f"{ref.project}/{ref.name} itself"
+            )
+        if not self.root.is_dir():
+            raise EnvironmentNotFound(f"the local ESC folder {self.display(self.root)} does not exist ({self.url})")
+        path = self.path_of(name)
+        try:
+            original = path.read_bytes()
+        except FileNotFoundError:
+            raise EnvironmentNotFound(f"environment {name!r} not found: no file {self.display(path)}") from None
+        text = original.decode("utf-8")
+        decl, load_diags = load_definition(text, name)
+        load_errors = [self._located(d) for d in load_diags if d.is_error]
+        if load_errors:
+            raise DefinitionError("environment definitions have errors:", load_errors)
+        sites = rotate_sites(decl) if decl is not None else {}
+        if not sites:
+            raise EscError(f"{self.display(path)} has no fn::rotate: nothing to rotate")
+
+        wanted = []
+        for p in paths:
+            try:
+                keys = parse_rotate_path(p)
+            except ValueError as e:
+                raise EscError(str(e)) from None
+            if keys not in sites:
+                raise EscError(
+                    f"{self.display(path)} has no fn::rotate at {p!r}; its calls: "
+                    + ", ".join(format_rotate_path(k) for k in sites)
+                )
+            wanted.append(keys)
+        session = _Session(self)
+        cipher = None
+        if uses_ciphertexts(text):
+            # One key for reading and for writing: the new secrets go in with the key the
+            # file's other ciphertexts were made with (checked below: all of them open).
+            cipher = local_cipher(self.environ)
+            if cipher is None:
+                raise DecryptionError(
+                    f"{self.display(path)} holds ciphertexts: set ESC_PULUMI_PASSPHRASE or "
+                    "ESC_PULUMI_KEY_FILE to rotate it"
+                )
+            try:
+                decrypt_secrets(text, cipher.decrypt)
+            except DecryptionError:
+                raise DecryptionError(
+                    f"{self.display(path)}: its ciphertexts do not decrypt with the key from the "
+                    "environment (wrong passphrase or key file): nothing rotated"
+                ) from None
+            session._decrypt = cipher.decrypt
+        context = dict(self.context)
+        if organization and "pulumi" not in context:
+            context["pulumi"] = {"organization": {"login": organization}}
+        common = dict(
+            loader=session,
+            providers=self.providers if self.providers is not None else ProviderRegistry(),
+            decrypter=session.decrypt,
+            context=context,
+            limits=limits if limits is not None else self.limits,
+        )
+        # A check first, which runs no provider nor rotator: an environment with errors
+        # (an unknown rotator, a rotateOnly input out of reach...) fails before any rotator
+        # has changed a credential that could then not be recorded.
+        _, check_diags = evaluate(decl, mode="check", **common)
+        check_errors = [self._located(d) for d in check_diags if d.is_error]
+        if check_errors:
+            try:
+                self._raise(session, check_errors)
+            except DefinitionError:
+                raise DefinitionError("the environment has errors, nothing rotated", check_errors) from None
+        result = rotate(decl, paths=wanted or None, **common)
+        diags = [self._located(d) for d in list(load_diags) + result.diagnostics]
+        errors = [d for d in diags if d.is_error]
+        if errors:
+            ran = ", ".join(format_rotate_path(p.path) for p in result.patches)
+            try:
+                self._raise(session, errors)
+            except DefinitionError:
+                # Rotators that succeeded may have changed credentials already: say so.
+                note = f"; the rotators of {ran} ran, their new states are discarded" if ran else ""
+                raise DefinitionError(f"rotation failed, nothing written{note}", errors) from None
+        result = dataclasses.replace(result, diagnostics=diags)
+        if not result.patches:
+            return result
+        new = apply_state_patches(text, result.patches, cipher.encrypt if cipher is not None else None)
+        target = path.resolve() if path.is_symlink() else path  # a link stays a link
+        if target.read_bytes() != original:
+            raise EscError(
+                f"{self.display(path)} changed while rotating: nothing written. The rotators "
+                "have run: rotate again to record new states"
+            )
+        mode = target.stat().st_mode & 0o7777
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(new.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)  # all at once: readers see the old file or the new one
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return result
+
     def _located(self, d):
         """Diagnostics name the definition file (``envs/proj/dev.yaml:3:7``), not just the env."""
         from ..esc import ANONYMOUS

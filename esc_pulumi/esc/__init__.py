@@ -21,6 +21,7 @@ from .eval import ANONYMOUS, EnvironmentLoader, LoadedEnvironment, LoadError, Mo
 from .loading import load_definition
 from . import schema
 from .providers import Provider, ProviderError, ProviderRegistry, Rotator
+from .rotation import Patch, Rotation, rotate
 from .values import Value, to_plain
 
 __all__ = [
@@ -35,15 +36,18 @@ __all__ = [
     "LoadError",
     "LoadedEnvironment",
     "Mode",
+    "Patch",
     "Pos",
     "Provider",
     "ProviderError",
     "ProviderRegistry",
     "Range",
+    "Rotation",
     "Rotator",
     "Severity",
     "Value",
     "evaluate",
+    "rotate",
     "schema",
     "load_definition",
     "to_plain",

@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol
+from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
 
 from . import ast as A
 from ._gc import collector_paused
@@ -23,10 +23,11 @@ from .diagnostics import Diagnostic, Range, error, has_errors, warning
 from .loading import load_definition
 from .envelope import Decrypter, EnvelopeError, unseal
 from .suggest import closest
-from .providers import Provider, ProviderRegistry
+from .providers import Provider, ProviderRegistry, Rotator
+from .rotation import Keys, Patch, make_patch, parse_rotate_path, rotate_sites
 from .values import JSONNumber, Value, contains_secret, contains_unknown, from_plain, go_json, to_plain, to_string
 
-Mode = Literal["check", "open"]
+Mode = Literal["check", "open", "rotate"]
 
 
 class LoadError(Exception):
@@ -66,6 +67,11 @@ class _Shared:
     diags: list[Diagnostic] = field(default_factory=list)
     cache: dict[str, Value | None] = field(default_factory=dict)
     importing: list[str] = field(default_factory=list)
+    # Rotate mode: the calls to rotate (property paths; None: all) and the new states so far.
+    rotate_paths: frozenset[Keys] | None = None
+    patches: list[Patch] = field(default_factory=list)
+    # id(rotator) -> its input schema without the rotateOnly inputs (see _open_input_schema).
+    open_schemas: dict[int, S.Schema] = field(default_factory=dict)
 
 
 def evaluate(
@@ -78,13 +84,19 @@ def evaluate(
     context: Mapping[str, Any] | None = None,
     show_secrets: bool = False,
     limits: EvalLimits | None = None,
+    rotate_paths: Iterable[str | Sequence[Any]] | None = None,
+    patches: list[Patch] | None = None,
 ) -> tuple[Value, list[Diagnostic]]:
     """Evaluate a declaration; returns the root value (an object) and the diagnostics.
 
     ``mode="check"`` runs no provider and decrypts no ciphertext (unless ``show_secrets``);
-    ``mode="open"`` runs everything. ``limits`` bounds the size of the values and the work
-    (:class:`EvalLimits`; its defaults when ``None``): over a limit the result is an empty
-    object and the diagnostics end with a :class:`LimitDiagnostic`.
+    ``mode="open"`` runs everything. ``mode="rotate"`` is ``open`` in which every
+    ``fn::rotate`` of ``decl`` (or only those at ``rotate_paths``, property paths relative to
+    ``values``; ``None`` or empty: all) is rotated first and opens with its new state; the
+    new states are appended to ``patches`` (see :mod:`.rotation`, whose :func:`~.rotation.rotate`
+    wraps this). ``limits`` bounds the size of the values and the work (:class:`EvalLimits`;
+    its defaults when ``None``): over a limit the result is an empty object, no patch is
+    returned and the diagnostics end with a :class:`LimitDiagnostic`.
 
     Example::
 
@@ -92,6 +104,12 @@ def evaluate(
         value, diags = evaluate(decl, mode="open")
         to_plain(value)   # {'a': 'hello', 'b': 'hello world'}
     """
+    selected: frozenset[Keys] | None = None
+    if rotate_paths is not None:
+        if mode != "rotate":
+            raise ValueError("rotate_paths is for mode='rotate'")
+        # Parsed before anything runs: a bad path must not leave half a rotation behind.
+        selected = frozenset(parse_rotate_path(p) for p in rotate_paths) or None
     shared = _Shared(
         mode=mode,
         show_secrets=show_secrets,
@@ -100,6 +118,7 @@ def evaluate(
         context=dict(context or {}),
         root_name=decl.name,
         budget=Budget(limits),
+        rotate_paths=selected,
     )
     with collector_paused():
         try:
@@ -110,6 +129,9 @@ def evaluate(
         except LimitExceeded as e:
             shared.diags.append(limit_diagnostic(e))
             value = Value({})
+            shared.patches.clear()  # the rotation did not finish: nothing to write back
+    if patches is not None:
+        patches.extend(shared.patches)
     return value, shared.diags
 
 
@@ -138,6 +160,8 @@ class _EnvEval:
         ctx["rootEnvironment"] = {"name": root}
         self.context_value = from_plain(ctx)
         self.base: Value | None = None
+        # Rotate mode, root only: each fn::rotate call's property path (see _rotating).
+        self._rotate_sites: dict[A.RotateExpr, Keys] | None = None
 
     # -- driver ----------------------------------------------------------------------------
 
@@ -635,17 +659,94 @@ class _EnvEval:
         return self._call_provider(x, provider, provider.open, inputs, provider.input_schema, x.inputs)
 
     def _rotate(self, x: A.RotateExpr) -> Step:
-        # Inputs matter only to rotation: checked (for access) in the root environment only.
-        if x.inputs is not None and self.shared.mode == "check" and self.is_root:
-            yield x.inputs
+        shared = self.shared
+        rotator = shared.providers.rotator(x.provider) if x.provider is not None else None
+        path = self._rotating(x)
+        # rotateOnly inputs (managing credentials, say) are evaluated only where they are
+        # needed: to rotate, and to check the root environment (so that whoever manages it
+        # learns they cannot reach them). An imported rotated secret must open for users who
+        # cannot reach its managing credentials (golden inline-reference-rotateOnly).
+        every_input = path is not None or (shared.mode == "check" and self.is_root)
+        skip = rotator.rotate_only if rotator is not None and not every_input else frozenset()
+        inputs: Value | None = None
+        if x.inputs is not None and (every_input or rotator is not None):
+            inputs = yield from self._rotate_inputs(x.inputs, skip)
         state = (yield x.state) if x.state is not None else Value(None, defn=x)
         if x.provider is None or x.inputs is None:
             return Value(None, unknown=True, defn=x)
-        rotator = self.shared.providers.rotator(x.provider)
         if rotator is None:
             self.error(x, f'unknown rotator "{x.provider}"')
             return Value(None, unknown=True, defn=x)
-        return self._call_provider(x, rotator, rotator.open_state, state, rotator.state_schema, x.state or x)
+        assert inputs is not None
+        unknown = Value(None, unknown=True, schema=rotator.output_schema, defn=x)
+        input_schema = self._open_input_schema(rotator) if skip else rotator.input_schema
+        bad = self._schema_errors(S.validate(inputs, input_schema), x.inputs)
+        # The state is optional: absent or null is always fine, as the reference's
+        # oneOf(state schema, null) has it (and its diagnostics when neither matches).
+        if state.repr is not None or state.unknown:
+            state_schema = S.one_of(rotator.state_schema, S.null())
+            bad = self._schema_errors(S.validate(state, state_schema), x.state or x) or bad
+        if bad or shared.mode == "check":
+            return unknown
+        budget = shared.budget
+        budget.expand(inputs, x)  # a rotator may well print or copy its inputs and state
+        budget.expand(state, x)
+        if contains_unknown(inputs) or contains_unknown(state):
+            return unknown
+        if path is not None:
+            try:
+                new_state = rotator.rotate(inputs, state, shared.context)
+            except Exception as e:  # any rotator failure is a diagnostic: no patch, no crash
+                self.error(x, str(e) or type(e).__name__)
+                return unknown
+            # Not validated against the state schema: the reference writes what the rotator
+            # returns (echo's first rotation has previous: null, golden rotate-state).
+            state = from_plain(new_state, rotator.secret)
+            budget.expand(state, x)
+            shared.patches.append(make_patch(x, path, state))
+        if rotator.rotate_only:
+            inputs = _without_keys(inputs, rotator.rotate_only)
+        try:
+            out = rotator.open_state(inputs, state, shared.context)
+        except Exception as e:  # as for fn::open: a diagnostic on the call, never a crash
+            self.error(x, str(e) or type(e).__name__)
+            return unknown
+        return _with_defn(from_plain(out, rotator.secret), x)
+
+    def _rotating(self, x: A.RotateExpr) -> Keys | None:
+        """The property path of ``x`` when this evaluation rotates it, else ``None``."""
+        shared = self.shared
+        if shared.mode != "rotate" or not self.is_root:
+            return None  # imports are never rotated from here
+        if self._rotate_sites is None:
+            self._rotate_sites = {e: keys for keys, e in rotate_sites(self.decl).items()}
+        path = self._rotate_sites.get(x)
+        if path is None or (shared.rotate_paths is not None and path not in shared.rotate_paths):
+            return None
+        return path
+
+    def _rotate_inputs(self, inputs: A.Expr, skip: frozenset[str]) -> Step:
+        """The inputs of a rotator without the ``skip`` ones, which are not even evaluated."""
+        if not skip:
+            return (yield inputs)
+        if type(inputs) is A.ObjectExpr:
+            props: dict[str, Value] = {}
+            for k, c in sorted(zip(inputs.keys, inputs.values), key=_first):
+                if k not in skip:
+                    props[k] = yield c
+            return Value(props, defn=inputs)
+        # Not an object literal (a reference, say): nothing to leave out before evaluating.
+        return _without_keys((yield inputs), skip)
+
+    def _open_input_schema(self, rotator: Rotator) -> S.Schema:
+        """``rotator``'s input schema without its rotateOnly inputs: what inputs are checked
+        against when those are not evaluated."""
+        cached = self.shared.open_schemas.get(id(rotator))
+        if cached is None:
+            cached = self.shared.open_schemas[id(rotator)] = _without_properties(
+                rotator.input_schema, rotator.rotate_only
+            )
+        return cached
 
     def _call_provider(
         self,
@@ -749,6 +850,27 @@ def _mark_secret(v: Value) -> Value:
 
 def _with_defn(v: Value, x: A.Expr) -> Value:
     return v.with_(defn=x) if v.defn is None else v
+
+
+def _without_keys(v: Value, keys: frozenset[str]) -> Value:
+    """An object value without ``keys`` (any other value as it is)."""
+    if v.unknown or type(v.repr) is not dict or not keys.intersection(v.repr):
+        return v
+    return v.with_(repr={k: c for k, c in v.repr.items() if k not in keys}, own=None)
+
+
+def _without_properties(schema: S.Schema, names: frozenset[str]) -> S.Schema:
+    """An object schema without the properties ``names`` (nor their ``required`` entries)."""
+    j = schema.to_json()
+    if not isinstance(j, dict):
+        return schema
+    j = dict(j)
+    if isinstance(j.get("properties"), dict):
+        j["properties"] = {k: v for k, v in j["properties"].items() if k not in names}
+    if isinstance(j.get("required"), list):
+        j["required"] = [k for k in j["required"] if k not in names]
+    j.pop("rotateOnly", None)
+    return S.Schema.from_json(j)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,34 @@ class Provider(ABC):
 
 
 class Rotator(Provider):
-    """An ``fn::rotate::<name>`` rotator: opens with its state; ``rotate`` makes the next state."""
+    """An ``fn::rotate::<name>`` rotator: opens with its state; ``rotate`` makes the next state.
+
+    ``inputs`` are validated against ``input_schema``; the inputs it lists under the JSON-Schema
+    extension ``rotateOnly`` (managing credentials, typically) are evaluated only when rotating
+    the root environment, or checking it, and only :meth:`rotate` sees them. ``state`` is
+    optional in a definition (``null`` when absent); when present it must match
+    ``state_schema``. In ``rotate`` mode the engine calls :meth:`rotate` with the current state,
+    records the result as a patch (see :mod:`esc_pulumi.esc.rotation`) and then opens with it.
+
+    Example::
+
+        class Password(Rotator):
+            input_schema = schema.Schema.from_json({
+                "type": "object", "properties": {"admin": {"type": "string"}},
+                "rotateOnly": ["admin"],
+            })
+            state_schema = schema.record({"current": schema.string()}, required=["current"])
+            secret = True                 # the output and every new state are secret, deeply
+
+            def open_state(self, inputs, state, context):
+                return state if state.repr is not None else {}
+
+            def rotate(self, inputs, state, context):
+                admin = inputs.repr["admin"].repr
+                return {"current": set_new_password(admin)}   # raise ProviderError on failure
+
+        registry = ProviderRegistry(rotators={"password": Password()})
+    """
 
     state_schema: Schema = ALWAYS
 
@@ -56,11 +83,22 @@ class Rotator(Provider):
         raise ProviderError("a rotator opens with its state")
 
     @abstractmethod
-    def open_state(self, state: Value, context: Mapping[str, Any]) -> Any:
-        """The value of the rotated secret for the given state."""
+    def open_state(self, inputs: Value, state: Value, context: Mapping[str, Any]) -> Any:
+        """The value of the rotated secret for ``state`` (``Value(None)`` when the definition
+        has none). ``inputs`` holds the evaluated inputs except the ``rotateOnly`` ones."""
 
     def rotate(self, inputs: Value, state: Value, context: Mapping[str, Any]) -> Any:
+        """The next state, from every input (``rotateOnly`` ones included) and the current
+        state: plain JSON data or :class:`Value` trees (secret flags are kept, and a
+        ``secret`` rotator's states are secret throughout). Raise :class:`ProviderError`
+        on failure: nothing is then patched."""
         raise ProviderError("rotation is not supported by this rotator")
+
+    @property
+    def rotate_only(self) -> frozenset[str]:
+        """The input names the input schema marks ``rotateOnly``."""
+        names = self.input_schema.get("rotateOnly") if isinstance(self.input_schema, Schema) else None
+        return frozenset(n for n in names or () if isinstance(n, str))
 
 
 class ProviderRegistry:

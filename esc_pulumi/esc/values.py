@@ -184,7 +184,9 @@ def from_plain(data: Any, secret: bool = False, defn: "Expr | None" = None) -> V
             continue
         t = type(x)
         if t is dict:
-            d: dict[str, Value] = {}
+            # Keys in the data's order (children are filled in as they pop, in reverse): a
+            # rotator's new state is written back to its definition in this order.
+            d: dict[str, Value] = dict.fromkeys(str(k) for k in x)  # type: ignore[arg-type]
             parent[key] = Value(d, sec, defn=defn)
             for k, c in x.items():
                 stack.append((c, d, str(k), sec))

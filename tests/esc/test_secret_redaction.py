@@ -294,7 +294,7 @@ def test_rotator_state_output_is_secret_deeply() -> None:
     class SecretRotator(Rotator):
         secret = True
 
-        def open_state(self, state: Value, context: Mapping[str, Any]) -> Any:
+        def open_state(self, inputs: Value, state: Value, context: Mapping[str, Any]) -> Any:
             return state
 
     decl, diags = load_definition(

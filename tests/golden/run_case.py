@@ -5,7 +5,9 @@ Usage: python tests/golden/run_case.py CASE_DIR
 The set-up replicates the reference runner (see ../shared/esc-golden/README.md): the root is
 named after the folder (or overrides.rootEnvironment), imports load ``<case>/<name>.yaml``,
 every environment decrypts with "rot128", and the providers test, secret-wrapper, error,
-schema and the rotators swap and echo are registered.
+schema and the rotators swap and echo are registered. With ``overrides.rotate`` the case is
+also rotated (``rotatePaths`` selecting the calls): rotateDiags, rotate, rotateJson and
+rotatePatches.
 """
 from __future__ import annotations
 
@@ -26,8 +28,10 @@ from esc_pulumi.esc import (
     Value,
     evaluate,
     load_definition,
+    rotate,
     schema as S,
 )
+from esc_pulumi.esc.rotation import patch_json
 from esc_pulumi.esc.values import to_plain
 from esc_pulumi.esc.views import detailed
 
@@ -138,23 +142,34 @@ class SchemaProvider(TestProvider):
 
 
 class Swap(Rotator):
+    """The reference's swap: the state {a, b} opens as itself; rotating swaps a and b."""
+
     state_schema = S.record({"a": S.string(), "b": S.string()}, required=["a", "b"])
     output_schema = state_schema
 
-    def open_state(self, state: Value, context: Mapping[str, Any]) -> Any:
-        return state
+    def open_state(self, inputs: Value, state: Value, context: Mapping[str, Any]) -> Any:
+        return state if state.repr is not None else {}
 
     def rotate(self, inputs: Value, state: Value, context: Mapping[str, Any]) -> Any:
-        return {"a": state.repr["b"], "b": state.repr["a"]}
+        s = state.repr if isinstance(state.repr, dict) else {}
+        return {"a": s.get("b"), "b": s.get("a")}
 
 
 class Echo(Rotator):
-    input_schema = S.record({"next": S.string()}, required=["next"])
-    state_schema = S.one_of(S.null(), S.record({"current": S.string(), "previous": S.string()}, required=["current"]))
-    output_schema = S.record({"current": S.string(), "previous": S.string()})
+    """The reference's echo: the next state is {current: inputs.next, previous: state.current}."""
 
-    def open_state(self, state: Value, context: Mapping[str, Any]) -> Any:
+    input_schema = S.Schema.from_json(
+        {"properties": {"next": {"type": "string"}}, "type": "object", "required": ["next"], "rotateOnly": ["next"]}
+    )
+    state_schema = S.record({"current": S.string(), "previous": S.string()}, required=["current"])
+    output_schema = state_schema
+
+    def open_state(self, inputs: Value, state: Value, context: Mapping[str, Any]) -> Any:
         return state if state.repr is not None else {}
+
+    def rotate(self, inputs: Value, state: Value, context: Mapping[str, Any]) -> Any:
+        s = state.repr if isinstance(state.repr, dict) else {}
+        return {"current": inputs.repr["next"], "previous": s.get("current")}
 
 
 def registry() -> ProviderRegistry:
@@ -208,6 +223,14 @@ def run_case(case_dir: str | os.PathLike[str]) -> dict[str, Any]:
     out["eval"] = {"properties": detailed(opened, name)["value"]} if isinstance(opened.repr, dict) else {}
     out["evalJsonRedacted"] = to_plain(opened, redact=True)
     out["evalJSONRevealed"] = to_plain(opened, redact=False)
+    if overrides.get("rotate"):
+        result = rotate(decl, paths=overrides.get("rotatePaths"), **common)
+        out["rotateDiags"] = diagnostics(result.diagnostics)
+        rotated = result.value
+        out["rotate"] = {"properties": detailed(rotated, name)["value"]} if isinstance(rotated.repr, dict) else {}
+        # Redacted, as checkJson is: the reference has one rotate view, not a revealed twin.
+        out["rotateJson"] = to_plain(rotated, redact=True)
+        out["rotatePatches"] = [patch_json(p) for p in result.patches]
     return out
 
 
