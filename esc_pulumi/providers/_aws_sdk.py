@@ -128,12 +128,34 @@ def describe(e: BaseException, plaintexts: Iterable[str]) -> str:
     error = response.get("Error") if isinstance(response, dict) else None
     if isinstance(error, dict) and (error.get("Code") or error.get("Message")):
         code = str(error.get("Code") or type(e).__name__)
-        message = str(error.get("Message") or "").strip()
+        message = str(error.get("Message") or "")
+        if code.isdigit():
+            # botocore could not parse the error body (an XML answer to a JSON service, from
+            # an emulator or a proxy): only an HTTP status as the code, the raw body as the
+            # message. Take the AWS error out of the body when it holds one.
+            code, message = _error_in_body(code, message)
+        message = " ".join(message.split())
         text = f"{code}: {message}" if message else code
     else:
         message = " ".join(str(e).split())  # botocore's validation reports span lines
         text = f"{type(e).__name__}: {message}" if message else type(e).__name__
+    if len(text) > _MAX_TEXT:  # an HTML error page, say: the start says what it is
+        text = text[: _MAX_TEXT - 3] + "..."
     return _redact_signing(scrub(text, plaintexts))
+
+
+_MAX_TEXT = 500
+
+
+def _error_in_body(status: str, body: str) -> tuple[str, str]:
+    """(code, message) of an AWS XML error body; (``HTTP <status>``, the body) otherwise."""
+    import re
+
+    code = re.search(r"<Code>([^<]*)</Code>", body)
+    message = re.search(r"<Message>([^<]*)</Message>", body)
+    if code:
+        return code.group(1).strip(), (message.group(1) if message else "")
+    return f"HTTP {status}", body
 
 
 def _redact_signing(text: str) -> str:

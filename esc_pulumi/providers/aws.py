@@ -283,13 +283,13 @@ def environment_token(request: OidcTokenRequest, environ: Mapping[str, str] | No
 
 def _oidc_request(oidc: Mapping[str, Any], context: Mapping[str, Any]) -> OidcTokenRequest:
     org = _context_text(context, "pulumi", "organization", "login")
-    env = _context_text(context, "currentEnvironment", "name") or _context_text(context, "rootEnvironment", "name")
+    env = _context_text(context, "currentEnvironment", "name")
     audience = subject = None
-    if org:
-        project, _, name = (env or "").rpartition("/")
-        audience = f"aws:{org}" if project and project != "default" else org
-        if name:
-            subject = f"pulumi:environments:org:{org}:env:{project or 'default'}/{name}"
+    if org and env:  # both are needed: the audience depends on the environment's project
+        project, _, name = env.partition("@")[0].rpartition("/")  # no @revision or @tag
+        project = project or "default"
+        audience = org if project == "default" else f"aws:{org}"
+        subject = f"pulumi:environments:org:{org}:env:{project}/{name}"
     return OidcTokenRequest(
         role_arn=str(oidc["roleArn"]),
         session_name=str(oidc["sessionName"]),
@@ -423,9 +423,8 @@ def _no_token_message(request: OidcTokenRequest) -> str:
         f"to the token, or {TOKEN_FILE_ENV} to a file holding it (a CI's OIDC token, for "
         f"instance); the embedded engine issues no tokens itself"
     )
-    if request.audience:
-        text += f' (Pulumi Cloud would issue it for audience "{request.audience}"'
-        text += f', subject "{request.subject}")' if request.subject else ")"
+    if request.audience and request.subject:
+        text += f' (Pulumi Cloud issues it for audience "{request.audience}", subject "{request.subject}")'
     return text
 
 
