@@ -46,7 +46,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..esc import Provider, ProviderError, Value, schema, to_plain
 from . import _aws_sdk as sdk
-from ._hygiene import secret_texts
+from ._hygiene import scrub, secret_texts
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +402,7 @@ class AwsLogin(Provider):
                 }
                 if oidc.get("policyArns"):
                     kwargs["PolicyArns"] = [{"arn": str(a)} for a in oidc["policyArns"]]
-                log.debug("aws-login: AssumeRoleWithWebIdentity %s", request.role_arn)
+                log.debug("%s", scrub(f"aws-login: AssumeRoleWithWebIdentity {request.role_arn}", known))
                 response, err = sdk.attempt(client.assume_role_with_web_identity, **kwargs)
             if err is not None:
                 message = f"aws-login: {what}: {sdk.describe(err, known)}"
@@ -454,7 +454,7 @@ class _Fetcher(Provider):
                 del err
                 raise sdk.fail(message, known)
             for key, request in wanted.items():
-                log.debug("%s: get %r in %s", self.name, key, region)
+                log.debug("%s: get %r", self.name, key)  # (object keys are never secret)
                 value, err = sdk.attempt(self.fetch, client, request)
                 if err is not None:
                     message = f'{self.name}: get "{key}": {sdk.describe(err, known)}'
