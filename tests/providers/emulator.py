@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -113,7 +114,9 @@ def start(
     log.close()
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
-    line = proc.stdout.readline()  # the port, once the server listens
+    # The port, once the server listens (waiting no longer than the timeout for it).
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
     if not line.strip().isdigit():
         proc.kill()
         proc.wait()
