@@ -7,7 +7,7 @@ LOCK := requirements.lock
 LOCK_FLAGS := --extra test --extra bench --extra dev --all-build-deps --allow-unsafe \
 	--strip-extras --generate-hashes --no-emit-index-url --no-emit-find-links
 
-.PHONY: test demo bench bench-engine bench-load bench-server lock upgrade-deps clean
+.PHONY: test demo bench bench-engine bench-load bench-server bench-providers lock upgrade-deps clean
 
 # A new venv whenever the lock or the project's metadata changes: nothing stale survives.
 $(STAMP): pyproject.toml $(LOCK)
@@ -23,7 +23,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/run_program.py examples/local
 
-bench: bench-engine bench-load bench-server
+bench: bench-engine bench-load bench-server bench-providers
 
 bench-engine: $(STAMP)
 	$(PY) benchmarks/engine.py
@@ -33,6 +33,9 @@ bench-load: $(STAMP)
 
 bench-server: $(STAMP)
 	$(PY) benchmarks/server.py
+
+bench-providers: $(STAMP)
+	$(PY) benchmarks/providers.py
 
 # Re-resolve the lock within pyproject.toml's ranges, keeping the pins that still fit.
 lock: $(STAMP)
