@@ -279,6 +279,23 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signum)
 
 
+def _after_fork_in_child() -> None:
+    """A forked child owns no folder: give it back the default dispositions we replaced. A
+    Python handler only runs between bytecodes, so a child stuck in C code (a regular
+    expression, say) would otherwise outlive a SIGTERM that the default action ends at once."""
+    for signum in list(_STATE.handlers):
+        try:
+            if signal.getsignal(signum) is _on_signal:
+                signal.signal(signum, signal.SIG_DFL)
+        except (ValueError, OSError):  # pragma: no cover - not the main thread
+            pass
+    _STATE.handlers.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def write_projected_files(projection: "Projection") -> dict[str, str]:
     """Write each ``files`` entry to a new 0600 file; ``{variable: path}``.
 

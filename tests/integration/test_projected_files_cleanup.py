@@ -252,6 +252,24 @@ def test_a_forked_child_never_removes_its_parents_files(app, tmpdir_env):
     assert folders(tmpdir_env) == []  # and the parent's own exit removed them
 
 
+def test_a_forked_child_gets_the_default_sigterm_back(app, tmpdir_env):
+    """The child owns no folder; a Python handler would also delay its death while it runs C
+    code, which the default action would not."""
+    script = f"""
+        import esc_pulumi, os, signal, sys
+        r = esc_pulumi.load("dev", {str(app)!r})
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # ours, in the parent
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL else 7)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), flush=True)
+    """
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=tmpdir_env, capture_output=True,
+                       text=True, timeout=60)
+    assert (p.returncode, p.stdout.strip()) == (0, "0"), p.stderr
+
+
 # -- SIGKILL: swept by the next start ------------------------------------------------------------
 
 
