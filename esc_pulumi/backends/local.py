@@ -7,6 +7,16 @@ and ``@latest`` is the plain file: a folder has no revision history of its own.
 ``{ciphertext: ...}`` secrets are decrypted with the key from ``ESC_PULUMI_PASSPHRASE`` or
 ``ESC_PULUMI_KEY_FILE`` (derived only when a ciphertext is met: scrypt is slow on purpose).
 
+Nothing outside the folder is ever read. Names are ESC names (:mod:`esc_pulumi.refs`: no ``..``,
+no ``/`` inside a part), so a name can only spell ``<DIR>/<project>/<env>[@<tag>].yaml``; and
+the file is read only when its real path (every symbolic link followed) is still inside the
+real path of ``<DIR>``. A link inside the folder to another place inside it is fine; a link
+that leads out of it (to ``~/.aws/credentials``, say, committed to the repository holding the
+definitions) is refused with an error naming the environment, before anything is read — a
+definition's text ends up in diagnostics and YAML error messages, so reading a file outside
+the folder could print it. The last step is opened with ``O_NOFOLLOW``, so it cannot be swapped
+for a link after the check.
+
 Example::
 
     backend = LocalBackend(Path("envs"))
@@ -21,7 +31,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
-from ..errors import DecryptionError, DefinitionError, EnvironmentNotFound, EscError, InvalidReference
+from ..errors import BackendError, DecryptionError, DefinitionError, EnvironmentNotFound, EscError
 from ..refs import EnvironmentRef
 from .base import OpenedEnvironment
 
@@ -41,20 +51,12 @@ class _Session:
         from ..esc import LoadedEnvironment, LoadError
 
         try:
-            path = self.backend.path_of(name)
+            text = self.backend.read_bytes(name)
         except EnvironmentNotFound as e:
             self.missing[name] = str(e)
             raise LoadError(str(e)) from None
-        except InvalidReference as e:
+        except EscError as e:  # a bad name (InvalidReference), a path outside the folder, ...
             raise LoadError(str(e)) from None
-        try:
-            text = path.read_bytes()
-        except FileNotFoundError:
-            msg = f"environment {name!r} not found: no file {self.backend.display(path)}"
-            self.missing[name] = msg
-            raise LoadError(msg) from None
-        except OSError as e:
-            raise LoadError(f"cannot read {self.backend.display(path)}: {e.strerror or e}") from None
         self.loaded.append(name)
         return LoadedEnvironment(text=text, decrypter=self.decrypt)
 
@@ -105,18 +107,61 @@ class LocalBackend:
         return f"LocalBackend({str(self.root)!r})"
 
     def path_of(self, name: str) -> Path:
-        """The file holding environment ``name`` (``env``, ``proj/env``, ``proj/env@tag``)."""
-        ref = EnvironmentRef.parse(name)
+        """The file holding environment ``name`` (``env``, ``proj/env``, ``proj/env@tag``), as
+        spelt under ``root`` (links not followed: the path users should see).
+
+        :class:`InvalidReference` for a name that is not an ESC name; :class:`BackendError` when
+        the file's real path leads out of the folder (see the module docstring).
+        """
+        ref = EnvironmentRef.parse(name)  # the one place names are checked: no '..', no '/'
         folder = self.root / ref.project
         if ref.version and ref.version != "latest":
             pinned = folder / f"{ref.name}@{ref.version}.yaml"
-            if pinned.is_file():
+            if self._inside(name, pinned).is_file():
                 return pinned
             raise EnvironmentNotFound(
                 f"environment {name!r}: the local backend has no revision or tag "
                 f"{ref.version!r} (no file {self.display(pinned)})"
             )
-        return folder / f"{ref.name}.yaml"
+        path = folder / f"{ref.name}.yaml"
+        self._inside(name, path)
+        return path
+
+    def _inside(self, name: str, path: Path) -> Path:
+        """``path``'s real path, which must lie inside the real path of ``root``.
+
+        Checked on real paths because a valid name still goes through whatever links the
+        folder holds; a missing file resolves as far as it exists, which is inside too.
+        """
+        root = Path(os.path.realpath(self.root))
+        real = Path(os.path.realpath(path))
+        if real != root and root not in real.parents:
+            raise BackendError(
+                f"environment {name!r}: {self.display(path)} leads outside the local ESC folder "
+                f"{self.display(self.root)} (a symbolic link?): refusing to read it"
+            )
+        return real
+
+    def read_bytes(self, name: str) -> bytes:
+        """The definition of environment ``name``, as bytes, read from inside the folder only.
+
+        :class:`EnvironmentNotFound` when there is no such file; :class:`InvalidReference` or
+        :class:`BackendError` as :meth:`path_of`; :class:`BackendError` when it cannot be read.
+        """
+        path = self.path_of(name)
+        real = self._inside(name, path)  # what is opened is what was checked
+        try:
+            # O_NOFOLLOW: the checked file cannot turn into a link between the check and here.
+            fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise EnvironmentNotFound(f"environment {name!r} not found: no file {self.display(path)}") from None
+        except OSError as e:
+            raise BackendError(f"cannot read {self.display(path)}: {e.strerror or e}") from None
+        try:
+            with os.fdopen(fd, "rb") as f:
+                return f.read()
+        except OSError as e:  # a folder named like a definition (EISDIR), say
+            raise BackendError(f"cannot read {self.display(path)}: {e.strerror or e}") from None
 
     def display(self, path: Path) -> str:
         """A path as users should see it: relative to the cwd when below it."""
@@ -127,11 +172,7 @@ class LocalBackend:
 
     def read_definition(self, name: str) -> str:
         """The definition text of one environment (for ``esc-pulumi check``/``open REF``)."""
-        path = self.path_of(name)
-        try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise EnvironmentNotFound(f"environment {name!r} not found: no file {self.display(path)}") from None
+        return self.read_bytes(name).decode("utf-8")
 
     def open(
         self,

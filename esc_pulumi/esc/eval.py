@@ -25,7 +25,18 @@ from .envelope import Decrypter, EnvelopeError, unseal
 from .suggest import closest
 from .providers import Provider, ProviderRegistry, Rotator
 from .rotation import Keys, Patch, make_patch, parse_rotate_path, rotate_sites
-from .values import JSONNumber, Value, contains_secret, contains_unknown, from_plain, go_json, to_plain, to_string
+from .values import (
+    SECRET_TEXT,
+    JSONNumber,
+    Value,
+    contains_secret,
+    contains_unknown,
+    from_plain,
+    go_json,
+    scalar_text,
+    to_plain,
+    to_string,
+)
 
 Mode = Literal["check", "open", "rotate"]
 
@@ -273,12 +284,14 @@ class _EnvEval:
             error(summary, rng if rng is not None else (x.range if x else None), path if path is not None else (x.path if x else ""))
         )
 
-    def _schema_errors(self, errors: Iterable[S.SchemaError], fallback: A.Expr) -> bool:
+    def _schema_errors(self, errors: Iterable[S.SchemaError], fallback: A.Expr, secret_schema: bool = False) -> bool:
+        """Report schema violations; with ``secret_schema`` (a ``fn::validate`` schema holding a
+        secret) the messages quote nothing of the schema (``e.redacted``)."""
         found = False
         for e in errors:
             found = True
             x = getattr(e.value, "defn", None) or fallback
-            self.error(x, e.message)
+            self.error(x, e.redacted if secret_schema and e.redacted is not None else e.message)
         return found
 
     # -- imports ----------------------------------------------------------------------------
@@ -472,6 +485,9 @@ class _EnvEval:
         first = accessors[0].key
         cur_expr: A.Expr | None = None
         cur: Value | None = None
+        # Whether the walk has passed through a secret value: from there on, keys, lengths and
+        # everything else about the receiver are secret-derived and no diagnostic may quote them.
+        secret = False
         start = 1
         if first == "imports":
             cur = Value(dict(self.imports))
@@ -514,14 +530,15 @@ class _EnvEval:
                     if base is not None and type(base.repr) is dict and key in base.repr:
                         cur, cur_expr = base.repr[key], None
                         continue
+                    # The definition's own keys are its text; a secret base's keys are not.
                     keys = list(cur_expr.keys)
-                    if base is not None and type(base.repr) is dict:
+                    if base is not None and type(base.repr) is dict and not (secret or base.secret):
                         keys += list(base.repr)
                     return self._access_error(x, _unknown_property(key, keys), access, i)
                 if t is A.ArrayExpr:
                     if type(key) is not int:
                         return self._access_error(x, "cannot access an array element using a property name", access, i)
-                    problem = _index_problem(key, len(cur_expr.elements))
+                    problem = _index_problem(key, len(cur_expr.elements), False)  # a literal array
                     if problem:
                         return self._access_error(x, problem, access, i)
                     cur_expr = cur_expr.elements[key]
@@ -529,6 +546,7 @@ class _EnvEval:
                 cur = yield cur_expr
                 cur_expr = None
             assert cur is not None
+            secret = secret or cur.secret
             if cur.unknown:
                 nxt = self._unknown_access(x, cur, key, access, i)
                 if nxt is None:
@@ -541,12 +559,13 @@ class _EnvEval:
                     return self._access_error(x, "cannot access an object property using an integer index", access, i)
                 c = r.get(key)
                 if c is None:
-                    return self._access_error(x, _unknown_property(key, list(r)), access, i)
+                    # No "did you mean": the keys of a secret object are secret-derived.
+                    return self._access_error(x, _unknown_property(key, [] if secret else list(r)), access, i)
                 cur = c
             elif type(r) is list:
                 if type(key) is not int:
                     return self._access_error(x, "cannot access an array element using a property name", access, i)
-                problem = _index_problem(key, len(r))
+                problem = _index_problem(key, len(r), secret)
                 if problem:
                     return self._access_error(x, problem, access, i)
                 cur = r[key]
@@ -617,7 +636,8 @@ class _EnvEval:
         try:
             result = fn.apply(arg, budget)
         except _BuiltinError as e:
-            self.error(x, str(e))
+            # A secret argument's error says what went wrong, never where or with what.
+            self.error(x, e.redacted if secret and e.redacted is not None else str(e))
             return Value(None, secret, True, defn=x)
         if isinstance(result, Value):
             if secret:
@@ -770,7 +790,7 @@ class _EnvEval:
         try:
             out = call(arg, self.shared.context)
         except Exception as e:  # any provider failure is a diagnostic, never a crash
-            self.error(x, str(e) or type(e).__name__)
+            self.error(x, _masked(str(e) or type(e).__name__, arg))
             return unknown
         return _with_defn(from_plain(out, provider.secret), x)
 
@@ -815,12 +835,15 @@ class _EnvEval:
         budget.expand(v, x.value)  # validation walks the value
         if contains_unknown(sv):
             return v.with_(defn=x)
+        # A schema holding a secret anywhere (a const, an enum, keys from fn::fromJSON of a
+        # secret...) is never quoted: not in its own errors, not in the violations it finds.
+        secret_schema = contains_secret(sv)
         try:
             sch = S.Schema.from_json(to_plain(sv))
         except Exception as e:
-            self.error(x.schema, f"invalid schema: {e}")
+            self.error(x.schema, f"invalid schema: {SECRET_TEXT if secret_schema else e}")
             return Value(None, unknown=True, defn=x)
-        if self._schema_errors(S.validate(v, sch), x.value):
+        if self._schema_errors(S.validate(v, sch), x.value, secret_schema):
             return Value(None, contains_secret(v), True, defn=x)
         return v.with_(defn=x)
 
@@ -841,7 +864,37 @@ def _literal(x: A.Expr) -> Value:
 
 
 class _BuiltinError(Exception):
-    pass
+    """A builtin's failure. ``redacted``: the message without anything taken from the argument
+    (used when the argument is secret); ``None`` when the message quotes nothing of it."""
+
+    def __init__(self, message: str, redacted: str | None = None) -> None:
+        super().__init__(message)
+        self.redacted = redacted
+
+
+def _masked(message: str, arg: Value) -> str:
+    """``message`` (a provider's error text) with every secret text of ``arg`` of 3 or more
+    characters replaced by ``[secret]``: providers echo their inputs in errors. Shorter ones
+    cannot be told from ordinary words (the same floor as ``esc-pulumi run``'s masking)."""
+    if not contains_secret(arg):
+        return message
+    texts: set[str] = set()
+    stack: list[tuple[Value, bool]] = [(arg, False)]
+    while stack:
+        v, inherited = stack.pop()
+        sec = inherited or bool(v.secret)
+        r = v.repr
+        if type(r) is dict:
+            stack.extend((c, sec) for c in r.values())
+            if sec:
+                texts.update(r)  # a secret object's keys are secret-derived too
+        elif type(r) is list:
+            stack.extend((c, sec) for c in r)
+        elif sec and not v.unknown and r is not None:
+            texts.add(scalar_text(r))
+    for t in sorted((t for t in texts if len(t) >= 3), key=len, reverse=True):
+        message = message.replace(t, SECRET_TEXT)
+    return message
 
 
 def _mark_secret(v: Value) -> Value:
@@ -895,7 +948,10 @@ def _from_json(v: Value, budget: Budget) -> Any:
     try:
         data, _ = json.JSONDecoder(parse_float=JSONNumber).raw_decode(text.lstrip(" \t\r\n"))
     except json.JSONDecodeError as e:
-        raise _BuiltinError(f"decoding JSON string: {e.msg.lower()}") from None
+        msg = e.msg.lower()
+        # json's messages carry no text of the input, but the pure-Python scanner's "invalid
+        # \\escape: 'x'" quotes a character: a secret's error keeps only the first part.
+        raise _BuiltinError(f"decoding JSON string: {msg}", f"decoding JSON string: {msg.split(':', 1)[0]}") from None
     budget.nodes(count_plain(data, budget.limits.max_nodes))  # before building a value per item
     return from_plain(data, v.secret)
 
@@ -912,13 +968,19 @@ def _from_base64(v: Value, budget: Budget) -> str:
     # A regular expression, not a loop per character: the text may be megabytes long.
     bad_char = _NOT_B64.search(text)
     if bad_char is not None:
-        raise _BuiltinError(f"decoding base64 string: illegal base64 data at input byte {bad_char.start()}")
+        raise _BuiltinError(
+            f"decoding base64 string: illegal base64 data at input byte {bad_char.start()}",
+            f"decoding base64 string: illegal base64 data at input byte {SECRET_TEXT}",
+        )
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         pos = text.find("=")
         n = pos if pos >= 0 else (len(text) // 4) * 4
-        raise _BuiltinError(f"decoding base64 string: illegal base64 data at input byte {n}") from None
+        raise _BuiltinError(
+            f"decoding base64 string: illegal base64 data at input byte {n}",
+            f"decoding base64 string: illegal base64 data at input byte {SECRET_TEXT}",
+        ) from None
     return raw.decode("utf-8", errors="replace")
 
 
@@ -945,11 +1007,13 @@ def _accessor_range(x: A.Expr, access: A.PropertyAccess, i: int) -> Range:
     return A.offset_range(x.range, span.start, span.end)
 
 
-def _index_problem(index: int, length: int) -> str | None:
+def _index_problem(index: int, length: int, secret: bool) -> str | None:
+    """What is wrong with ``index`` into an array of ``length``; a secret array's length is
+    secret-derived, so it is not quoted (the index is the definition's own text)."""
     if index < 0:
         return "array indices must not be negative"
     if index >= length:
-        return f"array index {index} out-of-bounds for array of length {length}"
+        return f"array index {index} out-of-bounds for array of length {SECRET_TEXT if secret else length}"
     return None
 
 

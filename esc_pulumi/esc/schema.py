@@ -41,7 +41,7 @@ import json
 import math
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Iterable, Protocol
@@ -110,13 +110,28 @@ class ValueLike(Protocol):
     schema: "Schema | None"
 
 
+SECRET = "[secret]"  # what a redacted message shows instead of the schema's data
+
+
 @dataclass(frozen=True)
 class SchemaError:
     """One schema violation: ``message`` is the exact diagnostic summary, ``value`` the
-    innermost value at fault (the diagnostic goes at that value's definition)."""
+    innermost value at fault (the diagnostic goes at that value's definition).
+
+    ``redacted`` is the same message quoting nothing taken from the schema (its consts, enums,
+    patterns, bounds, property names, types: each becomes ``[secret]``), for a schema that holds
+    a secret (``fn::validate`` with a schema built from one); ``None`` when ``message`` quotes
+    nothing of the schema. Not part of equality: it is a rendering of the same violation.
+    """
 
     value: Any
     message: str
+    redacted: str | None = field(default=None, compare=False)
+
+
+def _at(path: str, message: str) -> str:
+    """``path: message`` (``path`` a place inside the schema), or the message alone at its root."""
+    return f"{path}: {message}" if path else message
 
 
 # -- the schema ------------------------------------------------------------------------------
@@ -922,7 +937,7 @@ def _validate(value: Any, schema: Schema, errs: list[SchemaError], depth: int) -
         st = s._simple
         if st is not None:
             if st != t:
-                errs.append(SchemaError(v, f"expected {st}, got {t}"))
+                errs.append(SchemaError(v, f"expected {st}, got {t}", f"expected {SECRET}, got {t}"))
             continue
 
         # Applicators on the same value.
@@ -941,29 +956,34 @@ def _validate(value: Any, schema: Schema, errs: list[SchemaError], depth: int) -
         # Keywords about the value itself.
         et = s.type
         if et and not _type_matches(t, r, et):
-            errs.append(SchemaError(v, f"expected {_type_label(et)}, got {t}"))
+            errs.append(SchemaError(v, f"expected {_type_label(et)}, got {t}", f"expected {SECRET}, got {t}"))
         if s.const is not MISSING and not _equals(v, s.const):
-            errs.append(SchemaError(v, "expected " + go_json(s.const)))
+            errs.append(SchemaError(v, "expected " + go_json(s.const), f"expected {SECRET}"))
         if s.enum is not None and not any(_equals(v, e) for e in s.enum):
-            errs.append(SchemaError(v, "expected one of " + go_json(list(s.enum))))
+            errs.append(SchemaError(v, "expected one of " + go_json(list(s.enum)), f"expected one of {SECRET}"))
 
         if t == "number":
             _check_number(v, r, s, errs)
         elif t == "string":
             if s.min_length is not None and len(r) < s.min_length:
-                errs.append(SchemaError(v, f"expected a string of at least length {_fmt_num(s.min_length)}"))
+                errs.append(SchemaError(v, f"expected a string of at least length {_fmt_num(s.min_length)}",
+                                        f"expected a string of at least length {SECRET}"))
             if s.max_length is not None and len(r) > s.max_length:
-                errs.append(SchemaError(v, f"expected a string of at most length {_fmt_num(s.max_length)}"))
+                errs.append(SchemaError(v, f"expected a string of at most length {_fmt_num(s.max_length)}",
+                                        f"expected a string of at most length {SECRET}"))
             if s.pattern is not None:
                 rx = s._regex()
                 if rx is not None and rx.search(r) is None:
-                    errs.append(SchemaError(v, f"string must match the pattern {go_quote(s.pattern)}"))
+                    errs.append(SchemaError(v, f"string must match the pattern {go_quote(s.pattern)}",
+                                            f"string must match the pattern {SECRET}"))
         elif t == "array":
             n = len(r)
             if s.min_items is not None and n < s.min_items:
-                errs.append(SchemaError(v, f"expected an array with at least {_fmt_num(s.min_items)} items"))
+                errs.append(SchemaError(v, f"expected an array with at least {_fmt_num(s.min_items)} items",
+                                        f"expected an array with at least {SECRET} items"))
             if s.max_items is not None and n > s.max_items:
-                errs.append(SchemaError(v, f"expected an array with at most {_fmt_num(s.max_items)} items"))
+                errs.append(SchemaError(v, f"expected an array with at most {_fmt_num(s.max_items)} items",
+                                        f"expected an array with at most {SECRET} items"))
             prefix = s.prefix_items
             start = 0
             if prefix:
@@ -981,25 +1001,29 @@ def _validate(value: Any, schema: Schema, errs: list[SchemaError], depth: int) -
                         er = e.repr
                         et2 = type_names.get(type(er)) or _slow_type_name(er)
                         if et2 != ist:
-                            errs.append(SchemaError(e, f"expected {ist}, got {et2}"))
+                            errs.append(SchemaError(e, f"expected {ist}, got {et2}", f"expected {SECRET}, got {et2}"))
                     else:
                         push((e, it, 0))
         elif t == "object":
             n = len(r)
             if s.min_properties is not None and n < s.min_properties:
-                errs.append(SchemaError(v, f"expected an object with at least {_fmt_num(s.min_properties)} properties"))
+                errs.append(SchemaError(v, f"expected an object with at least {_fmt_num(s.min_properties)} properties",
+                                        f"expected an object with at least {SECRET} properties"))
             if s.max_properties is not None and n > s.max_properties:
-                errs.append(SchemaError(v, f"expected an object with at most {_fmt_num(s.max_properties)} properties"))
+                errs.append(SchemaError(v, f"expected an object with at most {_fmt_num(s.max_properties)} properties",
+                                        f"expected an object with at most {SECRET} properties"))
             if s.required:
                 missing = [k for k in s.required if k not in r]
                 if missing:
-                    errs.append(SchemaError(v, "missing required properties: " + ", ".join(missing)))
+                    errs.append(SchemaError(v, "missing required properties: " + ", ".join(missing),
+                                            f"missing required properties: {SECRET}"))
             if s.dependent_required:
                 for k, deps in s.dependent_required.items():
                     if k in r:
                         missing = [d for d in deps if d not in r]
                         if missing:
-                            errs.append(SchemaError(v, "missing required properties: " + ", ".join(missing)))
+                            errs.append(SchemaError(v, "missing required properties: " + ", ".join(missing),
+                                                    f"missing required properties: {SECRET}"))
             props = s.properties
             ap = s.additional_properties
             if ap is not None and ap._noop:
@@ -1070,20 +1094,24 @@ def _is_integral(r: Any) -> bool:
 def _check_number(v: Any, r: Any, s: Schema, errs: list[SchemaError]) -> None:
     m = s.multiple_of
     if m is not None and not _is_multiple(r, m):
-        errs.append(SchemaError(v, f"expected a multiple of {_fmt_num(m)}"))
+        errs.append(SchemaError(v, f"expected a multiple of {_fmt_num(m)}", f"expected a multiple of {SECRET}"))
     x = s.minimum
     if x is not None and r < x:
-        errs.append(SchemaError(v, f"expected a number greater than or equal to {_fmt_num(x)}"))
+        errs.append(SchemaError(v, f"expected a number greater than or equal to {_fmt_num(x)}",
+                                f"expected a number greater than or equal to {SECRET}"))
     x = s.exclusive_minimum
     if x is not None and r <= x:
-        errs.append(SchemaError(v, f"expected a number greater than {_fmt_num(x)}"))
+        errs.append(SchemaError(v, f"expected a number greater than {_fmt_num(x)}",
+                                f"expected a number greater than {SECRET}"))
     x = s.maximum
     if x is not None and r > x:
         # Sic: the reference has no space before the number.
-        errs.append(SchemaError(v, f"expected a number less than or equal to{_fmt_num(x)}"))
+        errs.append(SchemaError(v, f"expected a number less than or equal to{_fmt_num(x)}",
+                                f"expected a number less than or equal to {SECRET}"))
     x = s.exclusive_maximum
     if x is not None and r >= x:
-        errs.append(SchemaError(v, f"expected a number less than {_fmt_num(x)}"))
+        errs.append(SchemaError(v, f"expected a number less than {_fmt_num(x)}",
+                                f"expected a number less than {SECRET}"))
 
 
 def _fraction(x: Any) -> Fraction | None:
@@ -1197,7 +1225,7 @@ def _compat(
         if V.always or V.never or V._noop:
             continue
         if E.never:  # only reached when NEVER_MESSAGE is set
-            errs.append(SchemaError(x, (f"{p}: " if p else "") + (NEVER_MESSAGE or "")))
+            errs.append(SchemaError(x, _at(p, NEVER_MESSAGE or ""), _at(p and SECRET, NEVER_MESSAGE or "")))
             continue
         key = (id(V), id(E))
         if key in anc:
@@ -1243,26 +1271,30 @@ def _compat(
             else:
                 # Exactly-one cannot be decided without the value: "at least one" for oneOf too.
                 errs.extend(collected)
-                errs.append(SchemaError(x, pre + "at least one subschema must match"))
+                errs.append(SchemaError(x, pre + "at least one subschema must match",
+                                        _at(p and SECRET, "at least one subschema must match")))
         vt = _definite_type(V)
         if vt is None:
             continue
         et = E.type
         if et and not _compat_type(vt, et):
-            errs.append(SchemaError(x, f"{pre}expected {_type_label(et)}, got {vt}"))
+            errs.append(SchemaError(x, f"{pre}expected {_type_label(et)}, got {vt}",
+                                    _at(p and SECRET, f"expected {SECRET}, got {vt}")))
             continue
         if vt == "object":
             vreq = V.required or ()
             if E.required:
                 for r in E.required:
                     if r not in vreq:
-                        errs.append(SchemaError(x, f"{_join_path(p, r)}: missing required property"))
+                        errs.append(SchemaError(x, f"{_join_path(p, r)}: missing required property",
+                                                f"{SECRET}: missing required property"))
             if E.dependent_required:
                 for k, deps in E.dependent_required.items():
                     if k in vreq:
                         for d in deps:
                             if d not in vreq:
-                                errs.append(SchemaError(x, f"{_join_path(p, d)}: missing required property"))
+                                errs.append(SchemaError(x, f"{_join_path(p, d)}: missing required property",
+                                                        f"{SECRET}: missing required property"))
             if E.properties:
                 for name, sub in E.properties.items():
                     if not sub._noop:

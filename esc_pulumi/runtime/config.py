@@ -51,8 +51,12 @@ class Config(pulumi.Config):
         try:
             return secret(key, *args)
         except ConfigTypeError as e:
-            # The SDK's message quotes the value: raise one without the secret.
-            raise SecretConfigTypeError(full, str(getattr(e, "expect_type", "value"))) from None
+            # The SDK's error quotes the value, and so does what it chains (int()'s ValueError).
+            # `raise ... from None` would only hide them: __context__ would still hold them, for
+            # any traceback formatter, logger or error reporter that walks the chain. So only the
+            # expected type is kept, and the new error is raised once this handler has ended.
+            kind = str(getattr(e, "expect_type", "value"))
+        raise SecretConfigTypeError(full, kind)
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         return self._secretly(key, super().get, super().get_secret, default)
@@ -86,7 +90,12 @@ class Config(pulumi.Config):
 
 
 class SecretConfigTypeError(ConfigTypeError):
-    """A secret config value of the wrong type; the message does not show the value."""
+    """A secret config value of the wrong type; the message does not show the value.
+
+    Raised with no chain: ``__cause__`` and ``__context__`` are ``None`` (unless the caller was
+    itself handling an exception of its own, which is then the context), so walking it never
+    reaches the SDK's error, whose message and ``value`` hold the plaintext.
+    """
 
     def __init__(self, key: str, kind: str) -> None:
         self.key = key
