@@ -214,8 +214,9 @@ def load(
     found upward from the cwd (or ``project_dir``) and the stack is ``stack=`` or
     ``PULUMI_STACK``. The environment list is ``environments=``, else the stack file's
     ``environment:``, else its config key ``esc:environments``. Secret values become secret
-    config keys; ``environmentVariables`` go into ``os.environ`` and ``files`` into 0600 temp
-    files (removed at exit) named by their variables. All or nothing: on any
+    config keys; ``environmentVariables`` go into ``os.environ`` and ``files`` into 0600 files
+    in this process's private 0700 folder (removed at exit and on SIGTERM/SIGHUP, swept after a
+    SIGKILL), named by their variables. All or nothing: on any
     :class:`EscError` nothing is applied. A second identical call opens nothing; a call that
     loads something else replaces the earlier load: the variables, files and config keys it set
     and the new one does not are taken back (once the new load has succeeded).

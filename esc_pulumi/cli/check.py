@@ -238,11 +238,21 @@ class _FolderLoader:
         return out
 
     def load(self, name: str) -> Any:
+        from ..errors import InvalidReference
         from ..esc import LoadedEnvironment, LoadError
+        from ..refs import EnvironmentRef
 
+        try:
+            EnvironmentRef.parse(name)  # ESC names only: no '..' walking out of the folder
+        except InvalidReference as e:
+            raise LoadError(str(e)) from None
         tried = self.candidates(name)
+        roots = (self.folder.resolve(), self.folder.parent.resolve())
         for path in tried:
             if path.is_file():
+                real = path.resolve()
+                if not any(real.is_relative_to(root) for root in roots):
+                    raise LoadError(f"{_display(path)} leads outside {_display(self.folder.parent)}: not read")
                 try:
                     text = path.read_bytes()
                 except OSError as e:

@@ -162,7 +162,11 @@ class _Scratch:
 
     def file(self, name: str) -> Path:
         if self.path is None:
-            self.path = Path(tempfile.mkdtemp(prefix="esc-pulumi-"))
+            # Inside the process's private folder (0700, locked while we live): after a SIGKILL
+            # the next load() or run sweeps it, as it sweeps a program's projected files.
+            from ..runtime.apply import private_folder
+
+            self.path = Path(tempfile.mkdtemp(prefix="run-", dir=private_folder()))
         return self.path / name
 
     def remove(self) -> None:

@@ -92,16 +92,25 @@ def current_login(environ: Mapping[str, str]) -> str:
 def organization(
     argument: str | None, *, environ: Mapping[str, str], stack_config: Mapping[str, Any]
 ) -> str | None:
-    """The ESC organisation, or ``None`` when nothing names a real one."""
+    """The ESC organisation, or ``None`` when nothing names a real one. A name that is not an
+    ESC organisation name is an error naming where it came from (it goes into URLs)."""
+    from ..refs import name_problem
+
+    def checked(name: str, source: str) -> str:
+        problem = name_problem("organization", name)
+        if problem is not None:
+            raise ConfigurationError(f"{source}: {problem}")
+        return name
+
     if argument:
-        return argument
+        return checked(argument, "load(organization=...)")
     if environ.get(ORGANIZATION_VAR):
-        return environ[ORGANIZATION_VAR]
+        return checked(environ[ORGANIZATION_VAR], ORGANIZATION_VAR)
     value = stack_config.get(KEY_ORGANIZATION)
     if value is not None:
         if not isinstance(value, str) or not value:
             raise ConfigurationError(f"stack config {KEY_ORGANIZATION} must be a string")
-        return value
+        return checked(value, f"stack config {KEY_ORGANIZATION}")
     return runtime_organization()
 
 

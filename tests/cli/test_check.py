@@ -130,3 +130,16 @@ def test_check_warns_about_what_projection_ignores(tmp_path):
     r = run_script(["check", "p/f"], cwd=tmp_path, env=env)
     assert r.code == 0 and "environmentVariables.NESTED is an object: it is ignored" in r.out
     assert "OK" not in r.out.replace("NESTED", "")
+
+
+def test_check_file_never_reads_outside_its_folder(tmp_path):
+    from .conftest import run_script, write
+
+    write(tmp_path / "outside.yaml", "values:\n  stolen: {fn::secret: top-secret-value}\n")
+    f = write(tmp_path / "store" / "p" / "e.yaml", "imports: [../outside]\nvalues:\n  a: 1\n")
+    r = run_script(["check", str(f)], cwd=tmp_path)
+    assert r.code == 1 and "'..'" in (r.out + r.err) and "top-secret-value" not in r.out + r.err
+    (tmp_path / "store" / "p" / "link.yaml").symlink_to(tmp_path / "outside.yaml")
+    f2 = write(tmp_path / "store" / "p" / "g.yaml", "imports: [link]\nvalues:\n  a: 1\n")
+    r = run_script(["check", str(f2)], cwd=tmp_path)
+    assert r.code == 1 and "leads outside" in (r.out + r.err)

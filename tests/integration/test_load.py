@@ -454,3 +454,13 @@ def test_load_refuses_config_the_cli_would_refuse(project, pulumi_config, messag
     assert "plain-pw" not in str(e.value)
     assert runtime_config() == ({}, set())
     assert esc_pulumi.load("dev", root, validate_config=False).applied
+
+
+@pytest.mark.parametrize("org", ["../etc", "a/b", "-x"])
+def test_organization_names_are_checked_before_use(project, monkeypatch, org):
+    from esc_pulumi.errors import ConfigurationError
+
+    root = project("config:\n  esc:environments: [a]\n  esc:backend: http://127.0.0.1:1\n", {"a": "values: {}\n"})
+    monkeypatch.setenv("ESC_PULUMI_ORGANIZATION", org)
+    with pytest.raises(ConfigurationError, match="ESC_PULUMI_ORGANIZATION: invalid organization name"):
+        esc_pulumi.load("dev", root)
