@@ -37,6 +37,7 @@ import pickle
 import re
 import time
 import traceback
+import weakref
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -134,8 +135,6 @@ class ServerConfig:
     # Parsed definitions are cached per process (workers included) up to this much YAML text;
     # a parsed definition takes 30 to 100 times its text's size.
     decl_cache_bytes: int = 2 * MiB
-    # Evaluations reused by later opens of the same revisions, up to this estimated memory.
-    eval_cache_bytes: int = 64 * MiB
     # The evaluation budget of every check and open (sizes and work; see esc.EvalLimits).
     eval_limits: EvalLimits = field(default_factory=EvalLimits)
     # Seconds one evaluation may take: the engine stops itself then (a diagnostic), and a worker
@@ -241,8 +240,9 @@ class EscServer:
         self._decls: OrderedDict[tuple[int, int], tuple[Any, tuple[Diagnostic, ...], int]] = OrderedDict()
         self._decl_bytes = 0
         self._dynamic: dict[tuple[int, int], bool] = {}
-        self._evaluations: OrderedDict[tuple[Any, ...], Evaluation] = OrderedDict()
-        self._evaluation_bytes = 0
+        # Evaluations reused by later opens of the same revisions, for as long as a session holds
+        # them: weak, so that the cache holds no memory beyond the sessions' budget.
+        self._evaluations: weakref.WeakValueDictionary[tuple[Any, ...], Evaluation] = weakref.WeakValueDictionary()
         # token hash -> (record, when it was read): re-read after auth.TOKEN_RECHECK_SECONDS so
         # that a revocation or a deleted row reaches a running server within a second.
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
@@ -411,23 +411,14 @@ class EscServer:
         full_key = (org, actor.name, *key)
         hit = self._evaluations.get(full_key)
         if hit is not None and self._still_valid(org, hit):
-            self._evaluations.move_to_end(full_key)
             return hit
         return None
 
     def remember_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord, result: Evaluation,
                       dynamic: bool) -> None:
-        if key is None or dynamic or _errors(result.diagnostics) or result.size > self.config.eval_cache_bytes:
+        if key is None or dynamic or _errors(result.diagnostics):
             return
-        full_key = (org, actor.name, *key)
-        old = self._evaluations.pop(full_key, None)
-        if old is not None:
-            self._evaluation_bytes -= old.size
-        self._evaluations[full_key] = result
-        self._evaluation_bytes += result.size
-        while len(self._evaluations) > 256 or self._evaluation_bytes > self.config.eval_cache_bytes:
-            _, gone = self._evaluations.popitem(last=False)
-            self._evaluation_bytes -= gone.size
+        self._evaluations[(org, actor.name, *key)] = result
 
     def _still_valid(self, org: str, ev: Evaluation) -> bool:
         for name, env_id, number in ev.deps:

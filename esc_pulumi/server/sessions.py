@@ -218,4 +218,4 @@ class Sessions:
 
 
 def _mb(n: int) -> str:
-    return f"{n / MiB:.0f} MB" if n >= MiB else f"{n / 1024:.0f} KB"
+    return f"{n / MiB:.3g} MB" if n >= MiB else f"{n / 1024:.3g} KB"
