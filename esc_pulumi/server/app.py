@@ -659,6 +659,27 @@ def _open_entries(org: str, actor: str, target: tuple[str, str] | None, detail: 
     return [AuditEntry(now, org, actor, "environment.open", root, detail), *imported]
 
 
+def trim_memory() -> None:
+    """Give freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Sessions are large and short-lived, and are built on helper threads, whose malloc arenas
+    keep what they freed: without this, the resident size stays at its highest point long
+    after the sessions' budget let them go."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
+
+
 def worker_state(config: ServerConfig) -> "EscServer":
     """The state of an evaluation worker (the pool's factory; module-level so it pickles)."""
     return EscServer(config, worker=True)
@@ -1078,6 +1099,9 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         while True:
             await asyncio.sleep(1.0)
             server.sessions.sweep()
+            if server.sessions.freed >= 8 * MiB:
+                server.sessions.freed = 0
+                await asyncio.to_thread(trim_memory)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

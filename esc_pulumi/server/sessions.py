@@ -123,6 +123,9 @@ class Sessions:
         self._refs: dict[int, int] = {}  # id(evaluation) -> sessions holding it (within its org)
         self._expiry: list[tuple[float, str]] = []  # heap of (expires, id)
         self.total = 0
+        # Estimated bytes given up by expiry and eviction since the owner last looked (the
+        # server returns freed memory to the system when this grows: see app.trim_memory).
+        self.freed = 0
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -212,6 +215,7 @@ class Sessions:
             cost += s.evaluation.size
         self._usage[s.org] -= cost
         self.total -= cost
+        self.freed += cost
         if not org_sessions:
             del self._by_org[s.org]
             del self._usage[s.org]
