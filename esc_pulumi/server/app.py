@@ -811,12 +811,13 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             evaluation = Evaluation(value, out.diagnostics, out.deps, out.body, out.size)
             server.remember_open(org, key, actor, evaluation, out.dynamic)
         more = evaluation.diagnostics
-        # The entries are on disk before the session exists: no open is served unaudited.
-        await server.audit_now(_open_entries(org, actor.name, target, detail, evaluation.deps))
         try:
-            session = server.new_session(org, target, environment, evaluation, duration)
+            server.sessions.check_size(evaluation)  # refused before it is audited as an open
         except SessionTooLarge as e:
             raise ApiError(422, str(e)) from None
+        # The entries are on disk before the session exists: no open is served unaudited.
+        await server.audit_now(_open_entries(org, actor.name, target, detail, evaluation.deps))
+        session = server.new_session(org, target, environment, evaluation, duration)
         body: dict[str, Any] = {"id": session.id}
         if more:
             body["diagnostics"] = {"diagnostics": [diagnostic_json(d) for d in more]}

@@ -143,10 +143,7 @@ class Sessions:
         now = self._clock()
         self.sweep(now)
         lim = self.limits
-        if SESSION_OVERHEAD + evaluation.size > lim.org_bytes:
-            raise SessionTooLarge(
-                f"the opened environment needs about {_mb(evaluation.size)} of memory, more than an "
-                f"organization's open sessions may hold ({_mb(lim.org_bytes)}): open less at once")
+        self.check_size(evaluation)
         while self._by_org.get(org) and self.usage(org) + self._cost(evaluation) > lim.org_bytes:
             self._evict_oldest(org)
         while self._by_id and (self.total + self._cost(evaluation) > lim.max_bytes
@@ -161,6 +158,14 @@ class Sessions:
         self.total += cost
         heapq.heappush(self._expiry, (s.expires, s.id))
         return s
+
+    def check_size(self, evaluation: Evaluation) -> None:
+        """:class:`SessionTooLarge` if a session of ``evaluation`` could never fit."""
+        budget = self.limits.org_bytes
+        if SESSION_OVERHEAD + evaluation.size > budget:
+            raise SessionTooLarge(
+                f"the opened environment needs about {_mb(evaluation.size)} of memory, more than an "
+                f"organization's open sessions may hold ({_mb(budget)}): open less at once")
 
     def get(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
         s = self._by_id.get(sid)
