@@ -130,8 +130,11 @@ def protocol_class(limits: ConnectionLimits) -> "type[H11Protocol]":
         def _follow(self) -> None:
             """Move the deadline along with h11's view of the request."""
             state = self.conn.their_state
-            if state is h11.SEND_BODY and self._phase == "head":
-                self._arm("body", limits.body_timeout)
+            if state is h11.SEND_BODY:
+                # A body is on its way: this request's, or a pipelined one's (then the phase
+                # was "app" or "idle" when its head was read out of the buffer).
+                if self._phase != "body":
+                    self._arm("body", limits.body_timeout)
             elif state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED) and self._phase in ("head", "body"):
                 self._disarm()
                 self._phase = "app"  # the request is in; its evaluation has limits of its own

@@ -115,6 +115,28 @@ def test_a_trickling_body_is_cut_off(quick: ServerProcess) -> None:
     assert answer is not None, "the server kept the trickling body's connection open"
 
 
+def test_a_pipelined_request_with_a_trickling_body_is_cut_off(quick: ServerProcess) -> None:
+    s = connect(quick)
+    # A complete request and, in the same packet, the head of a second whose body never ends.
+    s.sendall(b"GET /api/esc/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"POST /api/esc/environments/acme/yaml/check HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+    first = b""
+    while b'"status":"ok"' not in first:  # the first request is answered
+        first += s.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    deadline = time.monotonic() + 10
+    answer = None
+    while answer is None and time.monotonic() < deadline:
+        try:
+            s.send(b"a")
+        except OSError:
+            pass
+        answer = closed(s)
+        time.sleep(0.1)
+    s.close()
+    assert answer is not None, "the server kept the pipelined request's connection open"
+
+
 def test_idle_keep_alive_connections_are_closed(quick: ServerProcess) -> None:
     s = connect(quick)
     s.sendall(b"GET /api/esc/ping HTTP/1.1\r\nHost: x\r\n\r\n")
