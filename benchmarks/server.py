@@ -15,11 +15,20 @@ Then the bombs of issue 10 (definitions of a few hundred bytes whose shared valu
 gigabytes): ``/ping`` latency from one client, idle and while 4 clients send bombs to
 ``yaml/check`` (target: p99 within 2x of the idle p99, measured in the same run), and the
 server's peak memory meanwhile (its process and its evaluation workers, RSS; target: below
-500 MB). Each figure is printed with its target and a met/missed verdict.
+500 MB).
+
+Then open sessions (security review §5): a second server with ``--session-memory 64`` gets 30
+anonymous opens of distinct definitions of about 0.9 MB each (sessions of about 14 MB), and its
+own process's resident memory is measured before, half-way and after (target: it grows by at
+most the budget plus 100 MB, what one such open holds while it is being built and answered;
+without the bound it grew by about 11 MB an open, linearly).
+
+Every open's audit entry is on disk before its answer (group commit), so the open figures
+include that. Each figure is printed with its target and a met/missed verdict.
 
 Usage::
 
-    python benchmarks/server.py [--clients 20] [--requests 4000]
+    python benchmarks/server.py [--clients 20] [--requests 4000] [--session-opens 60]
 """
 from __future__ import annotations
 
@@ -268,11 +277,72 @@ def _bomb_figures(port: int, token: str, pid: int, pings: int) -> None:
           f"{at_most(mb, 500, ' MB')}")
 
 
+def _process_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _session_memory_figures(opens: int, budget_mb: int = 64) -> None:
+    """RSS growth of a server with ``--session-memory budget_mb`` after ``opens`` anonymous opens
+    of distinct ~0.9 MB definitions (each session estimated at ~14 MB)."""
+    data = Path(tempfile.mkdtemp(prefix="esc-bench-sessions-"))
+    port = _free_port()
+    proc = None
+    try:
+        token = subprocess.run(
+            [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", "opener"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]
+        log = open(data / "server.log", "wb")
+        proc = subprocess.Popen([*_cli(), "serve", "--port", str(port), "--data", str(data), "--log-level", "warning",
+                                 "--session-memory", str(budget_mb)], stdout=log, stderr=log)
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/esc/ping", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Authorization": f"token {token}", "Content-Type": "application/x-yaml"}
+        path = f"/api/esc/environments/{ORG}/yaml/open"
+
+        def open_one(tag: str) -> None:
+            text = "values:\n" + "".join(f"  k{i}: {tag}-value-{i}\n" for i in range(35_000))
+            conn.request("POST", path, body=text.encode(), headers=headers)
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise RuntimeError(f"open: {r.status} {body[:200]!r}")
+
+        open_one("warm-up")
+        before = _process_rss_mb(proc.pid)
+        t0 = time.perf_counter()
+        for n in range(opens):
+            open_one(f"s{n}")
+            if n == opens // 2 - 1:
+                half = _process_rss_mb(proc.pid)
+        elapsed = time.perf_counter() - t0
+        after = _process_rss_mb(proc.pid)
+        conn.close()
+        growth = after - before
+        print(f"sessions: {opens} opens of distinct 0.9 MB definitions ({elapsed / opens * 1000:.0f} ms each), "
+              f"--session-memory {budget_mb}: server RSS {before:.0f} -> {half:.0f} (half-way) -> {after:.0f} MB, "
+              f"+{growth:.0f} MB {at_most(growth, budget_mb + 100, ' MB')}")
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=15)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--requests", type=int, default=4000, help="operations per scenario")
     ap.add_argument("--pings", type=int, default=1000, help="pings for each /ping p99 of the bomb figures")
+    ap.add_argument("--session-opens", type=int, default=30, help="opens of ~0.9 MB definitions for the memory figure")
     args = ap.parse_args(argv)
 
     data = Path(tempfile.mkdtemp(prefix="esc-bench-"))
@@ -332,12 +402,13 @@ def main(argv: list[str] | None = None) -> int:
         ratio = floor["rate"] / opened["rate"]
         print(f"open costs {ratio:.2f}x the floor {at_most(ratio, 3)}")
         _bomb_figures(port, token, proc.pid, args.pings)
-        return 0
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=15)
         shutil.rmtree(data, ignore_errors=True)
+    _session_memory_figures(args.session_opens)
+    return 0
 
 
 if __name__ == "__main__":

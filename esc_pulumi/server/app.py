@@ -33,11 +33,11 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import pickle
 import re
 import time
 import traceback
+import weakref
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -46,11 +46,11 @@ from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..secrets.crypto import AesGcmCipher, create_key_file, read_key_file
+from ..secrets.crypto import AesGcmCipher
 from ..secrets.definitions import encrypt_secrets
 from ..errors import EscError, InvalidReference
 from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
@@ -61,11 +61,24 @@ from ..esc.values import value_at
 from ..esc.views import detailed, diagnostic_json
 from ..refs import EnvironmentRef
 from . import auth
+from .accesslog import AccessLog, loggable_path, redacted_path
+from .audit import AuditUnavailable, AuditWriter
 from .durations import DurationError, parse_duration
+from .keys import key_source, open_key
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
 from .transfer import pack_value, unpack_value
 from .encoding import dumps
-from .sessions import Evaluation, Session, SessionGone, Sessions
+from .sessions import (
+    DEFAULT_DURATION,
+    MAX_DURATION,
+    Evaluation,
+    Session,
+    SessionGone,
+    SessionLimits,
+    Sessions,
+    SessionTooLarge,
+    estimate_size,
+)
 from .store import (
     AuditEntry,
     Conflict,
@@ -77,6 +90,7 @@ from .store import (
     decode_page_token,
     encode_page_token,
     now_iso,
+    parse_iso,
 )
 
 __all__ = ["ServerConfig", "EscServer", "create_app", "load_server_key"]
@@ -91,22 +105,36 @@ _RESERVED_ENV_NAMES = {".", "..", "open", "yaml"}
 _RESERVED_PROJECT_NAMES = {".", "..", "yaml"}
 YAML_TYPE = "application/x-yaml"
 JSON_TYPE = "application/json"
-DEFAULT_DURATION = 3600.0
-MAX_DURATION = 30 * 24 * 3600.0
+MiB = 1 << 20
 
 
 @dataclass
 class ServerConfig:
-    """How a server runs. ``cipher`` None: the key comes from :func:`load_server_key`."""
+    """How a server runs. ``cipher`` None: the key comes from :func:`load_server_key`
+    (checked against the data: see :mod:`.keys`).
+
+    Example::
+
+        ServerConfig(data_dir=Path("esc-data"), session_memory=128 << 20, eval_workers=2)
+    """
 
     data_dir: Path
     cipher: AesGcmCipher | None = None
     key_file: Path | None = None
     page_size: int = 100
     max_body: int = 1 << 20
-    max_sessions: int = 10_000
     providers: ProviderRegistry | None = None
-    audit_flush_seconds: float = 0.2
+    # Open sessions hold plaintext in memory: their number, their estimated memory in all and
+    # per organisation (None: all of it; the fair-share eviction still keeps organisations
+    # apart), and their lifetime (the ``duration`` an open may ask for, and its default).
+    max_sessions: int = 10_000
+    session_memory: int = 256 * MiB
+    session_org_memory: int | None = None
+    default_duration: float = DEFAULT_DURATION
+    max_duration: float = MAX_DURATION
+    # Parsed definitions are cached per process (workers included) up to this much YAML text;
+    # a parsed definition takes 30 to 100 times its text's size.
+    decl_cache_bytes: int = 2 * MiB
     # The evaluation budget of every check and open (sizes and work; see esc.EvalLimits).
     eval_limits: EvalLimits = field(default_factory=EvalLimits)
     # Seconds one evaluation may take: the engine stops itself then (a diagnostic), and a worker
@@ -120,18 +148,20 @@ class ServerConfig:
     eval_queue: int = 64
 
 
-def load_server_key(data_dir: Path, key_file: Path | None = None, environ: dict[str, str] | None = None) -> AesGcmCipher:
+def load_server_key(data_dir: Path, key_file: Path | None = None, environ: dict[str, str] | None = None,
+                    store: Store | None = None) -> AesGcmCipher:
     """The server cipher: ``key_file``, else ``ESC_PULUMI_SERVER_KEY_FILE``, else
-    ``<data>/server.key``; the file is created with a fresh random key when absent."""
-    env = os.environ if environ is None else environ
-    path = key_file or (Path(env["ESC_PULUMI_SERVER_KEY_FILE"]) if env.get("ESC_PULUMI_SERVER_KEY_FILE") else None)
-    path = path or (Path(data_dir) / "server.key")
-    if not path.exists():
-        try:
-            return AesGcmCipher(create_key_file(path))
-        except FileExistsError:  # another process created it first
-            pass
-    return AesGcmCipher(read_key_file(path))
+    ``<data>/server.key``. Checked against the store's key check value (``EscError`` naming the
+    source when it is another key); created with a fresh random key only when absent and the
+    store holds no data yet."""
+    source = key_source(Path(data_dir), key_file, environ)
+    own = store is None
+    st = store or SQLiteStore(Path(data_dir) / "esc.db")
+    try:
+        return open_key(source, st, Path(data_dir))
+    finally:
+        if own:
+            st.close()
 
 
 class ApiError(Exception):
@@ -181,12 +211,23 @@ class _OrgLoader:
 
 
 class EscServer:
-    """The server's state: store, cipher, caches, open sessions, buffered audit of opens."""
+    """The server's state: store, cipher, caches, open sessions, the audit writer.
 
-    def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
+    ``worker=True`` builds the state of an evaluation worker process: it reads the key the
+    server already checked, and neither audits nor keeps sessions.
+    """
+
+    def __init__(self, config: ServerConfig, store: Store | None = None, worker: bool = False) -> None:
         self.config = config
         self.store: Store = store or SQLiteStore(Path(config.data_dir) / "esc.db")
-        self.cipher = config.cipher or load_server_key(Path(config.data_dir), config.key_file)
+        if config.cipher is not None:
+            self.cipher = config.cipher
+        elif worker:
+            from ..secrets.crypto import read_key_file
+
+            self.cipher = AesGcmCipher(read_key_file(key_source(Path(config.data_dir), config.key_file).path))
+        else:
+            self.cipher = load_server_key(Path(config.data_dir), config.key_file, store=self.store)
         self.providers = config.providers or ProviderRegistry()
         # The engine's deadline is the request's time limit; the pool kills a worker a little
         # after it, so the engine's diagnostic (with its range) normally arrives first.
@@ -194,14 +235,26 @@ class EscServer:
         if limits.timeout is None or limits.timeout > config.eval_timeout:
             limits = dataclasses.replace(limits, timeout=config.eval_timeout)
         self.limits = limits
-        # Revisions never change, so a parsed declaration is cached for good (bounded LRU).
-        self._decls: OrderedDict[tuple[int, int], tuple[Any, tuple[Diagnostic, ...]]] = OrderedDict()
+        # Revisions never change, so a parsed declaration is cached for good (LRU, bounded by
+        # the YAML text it came from: a parsed definition is 30 to 100 times larger).
+        self._decls: OrderedDict[tuple[int, int], tuple[Any, tuple[Diagnostic, ...], int]] = OrderedDict()
+        self._decl_bytes = 0
         self._dynamic: dict[tuple[int, int], bool] = {}
-        self._evaluations: OrderedDict[tuple[Any, ...], Evaluation] = OrderedDict()
-        self._tokens: dict[str, TokenRecord] = {}
-        self.sessions = Sessions(config.max_sessions)
-        self._audit_buffer: list[AuditEntry] = []
-        self._audit_handle: asyncio.TimerHandle | None = None
+        # Evaluations reused by later opens of the same revisions, for as long as a session holds
+        # them: weak, so that the cache holds no memory beyond the sessions' budget.
+        self._evaluations: weakref.WeakValueDictionary[tuple[Any, ...], Evaluation] = weakref.WeakValueDictionary()
+        # token hash -> (record, when it was read): re-read after auth.TOKEN_RECHECK_SECONDS so
+        # that a revocation or a deleted row reaches a running server within a second.
+        self._tokens: dict[str, tuple[TokenRecord, float]] = {}
+        self.sessions = Sessions(SessionLimits(
+            max_bytes=config.session_memory, max_org_bytes=config.session_org_memory,
+            max_sessions=config.max_sessions, default_duration=config.default_duration,
+            max_duration=config.max_duration))
+        self.audit: AuditWriter | None = None
+        if not worker:
+            # Its own connection: the commit's fsync never holds the one requests read through.
+            audit_store = SQLiteStore(self.store.path) if isinstance(self.store, SQLiteStore) else self.store
+            self.audit = AuditWriter(audit_store)
 
     # -- caches --------------------------------------------------------------------------------
 
@@ -210,18 +263,21 @@ class EscServer:
         hit = self._decls.get(key)
         if hit is not None:
             self._decls.move_to_end(key)
-            return hit
+            return hit[0], hit[1]
         rev = self.store.get_revision_by_id(env_id, number)  # type: ignore[attr-defined]
         if rev is None:
             raise LoadError(f"revision {number} not found")
         decl, diags = load_definition(rev.yaml, name)
-        hit = (decl, tuple(diags))
-        self._decls[key] = hit
+        size = len(rev.yaml)
         self._dynamic[key] = _is_dynamic(rev.yaml)
-        if len(self._decls) > 2048:
-            old, _ = self._decls.popitem(last=False)
-            self._dynamic.pop(old, None)
-        return hit
+        if size <= self.config.decl_cache_bytes:
+            self._decls[key] = (decl, tuple(diags), size)
+            self._decl_bytes += size
+            while self._decl_bytes > self.config.decl_cache_bytes or len(self._decls) > 2048:
+                old, (_, _, old_size) = self._decls.popitem(last=False)
+                self._decl_bytes -= old_size
+                self._dynamic.pop(old, None)
+        return decl, tuple(diags)
 
     def is_dynamic(self, env_id: int, number: int) -> bool:
         return self._dynamic.get((env_id, number), True)
@@ -239,48 +295,74 @@ class EscServer:
             self._dynamic[key] = hit
         return hit
 
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def _token(self, h: str) -> TokenRecord | None:
+        now = time.monotonic()
+        hit = self._tokens.get(h)
+        if hit is not None and now - hit[1] < auth.TOKEN_RECHECK_SECONDS:
+            return hit[0]
+        record = self.store.find_token(h)
+        if record is None:
+            self._tokens.pop(h, None)
+            return None
+        if len(self._tokens) > 10_000:  # only valid tokens are kept, so this is a safety net
+            self._tokens.clear()
+        self._tokens[h] = (record, now)
+        return record
+
     def authenticate(self, request: Request, org: str, action: str) -> TokenRecord:
+        """The token's record if it may do ``action`` in ``org``; else an ApiError 401/403,
+        audited (in the background: a flood of bad tokens must not slow the answers)."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if scheme.lower() not in ("token", "bearer") or not token:
+            self._deny(request, org, action, "anonymous", 401, "no token")
             raise ApiError(401, "unauthorized: send 'Authorization: token <token>' (create one with "
                                 "'esc-pulumi serve token create')")
         h = auth.hash_token(token)
-        record = self._tokens.get(h)
+        record = self._token(h)
         if record is None:
-            record = self.store.find_token(h)
-            if record is None:
-                raise ApiError(401, "unauthorized: the token is not valid")
-            self._tokens[h] = record
+            self._deny(request, org, action, f"unknown-token:{h[:8]}", 401, "unknown token")
+            raise ApiError(401, "unauthorized: the token is not valid")
+        if record.revoked:
+            self._deny(request, org, action, record.name, 401, "revoked token")
+            raise ApiError(401, "unauthorized: the token was revoked")
+        if record.expires and parse_iso(record.expires) <= time.time():
+            self._deny(request, org, action, record.name, 401, "expired token")
+            raise ApiError(401, f"unauthorized: the token expired at {record.expires}: create a new one")
         if record.org != org:
+            self._deny(request, org, action, record.name, 403, f"token of organization {record.org}")
             raise ApiError(403, f"forbidden: the token is not valid for organization {org!r}")
         if not auth.allows(record.role, action):
+            self._deny(request, org, action, record.name, 403, f"{record.role} role")
             raise ApiError(403, f"forbidden: the {record.role} role may not {action} "
                                 f"(needs {auth.role_needed(action)})")
+        if self.audit is not None:
+            self.audit.touch(h)
         return record
 
     # -- audit -----------------------------------------------------------------------------------
 
-    def audit_soon(self, entry: AuditEntry) -> None:
-        """Buffer an open's audit entry: one fsync per batch instead of one per open."""
-        self._audit_buffer.append(entry)
-        if self._audit_handle is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush_audit()
-                return
-            self._audit_handle = loop.call_later(self.config.audit_flush_seconds, self.flush_audit)
+    def _deny(self, request: Request, org: str, action: str, actor: str, status: int, reason: str) -> None:
+        if self.audit is None:
+            return
+        p = request.path_params
+        target = f"{p['project']}/{p['env']}" if "project" in p and "env" in p else "-"
+        detail = f"{status} {action}: {reason} ({request.method} {redacted_path(request.scope)})"
+        # The names come from the request path: bounded here, escaped when printed.
+        self.audit.write_soon(AuditEntry(now_iso(), org[:200], actor, "access.denied", target[:300], detail[:1000]))
 
-    def flush_audit(self) -> None:
-        self._audit_handle = None
-        entries, self._audit_buffer = self._audit_buffer, []
-        if entries:
-            try:
-                self.store.append_audit(entries)
-            except Exception:  # never lose the server over the audit log; say so loudly
-                log.exception("could not write %d audit entries", len(entries))
+    async def audit_now(self, entries: list[AuditEntry]) -> None:
+        """Write ``entries`` durably before the caller answers; 503 when the log cannot be written
+        (an open that cannot be audited is not served)."""
+        if self.audit is None:
+            return
+        try:
+            await self.audit.write(entries)
+        except AuditUnavailable:
+            raise ApiError(503, "the audit log cannot be written: try again later") from None
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -329,7 +411,6 @@ class EscServer:
         full_key = (org, actor.name, *key)
         hit = self._evaluations.get(full_key)
         if hit is not None and self._still_valid(org, hit):
-            self._evaluations.move_to_end(full_key)
             return hit
         return None
 
@@ -338,8 +419,6 @@ class EscServer:
         if key is None or dynamic or _errors(result.diagnostics):
             return
         self._evaluations[(org, actor.name, *key)] = result
-        if len(self._evaluations) > 256:
-            self._evaluations.popitem(last=False)
 
     def _still_valid(self, org: str, ev: Evaluation) -> bool:
         for name, env_id, number in ev.deps:
@@ -422,17 +501,22 @@ def _int_query(request: Request, key: str, default: int | None, lo: int = 0, hi:
     return v
 
 
-def _duration(request: Request) -> float:
+def _duration(request: Request, limits: SessionLimits) -> float:
+    """The session's lifetime: ``?duration=`` (a Go duration), else the default."""
     raw = request.query_params.get("duration")
     if raw is None or raw == "":
-        return DEFAULT_DURATION
+        return limits.default_duration
     try:
         seconds = parse_duration(raw)
     except DurationError as e:
         raise ApiError(400, str(e)) from None
-    if not 0 < seconds <= MAX_DURATION:
-        raise ApiError(400, f"duration must be positive and at most {int(MAX_DURATION // 3600)}h")
+    if not 0 < seconds <= limits.max_duration:
+        raise ApiError(400, f"duration must be positive and at most {_hours(limits.max_duration)}")
     return seconds
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g}h" if seconds >= 3600 else f"{seconds:g}s"
 
 
 def _is_dynamic(text: str) -> bool:
@@ -519,6 +603,7 @@ class OpenOutcome:
     deps: tuple[tuple[str, int, int], ...] = ()
     dynamic: bool = False
     body: bytes | None = field(default=None, repr=False)
+    size: int = 0  # the estimated memory of the value once unpacked, with its body
 
 
 def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[Any, ...], environment: str
@@ -539,11 +624,65 @@ def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[An
     if _errors(more):
         return OpenOutcome(diags, more)
     body = dumps({"properties": _properties(value, environment)})
-    return OpenOutcome(diags, more, pack_value(value), tuple(loader.resolved), dynamic, body)
+    packed = pack_value(value)
+    text = sum(len(n[1]) for n in packed if n[0] == "s" and type(n[1]) is str)
+    size = estimate_size(len(packed), text, len(body))
+    return OpenOutcome(diags, more, packed, tuple(loader.resolved), dynamic, body, size)
 
 
 def _session_view(value: Value, environment: str) -> bytes:
     return dumps(detailed(value, environment))
+
+
+def _open_entries(org: str, actor: str, target: tuple[str, str] | None, detail: str,
+                  deps: tuple[tuple[str, int, int], ...]) -> list[AuditEntry]:
+    """The audit entries of one open: the environment opened (``<yaml>`` for an anonymous
+    definition) and every environment of its import closure, each with the revision that was
+    read, so that filtering the log by an environment finds the opens that revealed it."""
+    now = now_iso()
+    root = f"{target[0]}/{target[1]}" if target else "<yaml>"
+    seen: set[tuple[int, int]] = set()
+    imported: list[AuditEntry] = []
+    for name, env_id, number in deps:
+        if (env_id, number) in seen:
+            continue
+        seen.add((env_id, number))
+        try:
+            ref = EnvironmentRef.parse(name)
+            canonical = f"{ref.project}/{ref.name}"
+        except InvalidReference:  # resolved, so it parsed once; never expected
+            canonical = name
+        imported.append(AuditEntry(now, org, actor, "environment.open", canonical,
+                                   f"revision {number}, imported by {root}"))
+    if not target and imported:
+        detail = f"{detail}, {len(imported)} environment{'s' if len(imported) != 1 else ''} imported"
+    return [AuditEntry(now, org, actor, "environment.open", root, detail), *imported]
+
+
+def trim_memory() -> None:
+    """Give freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Sessions are large and short-lived, and are built on helper threads, whose malloc arenas
+    keep what they freed: without this, the resident size stays at its highest point long
+    after the sessions' budget let them go."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
+
+
+def worker_state(config: ServerConfig) -> "EscServer":
+    """The state of an evaluation worker (the pool's factory; module-level so it pickles)."""
+    return EscServer(config, worker=True)
 
 
 # -- the application ----------------------------------------------------------------------------
@@ -567,7 +706,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         except Exception:  # providers that cannot cross a process boundary
             log.warning("evaluating on threads: the providers cannot be sent to worker processes")
             workers = 0
-    pool = EvalPool(EscServer, config, workers=workers,
+    pool = EvalPool(worker_state, config, workers=workers,
                     timeout=config.eval_timeout + max(1.0, config.eval_timeout / 2),
                     queue=config.eval_queue, local_state=server)
 
@@ -597,9 +736,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                 return error_response(400, str(e))
             except UnicodeError:  # e.g. a lone surrogate from a JSON escape: not storable text
                 return error_response(400, "the request holds text that is not valid Unicode")
+            except ClientDisconnect:  # the client left (or was cut off for sending too slowly)
+                return error_response(400, "the client disconnected")
             except Exception as e:  # noqa: BLE001 - answer 500, log where (never the message: it may hold data)
-                log.error("internal error on %s %s: %s\n%s", request.method, request.url.path, type(e).__name__,
-                          "".join(traceback.format_tb(e.__traceback__)))
+                log.error("internal error on %s %s: %s\n%s", request.method, loggable_path(request.scope),
+                          type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
                 return error_response(500, "internal server error")
         wrapped.__name__ = fn.__name__
         return wrapped
@@ -655,7 +796,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def _open(request: Request, org: str, actor: TokenRecord, source: tuple[Any, ...],
                     target: tuple[str, str] | None, environment: str, detail: str,
                     key: tuple[Any, ...] | None) -> Response:
-        duration = _duration(request)
+        duration = _duration(request, server.sessions.limits)
         evaluation = server.cached_open(org, key, actor)
         if evaluation is None:
             out: OpenOutcome = await run_job(job_open, org, actor, source, environment)
@@ -667,12 +808,16 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                 raise ApiError(400, "the environment has errors", out.diagnostics)
             # Rebuilding the value is as large as the value (bounded by the budget): off the loop.
             value = await asyncio.to_thread(unpack_value, out.value)
-            evaluation = Evaluation(value, out.diagnostics, out.deps, out.body)
+            evaluation = Evaluation(value, out.diagnostics, out.deps, out.body, out.size)
             server.remember_open(org, key, actor, evaluation, out.dynamic)
         more = evaluation.diagnostics
+        try:
+            server.sessions.check_size(evaluation)  # refused before it is audited as an open
+        except SessionTooLarge as e:
+            raise ApiError(422, str(e)) from None
+        # The entries are on disk before the session exists: no open is served unaudited.
+        await server.audit_now(_open_entries(org, actor.name, target, detail, evaluation.deps))
         session = server.new_session(org, target, environment, evaluation, duration)
-        what = f"{target[0]}/{target[1]}" if target else "<yaml>"
-        server.audit_soon(AuditEntry(now_iso(), org, actor.name, "environment.open", what, detail))
         body: dict[str, Any] = {"id": session.id}
         if more:
             body["diagnostics"] = {"diagnostics": [diagnostic_json(d) for d in more]}
@@ -769,8 +914,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         actor = server.authenticate(request, org, "decrypt")
         rev = server.store.get_revision(org, project, name, "latest")
         text = decrypt_secrets(rev.yaml, server.cipher.decrypt)
-        server.audit_soon(AuditEntry(now_iso(), org, actor.name, "environment.decrypt", f"{project}/{name}",
-                                     f"revision {rev.number}"))
+        await server.audit_now([AuditEntry(now_iso(), org, actor.name, "environment.decrypt", f"{project}/{name}",
+                                           f"revision {rev.number}")])
         return Response(text, media_type=YAML_TYPE)
 
     async def _open_stored(request: Request, version: str | None) -> Response:
@@ -946,18 +1091,32 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         # The traceback names code, not data; the message of the exception could hold anything.
-        log.error("internal error on %s %s: %s\n%s", request.method, request.url.path, type(exc).__name__,
-                  "".join(traceback.format_tb(exc.__traceback__)))
+        log.error("internal error on %s %s: %s\n%s", request.method, loggable_path(request.scope),
+                  type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
         return error_response(500, "internal server error")
+
+    async def sweep_sessions() -> None:
+        # Expired sessions go within a second even when nobody opens or reads: they hold plaintext.
+        while True:
+            await asyncio.sleep(1.0)
+            server.sessions.sweep()
+            if server.sessions.freed >= 8 * MiB:
+                server.sessions.freed = 0
+                await asyncio.to_thread(trim_memory)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
         pool.start()
+        if server.audit is not None:
+            server.audit.start()
+        sweeper = asyncio.create_task(sweep_sessions())
         try:
             yield
         finally:
-            server.flush_audit()
+            sweeper.cancel()
             await pool.close()
+            if server.audit is not None:
+                await asyncio.to_thread(server.audit.close)
 
     app = Starlette(
         routes=routes,
@@ -968,29 +1127,3 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     app.state.pool = pool
     return AccessLog(app)  # type: ignore[return-value]
 
-
-class AccessLog:
-    """ASGI middleware: one log line per request (method, path, status, milliseconds), never a
-    body or a query string (a property path is the client's business)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.state = getattr(app, "state", None)
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = [500]
-
-        async def send_wrapper(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status[0],
-                            (time.perf_counter() - start) * 1000)

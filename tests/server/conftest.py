@@ -56,6 +56,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     extra: tuple[str, ...] = ()
+    umask: int | None = None  # the server process's umask (None: this process's)
 
     @property
     def url(self) -> str:
@@ -72,9 +73,11 @@ class ServerProcess:
     def start(self) -> "ServerProcess":
         self.data.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        mask = self.umask
         self.proc = subprocess.Popen(
             [*esc_pulumi_command(), "serve", "--port", str(self.port), "--data", str(self.data), *self.extra],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            preexec_fn=(lambda: os.umask(mask)) if mask is not None else None,
         )
         log.close()
         deadline = time.monotonic() + 60
@@ -150,11 +153,24 @@ class Env:
         return status, hdrs, payload
 
 
-def start_env(data: Path, *extra: str) -> Env:
+def start_env(data: Path, *extra: str, umask: int | None = None) -> Env:
     tokens = {role: create_token(data, ORG, role, name=f"{role}-user") for role in ROLES}
     other = create_token(data, "other", "admin", name="other-admin")
-    server = ServerProcess(data, extra=extra).start()
+    server = ServerProcess(data, extra=extra, umask=umask).start()
     return Env(server, tokens, other)
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors the process ``pid`` holds (Linux)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the process ``pid`` alone, in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,9 @@ from .base import (
     TokenRecord,
     decode_page_token,
     encode_page_token,
+    iso_at,
     now_iso,
+    parse_iso,
 )
 from .sqlite import SQLiteStore
 
@@ -33,5 +35,7 @@ __all__ = [
     "TokenRecord",
     "decode_page_token",
     "encode_page_token",
+    "iso_at",
     "now_iso",
+    "parse_iso",
 ]

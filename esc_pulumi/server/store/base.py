@@ -80,19 +80,60 @@ class EnvTag:
     editor: str
 
 
+def parse_iso(text: str) -> float:
+    """Seconds since the epoch of a :func:`now_iso` time (``2024-05-01T12:00:00.000Z``)."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def iso_at(t: float) -> str:
+    """:func:`now_iso`'s format for the time ``t`` (seconds since the epoch)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
-    """A token as stored: only the SHA-256 of the token, never the token."""
+    """A token as stored: only the SHA-256 of the token, never the token.
 
-    token_hash: str
+    ``expires`` (None: never), ``last_used`` (written a few seconds late, in batches) and
+    ``revoked`` are :func:`now_iso` times. ``id`` is the first 12 hex digits of the hash: it
+    names the token in listings and in ``token revoke`` and reveals nothing of the token.
+
+    Example::
+
+        record.status(time.time())   # "active", "expired" or "revoked"
+    """
+
+    token_hash: str = field(repr=False)
     org: str
     role: str
     name: str
     created: str
+    expires: str | None = None
+    last_used: str | None = None
+    revoked: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.token_hash[:12]
+
+    def status(self, now: float) -> str:
+        """``revoked``, ``expired`` or ``active`` at the time ``now`` (seconds since the epoch)."""
+        if self.revoked:
+            return "revoked"
+        if self.expires and parse_iso(self.expires) <= now:
+            return "expired"
+        return "active"
 
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
+    """One line of the audit log: who (``actor``: a token's name, ``cli``, or for a denied
+    request ``anonymous`` / ``unknown-token:<hash prefix>``) did what (``action``:
+    ``environment.open``, ``access.denied``, ...) to what (``target``: ``project/env``, ``-``
+    for the organisation) when, with a ``detail`` (revision, reason). Never a secret."""
+
     time: str
     org: str
     actor: str
@@ -131,8 +172,13 @@ class Store(Protocol):
     def delete_env_tag(self, org: str, project: str, name: str, tag: str, actor: str) -> None: ...
     def add_token(self, record: TokenRecord) -> None: ...
     def find_token(self, token_hash: str) -> TokenRecord | None: ...
-    def append_audit(self, entries: Sequence[AuditEntry]) -> None: ...
-    def read_audit(self, org: str | None = None, limit: int | None = None) -> list[AuditEntry]: ...
+    def list_tokens(self, org: str | None = None) -> list[TokenRecord]: ...
+    def revoke_token(self, token_hash: str, actor: str) -> TokenRecord: ...
+    def append_audit(self, entries: Sequence[AuditEntry], token_uses: dict[str, str] | None = None) -> None: ...
+    def read_audit(self, org: str | None = None, limit: int | None = None, *, environment: str | None = None,
+                   actor: str | None = None, action: str | None = None) -> list[AuditEntry]: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
     def close(self) -> None: ...
 
 

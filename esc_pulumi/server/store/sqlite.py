@@ -1,5 +1,6 @@
 """The SQLite implementation of the :class:`~.base.Store` protocol: one SQLite file (WAL mode,
-``synchronous=FULL``, one ``BEGIN IMMEDIATE`` transaction per change).
+``synchronous=FULL``, one ``BEGIN IMMEDIATE`` transaction per change), mode 0600 in a 0700
+folder (see :mod:`.files`).
 
 Example::
 
@@ -14,6 +15,8 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from .files import private_file, private_folder, tighten_file
 
 from .base import (
     AuditEntry,
@@ -64,7 +67,13 @@ CREATE TABLE IF NOT EXISTS audit (
     time TEXT NOT NULL, org TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
     target TEXT NOT NULL, detail TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time, id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Columns added to tokens after the first release: (name, declaration). Added in place on open.
+_TOKEN_COLUMNS = (("expires", "TEXT"), ("last_used", "TEXT"), ("revoked", "TEXT"))
+_TOKEN_FIELDS = "hash, org, role, name, created, expires, last_used, revoked"
 
 
 class SQLiteStore:
@@ -76,9 +85,20 @@ class SQLiteStore:
         store = SQLiteStore(Path(data_dir) / "esc.db")
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # What the caller should tell the user (an existing data folder open to others).
+        self.warnings: list[str] = []
+        if not create and not self.path.exists():
+            raise FileNotFoundError(str(self.path))
+        warning = private_folder(self.path.parent)
+        if warning:
+            self.warnings.append(warning)
+        # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the mode of
+        # the database file, so all three are the owner's alone whatever the umask.
+        private_file(self.path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten_file(self.path.with_name(self.path.name + suffix))
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
         self._lock = threading.RLock()
@@ -89,6 +109,19 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns later versions need to a database an earlier one created."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
+        missing = [(n, d) for n, d in _TOKEN_COLUMNS if n not in have]
+        if not missing:
+            return
+        with self._tx():
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}  # another process?
+            for name, decl in missing:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE tokens ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         with self._lock:
@@ -446,37 +479,122 @@ class SQLiteStore:
     # -- tokens and audit -------------------------------------------------------------------------
 
     def add_token(self, record: TokenRecord) -> None:
+        """Store a new token; :class:`Conflict` when the organisation already has a token of
+        that name that is neither revoked nor expired (names are how people tell tokens apart)."""
+        now = now_iso()
         with self._tx():
+            for (expires,) in self._db.execute(
+                "SELECT expires FROM tokens WHERE org=? AND name=? AND revoked IS NULL", (record.org, record.name)
+            ).fetchall():
+                if expires is None or expires > now:
+                    raise Conflict(f"organization {record.org} already has a token named {record.name!r}: "
+                                   "choose another --name, or revoke that one first")
             self._db.execute(
-                "INSERT INTO tokens (hash, org, role, name, created) VALUES (?,?,?,?,?)",
-                (record.token_hash, record.org, record.role, record.name, record.created),
+                f"INSERT INTO tokens ({_TOKEN_FIELDS}) VALUES (?,?,?,?,?,?,?,?)",
+                (record.token_hash, record.org, record.role, record.name, record.created, record.expires,
+                 record.last_used, record.revoked),
             )
-            self._audit([AuditEntry(record.created, record.org, "cli", "token.create", record.name, record.role)])
+            detail = record.role + (f", expires {record.expires}" if record.expires else "")
+            self._audit([AuditEntry(record.created, record.org, "cli", "token.create", record.name, detail)])
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT hash, org, role, name, created FROM tokens WHERE hash=?", (token_hash,)
-            ).fetchone()
+            row = self._db.execute(f"SELECT {_TOKEN_FIELDS} FROM tokens WHERE hash=?", (token_hash,)).fetchone()
         return None if row is None else TokenRecord(*row)
 
-    def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        if not entries:
-            return
-        with self._tx():
-            self._audit(entries)
-
-    def read_audit(self, org: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+    def list_tokens(self, org: str | None = None) -> list[TokenRecord]:
+        """Every token (of ``org``), oldest first."""
         with self._lock:
-            sql = "SELECT time, org, actor, action, target, detail FROM audit"
+            sql = f"SELECT {_TOKEN_FIELDS} FROM tokens"
             args: list[object] = []
             if org:
                 sql += " WHERE org=?"
                 args.append(org)
-            sql += " ORDER BY id"
-            rows = self._db.execute(sql, args).fetchall()
-        entries = [AuditEntry(*r) for r in rows]
-        return entries[-limit:] if limit else entries
+            rows = self._db.execute(sql + " ORDER BY created, rowid", args).fetchall()
+        return [TokenRecord(*r) for r in rows]
+
+    def revoke_token(self, token_hash: str, actor: str) -> TokenRecord:
+        """Mark a token revoked (the row stays, for listings and the audit log); returns it as
+        it was. :class:`NotFound` if there is no such token; revoking twice keeps the first time."""
+        now = now_iso()
+        with self._tx():
+            row = self._db.execute(f"SELECT {_TOKEN_FIELDS} FROM tokens WHERE hash=?", (token_hash,)).fetchone()
+            if row is None:
+                raise NotFound("no such token")
+            record = TokenRecord(*row)
+            if record.revoked is None:
+                self._db.execute("UPDATE tokens SET revoked=? WHERE hash=?", (now, token_hash))
+                self._audit([AuditEntry(now, record.org, actor, "token.revoke", record.name, f"id {record.id}")])
+        return record
+
+    def append_audit(self, entries: Sequence[AuditEntry], token_uses: dict[str, str] | None = None) -> None:
+        """Write audit entries, and the last-used times of tokens (hash -> time), in one
+        transaction: durable when this returns."""
+        if not entries and not token_uses:
+            return
+        with self._tx():
+            self._audit(entries)
+            if token_uses:
+                self._db.executemany(
+                    "UPDATE tokens SET last_used=? WHERE hash=? AND (last_used IS NULL OR last_used < ?)",
+                    [(t, h, t) for h, t in token_uses.items()],
+                )
+
+    def read_audit(self, org: str | None = None, limit: int | None = None, *, environment: str | None = None,
+                   actor: str | None = None, action: str | None = None) -> list[AuditEntry]:
+        """Audit entries in time order, filtered; ``limit``: only the last ``limit`` of them.
+        ``environment`` (``project/env``) matches the environment and its revision tags
+        (``project/env@tag``)."""
+        where: list[str] = []
+        args: list[object] = []
+        if org:
+            where.append("org=?")
+            args.append(org)
+        if environment:
+            where.append("(target=? OR substr(target, 1, ?)=?)")
+            args += [environment, len(environment) + 1, environment + "@"]
+        if actor:
+            where.append("actor=?")
+            args.append(actor)
+        if action:
+            where.append("action=?")
+            args.append(action)
+        sql = "SELECT time, org, actor, action, target, detail FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            if limit is not None:
+                # The last N in time order: the newest N, then turned around.
+                rows = self._db.execute(sql + " ORDER BY time DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+                rows.reverse()
+            else:
+                rows = self._db.execute(sql + " ORDER BY time, id", args).fetchall()
+        return [AuditEntry(*r) for r in rows]
+
+    # -- settings of the data folder ---------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx():
+            self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (key, value))
+
+    def has_data(self) -> bool:
+        """Whether any environment revision is stored (secrets encrypted with some key)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM revisions LIMIT 1").fetchone() is not None
+
+    def some_ciphertext(self) -> str | None:
+        """A stored revision that holds a ciphertext (the newest), to check a key against."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT yaml FROM revisions WHERE instr(yaml, 'ciphertext') > 0 ORDER BY rowid DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else str(row[0])
 
 
 class _Tx:

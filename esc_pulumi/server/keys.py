@@ -1,0 +1,139 @@
+"""The server key: where it comes from, and the check that it is the key of the data.
+
+Secrets are stored encrypted with the server key. Started with another key (a ``--key-file``
+pointing elsewhere, a lost ``server.key`` that was then made anew), a server would run and
+fail every open with "wrong passphrase or key". So the store keeps a *key check value*: a
+fixed text encrypted with the key (AES-GCM: it tells nothing of the key, and only the same key
+opens it). A server refuses to start with a key that does not open it, and says which key
+source it used. A data folder made before the check existed is checked against one of its
+stored ciphertexts the first time, and then gets its check value.
+
+A key is created only for a data folder that holds no data yet; for one that does, a missing
+key file is an error (a new key could not read anything stored).
+
+Example::
+
+    source = key_source(Path("esc-data"), None)      # <data>/server.key, the default
+    cipher = open_key(source, store, create=True)    # EscError if it is not the data's key
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import DecryptionError, EscError
+from ..secrets.crypto import AesGcmCipher, create_key_file, read_key_file
+from ..secrets.definitions import decrypt_secrets
+from .store import Store
+
+__all__ = ["KeySource", "KeyMismatch", "key_source", "open_key", "verify_key"]
+
+KEY_CHECK = "key_check"
+_CHECK_TEXT = b"esc_pulumi server key check v1"
+ENV_VAR = "ESC_PULUMI_SERVER_KEY_FILE"
+
+
+class KeyMismatch(EscError):
+    """The key is not the one the data was encrypted with (the message names the source)."""
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """The key file and how it was chosen: ``--key-file``, ``$ESC_PULUMI_SERVER_KEY_FILE`` or
+    the data folder's default."""
+
+    path: Path
+    origin: str
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.origin})"
+
+
+def key_source(data_dir: Path, key_file: Path | None = None, environ: Mapping[str, str] | None = None) -> KeySource:
+    """``key_file``, else ``$ESC_PULUMI_SERVER_KEY_FILE``, else ``<data>/server.key``."""
+    env = os.environ if environ is None else environ
+    if key_file is not None:
+        return KeySource(Path(key_file), "--key-file")
+    if env.get(ENV_VAR):
+        return KeySource(Path(env[ENV_VAR]), f"${ENV_VAR}")
+    return KeySource(Path(data_dir) / "server.key", "the data folder's default key file")
+
+
+class _Opened(Exception):
+    """One ciphertext opened: the probe stops there (and the plaintext is dropped)."""
+
+
+def verify_key(store: Store, cipher: AesGcmCipher, source: KeySource, data_dir: Path) -> bool:
+    """Raise :class:`KeyMismatch` unless ``cipher`` is the data's key; returns whether the
+    store had a check value (False: there was none to compare, or only a ciphertext)."""
+    stored = store.get_meta(KEY_CHECK)  # type: ignore[attr-defined]
+    mismatch = KeyMismatch(
+        f"the key in {source.describe()} is not the key the data in {data_dir} was encrypted with: "
+        "start with the key file that data was created with (--key-file or $ESC_PULUMI_SERVER_KEY_FILE)")
+    if stored is not None:
+        try:
+            ok = cipher.decrypt(base64.b64decode(stored, validate=True)) == _CHECK_TEXT
+        except (DecryptionError, binascii.Error, ValueError):
+            ok = False
+        if not ok:
+            raise mismatch
+        return True
+    text = store.some_ciphertext() if hasattr(store, "some_ciphertext") else None  # type: ignore[attr-defined]
+    if text is not None:
+        def probe(payload: bytes) -> bytes:
+            cipher.decrypt(payload)  # DecryptionError on a wrong key
+            raise _Opened()
+
+        try:
+            decrypt_secrets(text, probe)
+        except _Opened:
+            pass
+        except DecryptionError:
+            raise mismatch from None
+    return False
+
+
+def store_key_check(store: Store, cipher: AesGcmCipher) -> None:
+    """Record the check value of ``cipher`` in ``store``."""
+    store.set_meta(KEY_CHECK, base64.b64encode(cipher.encrypt(_CHECK_TEXT)).decode("ascii"))  # type: ignore[attr-defined]
+
+
+def has_data(store: Store) -> bool:
+    """Whether the store holds anything encrypted with some key (a check value or revisions)."""
+    if store.get_meta(KEY_CHECK) is not None:  # type: ignore[attr-defined]
+        return True
+    return bool(getattr(store, "has_data", lambda: False)())
+
+
+def open_key(source: KeySource, store: Store, data_dir: Path, create: bool = True) -> AesGcmCipher:
+    """The cipher of ``source``, checked against ``store`` (and its check value recorded the
+    first time). A missing key file is created only when the store holds no data yet and
+    ``create`` is true; otherwise :class:`~esc_pulumi.errors.EscError` says what to do."""
+    path = source.path
+    if not path.exists():
+        if has_data(store):
+            raise EscError(
+                f"the key file {source.describe()} does not exist, but {data_dir} holds data encrypted with "
+                "a key: give the key file it was created with (--key-file or $ESC_PULUMI_SERVER_KEY_FILE)")
+        if not create:
+            raise EscError(f"the key file {source.describe()} does not exist")
+        try:
+            cipher = AesGcmCipher(create_key_file(path))
+        except FileExistsError:  # another process created it first
+            cipher = AesGcmCipher(_read(source))
+    else:
+        cipher = AesGcmCipher(_read(source))
+    if not verify_key(store, cipher, source, data_dir):
+        store_key_check(store, cipher)
+    return cipher
+
+
+def _read(source: KeySource) -> bytes:
+    try:
+        return read_key_file(source.path)
+    except EscError as e:
+        raise EscError(f"{e} ({source.origin})") from None

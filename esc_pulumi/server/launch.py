@@ -1,0 +1,152 @@
+"""Starting a server the way ``esc-pulumi serve`` does: check, bind, create, announce, serve.
+
+The order is what makes a failed start harmless: everything that can be checked without
+creating a file is checked first (the options, the host name, the data folder against its key),
+then the listening sockets are bound (a port in use fails here, as one line), and only then
+are the data folder, the database and the key created. The "serving ..." line is printed
+once the server is ready to answer.
+
+Example::
+
+    preflight(Path("esc-data"), None)                    # EscError if the key is not the data's
+    sockets = bind("127.0.0.1", 8080)                     # EscError "... is in use ..."
+    app = create_app(ServerConfig(data_dir=Path("esc-data")))
+    run(app, sockets, ConnectionLimits(), announce=lambda: print("ready"))
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import EscError
+from .connections import ConnectionLimits, protocol_class
+from .keys import key_source, open_key
+
+__all__ = ["bind", "preflight", "run", "raise_open_files_limit"]
+
+log = logging.getLogger("esc_pulumi.server")
+
+
+def preflight(data_dir: Path, key_file: Path | None) -> None:
+    """Check an existing data folder against its key without creating anything: EscError when
+    the key source is unreadable, is not the data's key, or is missing for a folder with data."""
+    from .store import SQLiteStore
+
+    db = Path(data_dir) / "esc.db"
+    source = key_source(Path(data_dir), key_file)
+    if not db.exists():
+        if source.path.exists():
+            from .keys import _read
+
+            _read(source)  # unreadable or not a key: say so now, before anything is created
+        return
+    store = SQLiteStore(db, create=False)
+    try:
+        # create=False: a missing key for a folder with data is an error, and for an empty one
+        # the key is made later, after the bind.
+        if source.path.exists() or _has_data(store):
+            open_key(source, store, Path(data_dir), create=False)
+    finally:
+        store.close()
+
+
+def _has_data(store: Any) -> bool:
+    from .keys import has_data
+
+    return has_data(store)
+
+
+def bind(host: str, port: int, backlog: int = 2048) -> list[socket.socket]:
+    """Listening sockets for every address ``host`` resolves to (as asyncio would bind them);
+    EscError with what to do when the name does not resolve or the port cannot be had."""
+    if not 0 <= port <= 65535:
+        raise EscError(f"--port {port} is not a port: use a number from 1 to 65535 (0: any free port)")
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        reason = e.strerror if isinstance(e, socket.gaierror) and e.strerror else "not a valid name"
+        raise EscError(f"cannot listen on --host {host!r}: {reason.lower()}: give an IP address (127.0.0.1, "
+                       "0.0.0.0) or a name this machine resolves") from None
+    sockets: list[socket.socket] = []
+    seen: set[Any] = set()
+    chosen = port
+    try:
+        for family, kind, proto, _, address in infos:
+            if address in seen:
+                continue
+            seen.add(address)
+            if chosen != port:  # port 0: the other addresses take the port the first one got
+                address = (address[0], chosen, *address[2:])
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as e:
+                raise EscError(_bind_error(host, chosen, e)) from None
+            sock.listen(backlog)
+            chosen = sock.getsockname()[1]
+    except BaseException:
+        for s in sockets:
+            s.close()
+        raise
+    return sockets
+
+
+def _bind_error(host: str, port: int, e: OSError) -> str:
+    where = f"{host}:{port}"
+    if e.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: the port is in use (another server?): stop it or choose another --port"
+    if e.errno == errno.EACCES:
+        return f"cannot listen on {where}: permission denied (ports below 1024 need privileges): use --port 8080"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: the address is not one of this machine's: use --host 127.0.0.1"
+    return f"cannot listen on {where}: {e.strerror or e}"
+
+
+def raise_open_files_limit(needed: int) -> str | None:
+    """Raise this process's open-file limit to ``needed`` if the hard limit allows; a warning
+    when it stays below."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    except (ValueError, OSError):
+        pass
+    if soft < needed:
+        return (f"the open-file limit ({soft}) is below --max-connections plus the server's own files "
+                f"({needed}): lower --max-connections or raise the limit (ulimit -n)")
+    return None
+
+
+def run(app: Any, sockets: list[socket.socket], limits: ConnectionLimits,
+        announce: Callable[[], None] | None = None) -> None:
+    """Serve ``app`` on ``sockets`` with uvicorn and the connection limits; ``announce`` runs
+    once the application has started (its evaluation workers are up)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, http=protocol_class(limits), timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
+        h11_max_incomplete_event_size=limits.max_header_bytes, access_log=False, log_level="warning",
+        lifespan="on", server_header=False, timeout_graceful_shutdown=10,
+    )
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and announce is not None:
+                announce()
+
+    _Server(config).run(sockets=sockets)
