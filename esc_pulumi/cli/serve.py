@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import time
 from pathlib import Path
@@ -24,12 +23,12 @@ from typing import Any, Sequence
 from .limits import limit_options, limits_from
 from .main import dispatch
 from ..errors import EscError
+from ..refs import name_problem
 from ..server.auth import ROLES, new_token, parse_lifetime
 
 __all__ = ["register", "main"]
 
 DEFAULT_DATA = "esc-data"
-_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 _MiB = 1 << 20
 
 log = logging.getLogger("esc_pulumi.server")
@@ -208,8 +207,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _token_create(args: argparse.Namespace) -> int:
     from ..server.store import Conflict
 
-    if not _ORG.fullmatch(args.org):
-        raise EscError(f"invalid organization name {args.org!r}: use letters, digits, '-', '_' and '.'")
+    problem = name_problem("organization", args.org)
+    if problem is not None:
+        raise EscError(problem)
     lifetime = None
     if args.expires is not None:
         try:

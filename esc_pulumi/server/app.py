@@ -34,7 +34,6 @@ import hashlib
 import json
 import logging
 import pickle
-import re
 import time
 import traceback
 import weakref
@@ -53,6 +52,7 @@ from starlette.routing import Route
 from ..secrets.crypto import AesGcmCipher
 from ..secrets.definitions import encrypt_secrets
 from ..errors import EscError, InvalidReference
+from ..refs import NameKind, name_problem
 from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
 from ..esc.budget import LimitDiagnostic
 from ..esc.diagnostics import Diagnostic, error as error_diagnostic
@@ -99,10 +99,6 @@ log = logging.getLogger("esc_pulumi.server")
 access_log = logging.getLogger("esc_pulumi.server.access")
 
 PREFIX = "/api/esc"
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
-_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
-_RESERVED_ENV_NAMES = {".", "..", "open", "yaml"}
-_RESERVED_PROJECT_NAMES = {".", "..", "yaml"}
 YAML_TYPE = "application/x-yaml"
 JSON_TYPE = "application/json"
 MiB = 1 << 20
@@ -434,16 +430,20 @@ class EscServer:
 # -- request helpers ----------------------------------------------------------------------------
 
 
+def _check_name(kind: "NameKind", name: object) -> None:
+    """ESC's name rules (one implementation: esc_pulumi.refs), answered with a 400."""
+    problem = name_problem(kind, name)
+    if problem is not None:
+        raise ApiError(400, problem)
+
+
 def _check_org(org: str) -> None:
-    if not _ORG.match(org):
-        raise ApiError(400, f"invalid organization name {org!r}")
+    _check_name("organization", org)
 
 
 def _check_names(project: str, name: str) -> None:
-    if not _NAME.match(project) or project in _RESERVED_PROJECT_NAMES:
-        raise ApiError(400, f"invalid project name {project!r}: use letters, digits, '-', '_' and '.'")
-    if not _NAME.match(name) or name in _RESERVED_ENV_NAMES:
-        raise ApiError(400, f"invalid environment name {name!r}: use letters, digits, '-', '_' and '.'")
+    _check_name("project", project)
+    _check_name("environment", name)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -987,8 +987,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         rev = data.get("revision")
         if not isinstance(rev, int) or isinstance(rev, bool) or not 0 < rev < 2**62:
             raise ApiError(400, "'revision' must be a positive integer")
-        if not _NAME.match(tag):  # type: ignore[arg-type]
-            raise ApiError(400, f"invalid tag name {tag!r}: use letters, digits, '-', '_' and '.'")
+        _check_name("tag", tag)
         server.store.set_revision_tag(org, project, name, tag, rev, actor.name, create=True)  # type: ignore[arg-type]
         return Response(status_code=204)
 
