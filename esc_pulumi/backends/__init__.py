@@ -75,7 +75,7 @@ def backend_from_url(
         folder = Path(rest).expanduser()
         if not folder.is_absolute():
             folder = (project_dir if project_dir is not None else Path.cwd()) / folder
-        return LocalBackend(folder, context=context, environ=env)
+        return LocalBackend(folder, context=context, environ=env, shown_root=rest)
     if is_http_url(url):
         from .cloud import CloudBackend
 

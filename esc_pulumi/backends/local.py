@@ -94,8 +94,12 @@ class LocalBackend:
         environ: Mapping[str, str] | None = None,
         providers: Any = None,
         limits: Any = None,
+        shown_root: str | None = None,
     ) -> None:
         self.root = Path(root)
+        # The folder as the user wrote it (file:///srv/envs → /srv/envs, file://envs → envs):
+        # messages show paths in those words, not relative to wherever the cwd happens to be.
+        self.shown_root = shown_root
         self.url = f"file://{self.root}"
         self.context = dict(context or {})
         self.environ = environ if environ is not None else os.environ
@@ -164,7 +168,15 @@ class LocalBackend:
             raise BackendError(f"cannot read {self.display(path)}: {e.strerror or e}") from None
 
     def display(self, path: Path) -> str:
-        """A path as users should see it: relative to the cwd when below it."""
+        """A path as users should see it: under the folder as the URL gave it, else relative
+        to the cwd."""
+        if self.shown_root is not None:
+            try:
+                rest = Path(path).relative_to(self.root)
+            except ValueError:
+                pass
+            else:
+                return self.shown_root if str(rest) == "." else str(Path(self.shown_root) / rest)
         try:
             return os.path.relpath(path)
         except ValueError:  # another drive (Windows)
@@ -211,7 +223,7 @@ class LocalBackend:
             context=context,
             limits=limits if limits is not None else self.limits,
         )
-        diags = [self._located(d) for d in diags + more]
+        diags = [_context_hint(self._located(d), context) for d in diags + more]
         errors = [d for d in diags if d.is_error]
         if errors:
             self._raise(session, errors)
@@ -393,3 +405,28 @@ def _where(d) -> str:
     if d.range is None:
         return ""
     return f"{d.range.environment}:{d.range.begin.line}:{d.range.begin.column}: "
+
+
+# The Pulumi context values offline evaluation knows only from settings, and those settings.
+_CONTEXT_SETTINGS = {
+    "user": "context.pulumi.user.login is known only when ESC_PULUMI_USER is set",
+    "organization": "context.pulumi.organization.login is known only when an organization is set "
+    "(ESC_PULUMI_ORGANIZATION or the stack's esc:organization)",
+}
+
+
+def _context_hint(d: "Any", context: Mapping[str, Any]) -> "Any":
+    """An ``unknown property`` that is most likely a Pulumi context value this offline backend
+    was not given gets the setting that gives it appended (the engine's words are kept)."""
+    import dataclasses
+
+    pulumi = context.get("pulumi")
+    pulumi = pulumi if isinstance(pulumi, Mapping) else {}
+    if d.summary == 'unknown property "pulumi"' and not pulumi:
+        hint = "; ".join(_CONTEXT_SETTINGS.values())
+    else:
+        key = next((k for k in _CONTEXT_SETTINGS if d.summary == f'unknown property "{k}"'), None)
+        if key is None or key in pulumi:
+            return d
+        hint = _CONTEXT_SETTINGS[key]
+    return dataclasses.replace(d, summary=f"{d.summary} (offline, with the file:// backend, {hint})")

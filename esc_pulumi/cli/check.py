@@ -281,8 +281,14 @@ def check_file(file: str, limits: "EvalLimits | None" = None) -> list["Diagnosti
     text = path.read_bytes()
     decl, diags = load_definition(text, file)
     if decl is not None:
+        from ..workspace.settings import execution_context, organization
+
         loader = _FolderLoader(path.parent)
-        _, more = evaluate(decl, mode="check", loader=loader, providers=ProviderRegistry(), limits=limits)
+        # The same context a REF gets: ESC_PULUMI_USER, ESC_PULUMI_ORGANIZATION.
+        context = execution_context(organization(None, environ=os.environ, stack_config={}), os.environ)
+        _, more = evaluate(
+            decl, mode="check", loader=loader, providers=ProviderRegistry(), limits=limits, context=context
+        )
         diags = diags + more
 
         def located(d: "Diagnostic") -> "Diagnostic":

@@ -181,17 +181,11 @@ def stack_plan(stack: str | None, start: Path, environments: list[str] | None = 
 
 def _standalone(base_dir: Path, composition: dict, label: str) -> Target:
     from ..backends import backend_from_url
-    from ..workspace.settings import backend_url, organization
+    from ..workspace.settings import backend_url, execution_context, organization
 
     url, _ = backend_url(None, environ=os.environ, stack_config={})
     org = organization(None, environ=os.environ, stack_config={})
-    context: dict[str, Any] = {}
-    if org:
-        context["pulumi"] = {"organization": {"login": org}}
-    user = os.environ.get("ESC_PULUMI_USER")
-    if user:
-        context.setdefault("pulumi", {})["user"] = {"login": user}
-    backend = backend_from_url(url, project_dir=base_dir, context=context)
+    backend = backend_from_url(url, project_dir=base_dir, context=execution_context(org, os.environ))
     return Target(backend, org, composition, label)
 
 

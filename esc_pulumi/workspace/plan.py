@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 from ..backends import Backend, backend_from_url
 from ..errors import ConfigurationError
 from ..refs import EnvironmentRef
-from .settings import KEY_ENVIRONMENTS, LIBRARY, Words, backend_url, organization as resolve_organization
+from .settings import KEY_ENVIRONMENTS, LIBRARY, Words, backend_url, execution_context, organization as resolve_organization
 from .project import find_project, project_file_in, read_project, read_stack, selected_stack
 
 # Set by `esc-pulumi run` for its child: the wrapper already opened and applied this plan
@@ -255,13 +255,9 @@ def make_plan(
         url, backend_source = backend_url(
             backend, environ=env, stack_config=config, project_backend=project.backend_url
         )
-        context: dict[str, Any] = {}
-        if org:
-            context["pulumi"] = {"organization": {"login": org}}
-        user = env.get("ESC_PULUMI_USER")
-        if user:
-            context.setdefault("pulumi", {})["user"] = {"login": user}
-        backend_obj = backend_from_url(url, project_dir=project.dir, context=context, environ=env)
+        backend_obj = backend_from_url(
+            url, project_dir=project.dir, context=execution_context(org, env), environ=env
+        )
 
     plan = LoadPlan(
         project_dir=project.dir,

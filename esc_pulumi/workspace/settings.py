@@ -125,3 +125,23 @@ def runtime_organization() -> str | None:
 
     org = settings.get_organization()
     return org if org and org != PLACEHOLDER_ORGANIZATION else None
+
+
+USER_VAR = "ESC_PULUMI_USER"
+
+
+def execution_context(organization: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``context.pulumi`` an offline evaluation gets: the organisation's login and the
+    user's (``ESC_PULUMI_USER``), where known. Pulumi Cloud fills these in itself.
+
+    Example::
+
+        execution_context("acme", {"ESC_PULUMI_USER": "alice"})
+        # {'pulumi': {'organization': {'login': 'acme'}, 'user': {'login': 'alice'}}}
+    """
+    pulumi: dict[str, Any] = {}
+    if organization:
+        pulumi["organization"] = {"login": organization}
+    if environ.get(USER_VAR):
+        pulumi["user"] = {"login": environ[USER_VAR]}
+    return {"pulumi": pulumi} if pulumi else {}

@@ -143,3 +143,18 @@ def test_check_file_never_reads_outside_its_folder(tmp_path):
     f2 = write(tmp_path / "store" / "p" / "g.yaml", "imports: [link]\nvalues:\n  a: 1\n")
     r = run_script(["check", str(f2)], cwd=tmp_path)
     assert r.code == 1 and "leads outside" in (r.out + r.err)
+
+
+def test_context_user_offline_hint_and_check_file_honours_the_setting(tmp_path):
+    from .conftest import run_script, write
+
+    f = write(tmp_path / "envs" / "p" / "u.yaml", "values:\n  who: ${context.pulumi.user.login}\n")
+    env = {"ESC_PULUMI_BACKEND": f"file://{tmp_path / 'envs'}"}
+    r = run_script(["open", "p/u"], cwd=tmp_path, env=env)
+    assert r.code == 1 and "ESC_PULUMI_USER" in r.err
+    r = run_script(["check", str(f)], cwd=tmp_path)
+    assert r.code == 1
+    r = run_script(["check", str(f)], cwd=tmp_path, env={"ESC_PULUMI_USER": "alice"})
+    assert (r.code, r.out) == (0, ""), r.out + r.err
+    r = run_script(["open", "p/u", "who"], cwd=tmp_path, env={**env, "ESC_PULUMI_USER": "alice"})
+    assert (r.code, r.out.strip()) == (0, '"alice"'), r.err

@@ -337,3 +337,14 @@ def test_yaml_syntax_error_names_the_environment_line_and_column(tmp_path):
     r = run_script(["open", "p/e"], cwd=tmp_path, env=env)
     assert r.code == 1
     assert r.err.splitlines()[0] == "p/e:2:6: yaml: did not find expected ',' or ']' (while parsing a flow sequence that starts here)"
+
+
+def test_local_paths_are_shown_as_the_url_gives_them(tmp_path):
+    from .conftest import run_script, write
+
+    store = tmp_path / "store"
+    write(store / "p" / "e.yaml", "values: {a: 1}\n")
+    elsewhere = tmp_path / "a" / "b" / "c"
+    elsewhere.mkdir(parents=True)
+    r = run_script(["open", "p/missing"], cwd=elsewhere, env={"ESC_PULUMI_BACKEND": f"file://{store}"})
+    assert r.code == 1 and f"no file {store}/p/missing.yaml" in r.err and "../" not in r.err
