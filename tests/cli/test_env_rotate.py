@@ -41,7 +41,8 @@ PASSPHRASE = "correct horse"
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     prov = rt.install(tmp_path / "rotators")
-    return {"ESC_PULUMI_BACKEND": f"file://{tmp_path / 'envs'}", "PYTHONPATH": str(prov)}
+    # Relative to the commands' cwd (tmp_path): messages name files as the URL does.
+    return {"ESC_PULUMI_BACKEND": "file://envs", "PYTHONPATH": str(prov)}
 
 
 def leaked(text: str) -> bool:

@@ -250,9 +250,10 @@ def test_unknown_format(tmp_path, backend_env):
 def test_definition_errors_as_esc_prints_them(tmp_path, backend_env):
     r = open_(tmp_path, backend_env, "myproj/bad")
     assert r.code != 0 and r.out == ""
+    # The file as the backend URL names it (here an absolute file:// path).
     assert r.err == (
-        'envs/myproj/bad.yaml:4:6: unknown property "nope"\n'
-        "envs/myproj/bad.yaml:5:14: receiver must be an array or an object\n"
+        f'{tmp_path}/envs/myproj/bad.yaml:4:6: unknown property "nope"\n'
+        f"{tmp_path}/envs/myproj/bad.yaml:5:14: receiver must be an array or an object\n"
     )
 
 

@@ -4,6 +4,8 @@ called — moto's recorder sees no request, and an OIDC login checks without any
 """
 from __future__ import annotations
 
+import os
+
 import sys
 from pathlib import Path
 
@@ -93,7 +95,9 @@ def test_a_valid_definition_checks_offline(aws: Aws, store: Path, tmp_path: Path
 
 
 def test_invalid_inputs_are_reported_offline(aws: Aws, store: Path, tmp_path: Path) -> None:
-    r = run_script(["check", "myproj/bad"], cwd=tmp_path, env={"ESC_PULUMI_BACKEND": f"file://{store}"})
+    # A URL relative to the cwd: lines name the file as the URL does.
+    rel = os.path.relpath(store, tmp_path)
+    r = run_script(["check", "myproj/bad"], cwd=tmp_path, env={"ESC_PULUMI_BACKEND": f"file://{rel}"})
     assert r.code == 1, r.err
     assert sorted(r.out.splitlines()) == sorted(BAD_LINES)
     assert aws.requests() == []

@@ -161,7 +161,7 @@ def test_a_missing_secret(aws: Aws, project) -> None:
         "aws-secrets: get \"db\": ResourceNotFoundException: Secrets Manager can't find the specified secret."
     )
     # On the call: the fn::open::aws-secrets key, in the definition's file.
-    assert d.range.environment.endswith(os.path.join("proj", "envs", "myproj", "app.yaml"))
+    assert d.range.environment.endswith(os.path.join("envs", "myproj", "app.yaml"))
     assert (d.range.begin.line, d.range.begin.column) == (12, 7)
     assert d.path == "values.aws.secrets"
 

@@ -152,7 +152,10 @@ def test_an_unreadable_key_file_is_one_line(tmp_path: Path) -> None:
     bad.write_text("not base64 at all!\n")
     data = tmp_path / "data"
     line = one_line(serve(data, "--port", "0", "--key-file", str(bad)))
-    assert line == f"esc-pulumi: key file {bad} does not hold a base64 key (--key-file)"
+    assert line == (
+        f"esc-pulumi: key file {bad} does not hold a 32-byte key (base64 on one line, 64 hex digits, "
+        "or 32 raw bytes): create one with `esc-pulumi env keygen FILE` (--key-file)"
+    )
     assert not data.exists()
 
 
