@@ -12,6 +12,7 @@ PACKAGE = Path(esc_pulumi.__file__).parent
 RANKS = {
     "esc": 0,
     "errors": 1,
+    "durations": 1,
     "refs": 2,
     "secrets": 3,
     "providers": 3,

@@ -140,7 +140,7 @@ def _positive(value: float | int | None, flag: str, what: str = "a positive numb
 def _serve(args: argparse.Namespace) -> int:
     from ..server import launch
     from ..server.connections import ConnectionLimits
-    from ..server.durations import DurationError, parse_duration
+    from ..durations import DurationError, parse_duration
 
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -63,7 +63,7 @@ from ..refs import EnvironmentRef
 from . import auth
 from .accesslog import AccessLog, loggable_path, redacted_path
 from .audit import AuditUnavailable, AuditWriter
-from .durations import DurationError, parse_duration
+from ..durations import DurationError, parse_duration
 from .keys import key_source, open_key
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
 from .transfer import pack_value, unpack_value
