@@ -39,11 +39,11 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from ..durations import parse_duration
 from ..esc import Provider, ProviderError, Value, schema, to_plain
 from . import _aws_sdk as sdk
 from ._hygiene import scrub, secret_texts
@@ -60,7 +60,6 @@ __all__ = [
     "OidcTokenRequest",
     "TokenSource",
     "environment_token",
-    "parse_duration",
 ]
 
 # Where the embedded engine takes an OIDC token from: the opener supplies it (a CI's OIDC
@@ -307,34 +306,6 @@ def _context_text(context: Mapping[str, Any], *path: str) -> str | None:
             return None
         node = node.get(key)
     return node if isinstance(node, str) and node and node != "<yaml>" else None
-
-
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go duration (``"2h"``, ``"1h30m"``, ``"90s"``); ``ValueError`` otherwise.
-
-    Example::
-
-        parse_duration("1h30m")    # 5400.0
-    """
-    s = text.strip()
-    sign = -1.0 if s.startswith("-") else 1.0
-    s = s[1:] if s[:1] in "+-" else s
-    if s == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if m is None:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos == 0:
-        raise ValueError(f"invalid duration {text!r}")
-    return sign * total
 
 
 # -- the providers -----------------------------------------------------------------------------------

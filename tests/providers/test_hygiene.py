@@ -13,7 +13,8 @@ from esc_pulumi.esc import ProviderError, Value
 from esc_pulumi.esc.values import from_plain
 from esc_pulumi.providers import _aws_sdk as sdk
 from esc_pulumi.providers._hygiene import guarded_sdk_logs, scrub, secret_texts
-from esc_pulumi.providers.aws import AwsCredentials, OidcTokenRequest, environment_token, parse_duration
+from esc_pulumi.durations import parse_duration
+from esc_pulumi.providers.aws import AwsCredentials, OidcTokenRequest, environment_token
 
 
 def test_scrub_masks_longest_first_and_leaves_tiny_texts() -> None:
