@@ -11,8 +11,12 @@ BAD_LINES = (
 )
 
 
-def test_ref_with_errors(tmp_path, backend_env):
-    r = run_script(["check", "myproj/bad"], cwd=tmp_path, env=backend_env)
+# The store named relative to the cwd: lines name files as the URL does (relative here).
+RELATIVE = {"ESC_PULUMI_BACKEND": "file://envs"}
+
+
+def test_ref_with_errors(tmp_path, store):
+    r = run_script(["check", "myproj/bad"], cwd=tmp_path, env=RELATIVE)
     assert (r.code, r.out, r.err) == (1, BAD_LINES, "")
 
 
@@ -105,9 +109,9 @@ def test_stack_composition(project, tmp_path, store):
     assert r.out == BAD_LINES.replace("envs/", "../envs/")
 
 
-def test_in_process(tmp_path, monkeypatch, capsys, backend_env):
+def test_in_process(tmp_path, monkeypatch, capsys, store):
     monkeypatch.chdir(tmp_path)
-    for k, v in backend_env.items():
+    for k, v in RELATIVE.items():
         monkeypatch.setenv(k, v)
     assert main(["check", "myproj/bad"]) == 1
     assert capsys.readouterr().out == BAD_LINES
