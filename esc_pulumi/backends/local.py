@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
@@ -258,7 +259,6 @@ class LocalBackend:
             result = LocalBackend(Path("envs")).rotate("myproj/db", ["password"])
             [p.doc_path for p in result.patches]   # ['values.password["fn::rotate::pg"].state']
         """
-        import tempfile
 
         from ..esc import ProviderRegistry, evaluate, load_definition, rotate
         from ..esc.rotation import format_rotate_path, parse_rotate_path, rotate_sites
@@ -359,21 +359,7 @@ class LocalBackend:
                 f"{self.display(path)} changed while rotating: nothing written. The rotators "
                 "have run: rotate again to record new states"
             )
-        mode = target.stat().st_mode & 0o7777
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(new.encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)  # all at once: readers see the old file or the new one
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_in_place(target, new)
         return result
 
     def _located(self, d):
@@ -430,3 +416,23 @@ def _context_hint(d: "Any", context: Mapping[str, Any]) -> "Any":
             return d
         hint = _CONTEXT_SETTINGS[key]
     return dataclasses.replace(d, summary=f"{d.summary} (offline, with the file:// backend, {hint})")
+
+
+def write_in_place(path: Path, text: str) -> None:
+    """Replace the file ``path`` with ``text`` all at once (a temp file beside it, fsynced,
+    renamed over it), keeping its permissions: readers see the old file or the new one."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigurationError, DefinitionError, EscError
+from ..backends.local import write_in_place
 from .common import guarded
 from .limits import limit_options, limits_from
 from .targets import stack_options
@@ -170,25 +169,6 @@ def cmd_env_crypt(args: argparse.Namespace, *, decrypt: bool) -> int:
         if new == original:
             print(f"{path}: nothing to {'decrypt' if decrypt else 'encrypt'}", file=sys.stderr)
             continue
-        _atomic_write(path, new)
+        write_in_place(path, new)
         print(f"{path}: {verb}", file=sys.stderr)
     return 0
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` all at once, keeping its permissions."""
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
