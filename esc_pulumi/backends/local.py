@@ -366,13 +366,15 @@ class LocalBackend:
         """Diagnostics name the definition file (``envs/proj/dev.yaml:3:7``), not just the env."""
         from ..esc import ANONYMOUS
 
-        if d.range is None or d.range.environment == ANONYMOUS:
+        field = "range" if d.range is not None else "location"  # a YAML syntax error has only a location
+        where = getattr(d, field)
+        if where is None or where.environment == ANONYMOUS:
             return d
         try:
-            path = self.display(self.path_of(d.range.environment))
+            path = self.display(self.path_of(where.environment))
         except EscError:
             return d
-        return dataclasses.replace(d, range=dataclasses.replace(d.range, environment=path))
+        return dataclasses.replace(d, **{field: dataclasses.replace(where, environment=path)})
 
     def _raise(self, session: _Session, errors: list) -> None:
         if session.missing:

@@ -330,14 +330,14 @@ def test_an_environment_without_values_prints_nothing(tmp_path):
         assert (r.code, r.out) == (0, ""), (fmt, r.err)
 
 
-def test_yaml_syntax_error_names_the_environment_line_and_column(tmp_path):
+def test_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
     from .conftest import run_script, write
 
     write(tmp_path / "envs" / "p" / "e.yaml", "values:\n  a: [1, 2\n  b: 3\n")
-    env = {"ESC_PULUMI_BACKEND": f"file://{tmp_path / 'envs'}"}
+    env = {"ESC_PULUMI_BACKEND": "file://envs"}
     r = run_script(["open", "p/e"], cwd=tmp_path, env=env)
     assert r.code == 1
-    assert r.err.splitlines()[0] == "p/e:2:6: yaml: did not find expected ',' or ']' (while parsing a flow sequence that starts here)"
+    assert r.err.splitlines()[0] == "envs/p/e.yaml:2:6: yaml: did not find expected ',' or ']' (while parsing a flow sequence that starts here)"
 
 
 def test_local_paths_are_shown_as_the_url_gives_them(tmp_path):
