@@ -257,11 +257,10 @@ def load(
     delivered = _delivered(environ) if plan.run.real_cli else None
     decrypt = None if delivered is not None else stack_decrypter(plan, environ)
     result = compute_config(plan, opened, delivered=delivered, decrypt=decrypt)
-    if validate_config and plan.project_file is not None:
-        from .workspace.project import read_project
+    if validate_config and plan.project_spec is not None:
         from .workspace.validation import HINT_LOAD, raise_for, validate
 
-        raise_for(validate(read_project(plan.project_file), plan.stack, result.entries), HINT_LOAD)
+        raise_for(validate(plan.project_spec, plan.stack, result.entries), HINT_LOAD)
     _warn(result.warnings)
     applied = runtime.apply(
         result,

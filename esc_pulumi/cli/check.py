@@ -156,7 +156,6 @@ def config_lines(
     """
     from ..errors import MappingError
     from ..workspace.mapping import compute_config, esc_values
-    from ..workspace.project import read_project
     from ..workspace.validation import diy_warning, is_diy_backend, state_backend
     from ..workspace.validation import validate as validate_config
 
@@ -169,8 +168,8 @@ def config_lines(
     lines = [_message_line(w, "warning") for w in warnings]
     if not validate:
         return lines, 0
-    assert plan.project_file is not None  # make_plan always names it
-    project = read_project(plan.project_file)
+    assert plan.project_file is not None and plan.project_spec is not None  # make_plan reads both
+    project = plan.project_spec
     entries = compute_config(plan, opened).entries
     problems = validate_config(project, plan.stack, entries)
     url, _ = state_backend(plan.project_file)

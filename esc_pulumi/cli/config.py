@@ -69,11 +69,10 @@ def cmd_config(args: argparse.Namespace) -> int:
 
     result = compute_config(plan, opened, decrypt=stack_decrypter(plan, os.environ))
     if not args.skip_config_validation:
-        from ..workspace.project import read_project
         from ..workspace.validation import HINT_CLI, raise_for, validate
 
-        assert plan.project_file is not None  # make_plan always names it
-        raise_for(validate(read_project(plan.project_file), plan.stack, result.entries), HINT_CLI)
+        assert plan.project_spec is not None  # make_plan always reads it
+        raise_for(validate(plan.project_spec, plan.stack, result.entries), HINT_CLI)
     overridden = set(result.overridden)
 
     if args.json:

@@ -32,7 +32,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 try:  # POSIX: the lock that tells a live folder from a dead process's one
     import fcntl
@@ -428,8 +428,3 @@ def memo_get(key: Any) -> tuple[Any, Applied | None]:
 
 def memo_put(key: Any, result: Any, applied: Applied) -> None:
     _MEMO.set((runtime_config()[0], key, result, applied))
-
-
-def masked(mapping: Mapping[str, str], secret: frozenset[str] | set[str]) -> dict[str, str]:
-    """A copy of ``mapping`` with secret values replaced by ``[secret]`` (for display)."""
-    return {k: ("[secret]" if k in secret else v) for k, v in mapping.items()}

@@ -34,8 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SOURCE_STACK = "stack file"
 SOURCE_DEFAULT = "project default"
 SOURCE_CLI = "Pulumi CLI"  # delivered by the CLI, from neither file we read (e.g. --config-file)
-SECRET_TEXT = "[secret]"
-UNKNOWN_TEXT = "[unknown]"
+from ..esc.values import SECRET_TEXT, UNKNOWN_TEXT  # the engine's placeholders, one spelling
 
 
 @dataclass(frozen=True)
@@ -340,11 +339,3 @@ def compute_config(
         overridden=tuple(overridden),
         warnings=tuple(warnings),
     )
-
-
-def entries_by_source(result: ConfigResult) -> Mapping[str, list[str]]:
-    """Keys grouped by where they came from (for reports)."""
-    out: dict[str, list[str]] = {}
-    for key, e in result.entries.items():
-        out.setdefault(e.source, []).append(key)
-    return out

@@ -21,7 +21,7 @@ from ..backends import Backend, backend_from_url
 from ..errors import ConfigurationError
 from ..refs import EnvironmentRef
 from .settings import KEY_ENVIRONMENTS, LIBRARY, Words, backend_url, execution_context, organization as resolve_organization
-from .project import find_project, project_file_in, read_project, read_stack, selected_stack
+from .project import Project, find_project, project_file_in, read_project, read_stack, selected_stack
 
 # Set by `esc-pulumi run` for its child: the wrapper already opened and applied this plan
 # (its value is the plan's applied_marker), so a load() inside must not open it again.
@@ -91,6 +91,8 @@ class LoadPlan:
     run: RunInfo = field(default_factory=RunInfo)
     # The stack file as typed data (its encryptionsalt / secretsprovider decide decryption).
     stack_document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The project file as read (its typed declarations are validated after the merge).
+    project_spec: Project | None = field(default=None, compare=False, repr=False)
 
     def key(self) -> tuple:
         """Identifies what would be opened: two plans with the same key open the same thing."""
@@ -279,6 +281,7 @@ def make_plan(
         backend_source=backend_source,
         run=run,
         stack_document=dict(stack_file.document),
+        project_spec=project,
     )
     if composition is not None and env.get(APPLIED_VAR) == applied_marker(plan):
         plan = dataclasses.replace(plan, applied_by_cli=True)

@@ -9,22 +9,11 @@ from typing import Any, Callable
 
 import pytest
 
+from tests.conftest import DEVELOPER_SETTINGS
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
-# Variables that would leak a developer's setup into the tests.
-_SCRUB = (
-    "ESC_PULUMI_BACKEND",
-    "ESC_PULUMI_ORGANIZATION",
-    "ESC_PULUMI_PASSPHRASE",
-    "ESC_PULUMI_KEY_FILE",
-    "ESC_PULUMI_USER",
-    "PULUMI_ACCESS_TOKEN",
-    "PULUMI_BACKEND_URL",
-    "PULUMI_STACK",
-    "PULUMI_CONFIG",
-    "PULUMI_CONFIG_SECRET_KEYS",
-)
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +22,7 @@ def clean_process(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     and gets os.environ, the cwd and the Pulumi settings restored afterwards."""
     from pulumi.runtime import config as rconfig, settings
 
-    for name in _SCRUB:
+    for name in DEVELOPER_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     creds = tmp_path_factory.mktemp("pulumi-home")
     monkeypatch.setenv("PULUMI_HOME", str(creds))

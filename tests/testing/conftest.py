@@ -8,25 +8,13 @@ from typing import Callable
 
 import pytest
 
-# Variables that would change what a program (or cli_config) sees.
-_SCRUB = (
-    "ESC_PULUMI_BACKEND",
-    "ESC_PULUMI_ORGANIZATION",
-    "ESC_PULUMI_PASSPHRASE",
-    "ESC_PULUMI_KEY_FILE",
-    "ESC_PULUMI_USER",
-    "ESC_PULUMI_APPLIED",
-    "PULUMI_ACCESS_TOKEN",
-    "PULUMI_BACKEND_URL",
-    "PULUMI_STACK",
-    "PULUMI_CONFIG",
-    "PULUMI_CONFIG_SECRET_KEYS",
-)
+from tests.conftest import DEVELOPER_SETTINGS
+
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _SCRUB:
+    for name in DEVELOPER_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path_factory.mktemp("pulumi-home")
     monkeypatch.setenv("PULUMI_HOME", str(home))
