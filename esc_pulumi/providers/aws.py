@@ -298,14 +298,22 @@ SUBJECT_ATTRIBUTES: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 
-def _oidc_request(oidc: Mapping[str, Any], context: Mapping[str, Any]) -> OidcTokenRequest:
+def _oidc_request(oidc: Mapping[str, Any], context: Mapping[str, Any], defined_in: str | None = None
+                  ) -> OidcTokenRequest:
     """The request for one login. The subject is Pulumi Cloud's: by default
     ``pulumi:environments:org:<org>:env:<project>/<env>``; with ``subjectAttributes``,
     ``pulumi:environments:pulumi.organization.login:<org>`` followed by ``:<attribute>:<value>``
-    for each attribute, in order (``None`` when a value is not in the context)."""
+    for each attribute, in order (``None`` when a value is not in the context).
+
+    The environment is the one whose definition holds the login (``currentEnvironment``):
+    the context's when it says, else ``defined_in`` (where the call's inputs are written),
+    else the root environment being opened. Pulumi Cloud puts the root's name in the default
+    subject, which is ``<yaml>`` when the Pulumi CLI opens a stack's environments (as an
+    anonymous definition importing them); naming the login's own environment keeps the
+    subject meaningful there."""
+    if "currentEnvironment" not in context and defined_in:
+        context = {**context, "currentEnvironment": {"name": defined_in}}
     org = _context_text(context, "pulumi", "organization", "login")
-    # The environment holding the login; an opener whose providers are not told which one
-    # that is (the server's) gives the root environment being opened.
     env = _context_text(context, "currentEnvironment", "name") or _context_text(context, "rootEnvironment", "name")
     attributes = tuple(str(a) for a in oidc.get("subjectAttributes") or ())
     audience = subject = None
@@ -333,6 +341,13 @@ def _oidc_request(oidc: Mapping[str, Any], context: Mapping[str, Any]) -> OidcTo
         subject_attributes=attributes,
         context=context,
     )
+
+
+def _defined_in(inputs: Value) -> str | None:
+    """The environment whose definition holds the call's inputs (the range of the expression
+    that produced them), or None when the engine does not say."""
+    where = getattr(getattr(getattr(inputs, "defn", None), "range", None), "environment", None)
+    return where if isinstance(where, str) else None
 
 
 def _context_text(context: Mapping[str, Any], *path: str) -> str | None:
@@ -380,9 +395,10 @@ class AwsLogin(Provider):
         if "static" in data:
             # A key pair is its own login: nothing to call.
             return AwsCredentials.from_login(data["static"]).output()
-        return self._oidc(data["oidc"], secret_texts(inputs), context)
+        return self._oidc(data["oidc"], inputs, context)
 
-    def _oidc(self, oidc: Mapping[str, Any], hidden: Sequence[str], context: Mapping[str, Any]) -> dict[str, str]:
+    def _oidc(self, oidc: Mapping[str, Any], inputs: Value, context: Mapping[str, Any]) -> dict[str, str]:
+        hidden = secret_texts(inputs)
         duration_text = str(oidc.get("duration") or _DEFAULT_DURATION)
         try:
             seconds = parse_duration(duration_text)
@@ -392,7 +408,7 @@ class AwsLogin(Provider):
             raise sdk.fail(
                 f'aws-login: oidc: duration "{duration_text}" must be a Go duration from 15m to 12h', hidden
             )
-        request = _oidc_request(oidc, context)
+        request = _oidc_request(oidc, context, _defined_in(inputs))
         token = self.token_source(request)
         if not token:
             raise sdk.fail(_no_token_message(request), hidden)

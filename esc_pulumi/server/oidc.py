@@ -283,8 +283,9 @@ class OidcIssuer:
         """The :data:`~esc_pulumi.providers.aws.TokenSource` of the server's ``aws-login``."""
         if not request.audience or not request.subject:
             raise ProviderError(
-                f'aws-login: oidc: no OIDC token for role "{request.role_arn}": this server issues tokens for '
-                "stored environments only (open <project>/<env>, not an anonymous definition)")
+                f'aws-login: oidc: no OIDC token for role "{request.role_arn}": the token\'s subject names the '
+                "environment that holds the login, and a definition opened anonymously has no name: store it "
+                "as <project>/<env> (or import one that holds the login)")
         return self.mint(request.subject, request.audience)
 
 

@@ -242,10 +242,24 @@ def test_an_anonymous_definition_gets_no_token(issuing: Env, aws: Aws) -> None:
     assert status == 400, body
     summaries = [d["summary"] for d in body["diagnostics"]]
     assert summaries[0] == (
-        f'aws-login: oidc: no OIDC token for role "{ROLE}": this server issues tokens for stored environments '
-        "only (open <project>/<env>, not an anonymous definition)"
+        f'aws-login: oidc: no OIDC token for role "{ROLE}": the token\'s subject names the environment that '
+        "holds the login, and a definition opened anonymously has no name: store it as <project>/<env> (or "
+        "import one that holds the login)"
     )
     assert aws.requests() == []
+
+
+def test_a_login_in_an_imported_environment(issuing: Env, aws: Aws) -> None:
+    # What the Pulumi CLI does for a stack's esc:environments: an anonymous definition that
+    # imports them. The subject names the environment holding the login (Pulumi Cloud's would
+    # say <yaml>).
+    aws.client("secretsmanager").create_secret(Name="issuer/api-key", SecretString=SECRET_VALUE)
+    store(issuing, "myproj", "imported", definition())
+    status, _, body = issuing.request("POST", f"/environments/{ORG}/yaml/open", "imports: [myproj/imported]\n",
+                                      role="opener")
+    assert status == 200, body
+    [token] = web_identity_tokens(aws)
+    assert validate(token, issuing)["sub"] == f"pulumi:environments:org:{ORG}:env:myproj/imported"
 
 
 # -- the signing key, without a server ---------------------------------------------------------
