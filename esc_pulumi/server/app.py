@@ -13,6 +13,10 @@ Endpoints (all under ``/api/esc``; JSON or YAML bodies as the ESC API has them):
 - ``GET|POST .../versions/tags``, ``GET|PATCH|DELETE .../versions/tags/{tag}``
 - ``GET|POST .../tags``, ``GET|PATCH|DELETE .../tags/{tag}``
 
+With ``ServerConfig.issuer_url`` (``esc-pulumi serve --issuer-url``), the OIDC issuer's
+``<issuer path>/.well-known/openid-configuration`` and ``.../jwks.json``, without a token
+(:mod:`.oidc`).
+
 Requests are handled on the event loop thread: SQLite calls are short, and one thread
 serialises every read-check-write without further locking. Evaluations never run there: parsing
 and evaluating a definition (check, open, the check before a save) happen in a bounded pool of
@@ -65,6 +69,8 @@ from .accesslog import AccessLog, loggable_path, redacted_path
 from .audit import AuditUnavailable, AuditWriter
 from ..durations import DurationError, parse_duration
 from .keys import key_source, open_key
+from . import oidc
+from .oidc import OidcIssuer
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
 from .transfer import pack_value, unpack_value
 from .encoding import dumps
@@ -119,7 +125,13 @@ class ServerConfig:
     key_file: Path | None = None
     page_size: int = 100
     max_body: int = 1 << 20
+    # None: the default registry, whose aws-login takes its OIDC tokens from this server's
+    # issuer (or fails, naming --issuer-url); an application's own registry is used as it is.
     providers: ProviderRegistry | None = None
+    # The server's public URL as an OIDC issuer (``esc-pulumi serve --issuer-url``; see
+    # :mod:`.oidc`), and its signing key file (None: ``<data>/oidc-signing.pem``).
+    issuer_url: str | None = None
+    oidc_key_file: Path | None = None
     # Open sessions hold plaintext in memory: their number, their estimated memory in all and
     # per organisation (None: all of it; the fair-share eviction still keeps organisations
     # apart), and their lifetime (the ``duration`` an open may ask for, and its default).
@@ -224,7 +236,10 @@ class EscServer:
             self.cipher = AesGcmCipher(read_key_file(key_source(Path(config.data_dir), config.key_file).path))
         else:
             self.cipher = load_server_key(Path(config.data_dir), config.key_file, store=self.store)
-        self.providers = config.providers or ProviderRegistry()
+        # Workers read the signing key the server made (or checked) before they started.
+        self.issuer = (OidcIssuer.load(config.issuer_url, Path(config.data_dir), create=not worker,
+                                       key_file=config.oidc_key_file) if config.issuer_url else None)
+        self.providers = config.providers or self._default_providers()
         # The engine's deadline is the request's time limit; the pool kills a worker a little
         # after it, so the engine's diagnostic (with its range) normally arrives first.
         limits = config.eval_limits
@@ -251,6 +266,15 @@ class EscServer:
             # Its own connection: the commit's fsync never holds the one requests read through.
             audit_store = SQLiteStore(self.store.path) if isinstance(self.store, SQLiteStore) else self.store
             self.audit = AuditWriter(audit_store)
+
+    def _default_providers(self) -> ProviderRegistry:
+        """The registry every server has (the installed providers, by their entry points), its
+        ``aws-login`` taking OIDC tokens from this server only: never from the server's own
+        environment (``ESC_PULUMI_OIDC_TOKEN``), which every organisation would share."""
+        from ..providers.aws import AwsLogin
+
+        source = self.issuer.token_source if self.issuer is not None else oidc.no_issuer
+        return ProviderRegistry({"aws-login": AwsLogin(token_source=source)})
 
     # -- caches --------------------------------------------------------------------------------
 
@@ -383,7 +407,10 @@ class EscServer:
         loader = _OrgLoader(self, org)
         if decl is None:  # an empty definition
             return Value({}), [], loader, False
-        context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}}}
+        # The root environment's name reaches providers too (the engine gives them this context
+        # as it is): aws-login's OIDC subject and audience name it.
+        context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}},
+                   "rootEnvironment": {"name": decl.name}}
         value, diags = evaluate(
             decl,
             mode=mode,  # type: ignore[arg-type]
@@ -1058,6 +1085,18 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         t = server.store.update_env_tag(org, project, name, tag, cur_value, new_name, new_value, actor.name)  # type: ignore[arg-type]
         return json_response(_env_tag_json(t))
 
+    # -- OIDC issuer (no token: relying parties such as AWS IAM fetch these) ----------------------
+
+    oidc_cache = {"Cache-Control": "public, max-age=300"}
+
+    async def oidc_discovery(request: Request) -> Response:
+        assert server.issuer is not None
+        return json_response(server.issuer.discovery(), headers=oidc_cache)
+
+    async def oidc_jwks(request: Request) -> Response:
+        assert server.issuer is not None
+        return json_response(server.issuer.jwks(), headers=oidc_cache)
+
     # -- routing ----------------------------------------------------------------------------------
 
     E = PREFIX + "/environments/{org}"
@@ -1083,6 +1122,12 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route(P + "/versions/{version}", revision, methods=["GET"]),
         Route(P + "/versions/{version}/open", open_env_at_version, methods=["POST"]),
     ]
+    if server.issuer is not None:
+        # Under the issuer URL's path, where discovery looks; and at the root as well, for a
+        # proxy that maps that path onto this server's root.
+        for base in dict.fromkeys((server.issuer.path, "")):
+            routes += [Route(base + oidc.DISCOVERY, oidc_discovery, methods=["GET"]),
+                       Route(base + oidc.JWKS, oidc_jwks, methods=["GET"])]
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
