@@ -7,7 +7,7 @@ Endpoints (all under ``/api/esc``; JSON or YAML bodies as the ESC API has them):
 - ``POST /environments/{org}/yaml/check``, ``POST /environments/{org}/yaml/open``,
   ``GET /environments/{org}/yaml/open/{id}`` (anonymous definitions, as the Pulumi CLI uses them)
 - ``GET|HEAD|PATCH|DELETE /environments/{org}/{project}/{env}`` definition, ETag, update, delete
-- ``POST .../clone``, ``GET .../decrypt``, ``POST .../open``, ``GET .../open/{id}`` (and
+- ``POST .../clone``, ``GET .../decrypt``, ``POST .../rotate`` (:mod:`.rotation`), ``POST .../open``, ``GET .../open/{id}`` (and
   ``.../open//{id}?property=path``)
 - ``GET .../versions``, ``GET .../versions/{version}``, ``POST .../versions/{version}/open``
 - ``GET|POST .../versions/tags``, ``GET|PATCH|DELETE .../versions/tags/{tag}``
@@ -72,6 +72,7 @@ from .keys import key_source, open_key
 from . import oidc
 from .oidc import OidcIssuer
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
+from .rotation import RotateOutcome, job_rotate, rotate_paths
 from .transfer import pack_value, unpack_value
 from .encoding import dumps
 from .sessions import (
@@ -90,6 +91,7 @@ from .store import (
     Conflict,
     EnvironmentInfo,
     NotFound,
+    Revision,
     SQLiteStore,
     Store,
     TokenRecord,
@@ -404,23 +406,22 @@ class EscServer:
 
     def _evaluate(self, org: str, decl: Any, mode: str, actor: TokenRecord
                   ) -> tuple[Value, list[Diagnostic], _OrgLoader, bool]:
-        loader = _OrgLoader(self, org)
         if decl is None:  # an empty definition
-            return Value({}), [], loader, False
+            return Value({}), [], _OrgLoader(self, org), False
+        args = self.engine_args(org, decl, actor)
+        value, diags = evaluate(decl, mode=mode, **args)  # type: ignore[arg-type]
+        loader = args["loader"]
+        return value, diags, loader, loader.dynamic
+
+    def engine_args(self, org: str, decl: Any, actor: TokenRecord) -> dict[str, Any]:
+        """What the engine gets to evaluate (or rotate) ``decl`` for ``actor`` in ``org``: the
+        organisation's loader, the providers, the decrypter, the context and the limits."""
         # The root environment's name reaches providers too (the engine gives them this context
         # as it is): aws-login's OIDC subject and audience name it.
         context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}},
                    "rootEnvironment": {"name": decl.name}}
-        value, diags = evaluate(
-            decl,
-            mode=mode,  # type: ignore[arg-type]
-            loader=loader,
-            providers=self.providers,
-            decrypter=self.cipher.decrypt,
-            context=context,
-            limits=self.limits,
-        )
-        return value, diags, loader, loader.dynamic
+        return dict(loader=_OrgLoader(self, org), providers=self.providers, decrypter=self.cipher.decrypt,
+                    context=context, limits=self.limits)
 
     def cached_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord) -> Evaluation | None:
         """The evaluation of the same revisions, if it may be reused.
@@ -495,8 +496,11 @@ async def _yaml_text(request: Request, limit: int) -> str:
         raise ApiError(400, "the definition is not UTF-8 text") from None
 
 
-async def _json_object(request: Request, limit: int) -> dict[str, Any]:
+async def _json_object(request: Request, limit: int, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object body; with ``optional``, no body at all is ``{}``."""
     raw = await _body(request, limit)
+    if optional and not raw.strip():
+        return {}
     try:
         data = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
@@ -945,6 +949,45 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                                            f"revision {rev.number}")])
         return Response(text, media_type=YAML_TYPE)
 
+    @endpoint
+    async def rotate_env(request: Request) -> Response:
+        org, project, name = env_params(request)
+        # Rotating runs rotators with the environment's secrets and saves a new revision.
+        actor = server.authenticate(request, org, "write")
+        data = await _json_object(request, limit, optional=True)
+        try:
+            paths = rotate_paths(data)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        env_id, number = server.store.resolve_version(org, project, name, None)
+        target = f"{project}/{name}"
+        out: RotateOutcome = await run_job(job_rotate, org, actor, env_id, number, target, paths)
+        if _limited(out.diagnostics):
+            raise _limit_error(out.diagnostics)
+        if out.failed or out.text is None:
+            if out.rotated:
+                # Rotators that ran may have changed credentials whose new states are lost.
+                await server.audit_now([AuditEntry(
+                    now_iso(), org, actor.name, "environment.rotate.failed", target,
+                    f"revision {number}; rotators ran for {', '.join(out.rotated)}, their new states are discarded")])
+            message = ("rotation failed; nothing was saved" if out.failed
+                       else "nothing rotated: the selected calls could not run; nothing was saved")
+            raise ApiError(400, message, out.diagnostics or [error_diagnostic(message)])
+        try:
+            rev = server.store.update_environment(org, project, name, out.text, actor.name,
+                                                  Revision(env_id, number, "", "", "").etag)
+        except Conflict:
+            await server.audit_now([AuditEntry(
+                now_iso(), org, actor.name, "environment.rotate.failed", target,
+                f"revision {number} changed while rotating; rotators ran for {', '.join(out.rotated)}")])
+            raise ApiError(409, f"environment {target} changed while rotating (it was at revision {number}): "
+                                "nothing was saved; the rotators have run: rotate again to record new states") from None
+        await server.audit_now([AuditEntry(now_iso(), org, actor.name, "environment.rotate", target,
+                                           f"revision {number} -> {rev.number}: {', '.join(out.rotated)}")])
+        body = {"preRotationRevision": number, "postRotationRevision": rev.number, "rotated": list(out.rotated),
+                "diagnostics": [diagnostic_json(d) for d in out.diagnostics]}
+        return json_response(body, headers={"ETag": rev.etag, "Pulumi-ESC-Revision": str(rev.number)})
+
     async def _open_stored(request: Request, version: str | None) -> Response:
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "open")
@@ -1111,6 +1154,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route(P, environment, methods=["GET", "HEAD", "PATCH", "DELETE"]),
         Route(P + "/clone", clone, methods=["POST"]),
         Route(P + "/decrypt", decrypt, methods=["GET"]),
+        Route(P + "/rotate", rotate_env, methods=["POST"]),
         Route(P + "/open", open_env, methods=["POST"]),
         Route(P + "/open/{sid}", read_session, methods=["GET"]),
         Route(P + "/open//{sid}", read_session, methods=["GET"]),
