@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -192,3 +194,28 @@ def test_no_new_state_in_the_log_or_the_store(rotating: Env, unique: str) -> Non
     for f in rotating.server.data.rglob("*"):
         if f.is_file():
             assert not leaked(f.read_bytes().decode("latin-1")), f
+
+
+def test_a_definition_changed_while_rotating_is_not_overwritten(rotating: Env, unique: str, tmp_path: Path) -> None:
+    name = f"race{unique}"
+    flag = tmp_path / "go"
+    make(rotating, name, f"values:\n  s:\n    fn::rotate::rt-slow: {{inputs: {{flag: {flag}}}, state: {{n: 1}}}}\n")
+    answer: list = []
+    t = threading.Thread(target=lambda: answer.append(
+        rotating.request("POST", f"/environments/{ORG}/rot/{name}/rotate")))
+    t.start()
+    deadline = time.monotonic() + 30
+    while not Path(str(flag) + ".started").exists():  # the rotator is running
+        assert time.monotonic() < deadline, "the rotator never started"
+        time.sleep(0.05)
+    edited = "values:\n  s: edited meanwhile\n"
+    assert rotating.request("PATCH", f"/environments/{ORG}/rot/{name}", edited)[0] == 200
+    flag.touch()
+    t.join(60)
+    status, _, body = answer[0]
+    assert status == 409, body
+    assert "changed while rotating" in body["message"] and "rotate again" in body["message"]
+    number, stored = definition(rotating, name)
+    assert (number, stored) == (3, edited)  # the edit stays; the rotation saved nothing
+    failed = [e for e in audit(rotating, name) if e["action"] == "environment.rotate.failed"]
+    assert failed and "changed while rotating" in failed[0]["detail"]
