@@ -22,6 +22,27 @@ MODULE = "esc_pulumi_rotatetest_rotators"
 PASSWORD, SECRET, FAIL, SLOW = "rt-password", "rt-secret", "rt-fail", "rt-slow"
 
 
+# A definition with two rotated values (rt-password with a rotateOnly input, rt-secret) and the
+# comments a rewrite must keep; the rotation tests of the CLI and of the server share it.
+DB = """\
+# Database credentials (keep this comment)
+values:
+  host: db.example.com
+  db:
+    fn::rotate::rt-password:
+      inputs:
+        admin: root-admin   # the managing login
+        host: ${host}
+      state:
+        gen: 1   # generation
+        password: {fn::secret: first-pw-J2K}
+  token:
+    fn::rotate::rt-secret: {inputs: {}}
+  # a comment between
+  url: postgres://${db.password}@${host}
+"""
+
+
 def new_password(gen: int) -> str:
     """The password ``rt-password`` makes for generation ``gen``."""
     return f"rotated-pw-{gen}-X7Q"

@@ -18,23 +18,7 @@ from .. import rotators as rt
 from ..secrets.test_state_patches import secret_leaves
 from .conftest import run_script, write
 
-DB = """\
-# Database credentials (keep this comment)
-values:
-  host: db.example.com
-  db:
-    fn::rotate::rt-password:
-      inputs:
-        admin: root-admin   # the managing login
-        host: ${host}
-      state:
-        gen: 1   # generation
-        password: {fn::secret: first-pw-J2K}
-  token:
-    fn::rotate::rt-secret: {inputs: {}}
-  # a comment between
-  url: postgres://${db.password}@${host}
-"""
+DB = rt.DB
 PASSPHRASE = "correct horse"
 
 

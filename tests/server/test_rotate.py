@@ -17,22 +17,7 @@ from .. import rotators as rt
 from ..cli.conftest import run_script
 from .conftest import ORG, Env, run_cli, start_env
 
-DB = """\
-# Database credentials (keep this comment)
-values:
-  host: db.example.com
-  db:
-    fn::rotate::rt-password:
-      inputs:
-        admin: root-admin   # the managing login
-        host: ${host}
-      state:
-        gen: 1   # generation
-        password: {fn::secret: first-pw-J2K}
-  token:
-    fn::rotate::rt-secret: {inputs: {}}
-  url: postgres://${db.password}@${host}
-"""
+DB = rt.DB
 
 FAILING = """\
 values:
