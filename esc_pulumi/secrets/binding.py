@@ -52,8 +52,8 @@ MOVED_SERVER = (
     "(or it was altered); re-enter it as plaintext (fn::secret: value) to encrypt it for this environment"
 )
 MOVED_FILE = (
-    "the secret cannot be decrypted here: wrong ESC_PULUMI_PASSPHRASE or key file, or it was encrypted "
-    "for another environment (a moved or copied definition); to move a definition, run "
+    "the secret cannot be decrypted here: wrong passphrase or key (ESC_PULUMI_PASSPHRASE, ESC_PULUMI_KEY_FILE), "
+    "or it was encrypted for another environment (a moved or copied definition); to move a definition, run "
     "`esc-pulumi env decrypt` on it before moving it and `esc-pulumi env encrypt` after"
 )
 INLINE_REFUSED = (

@@ -82,6 +82,16 @@ def verify_key(store: Store, cipher: AesGcmCipher, source: KeySource, data_dir: 
         if not ok:
             raise mismatch
         return True
+    # Org data keys are wrapped by the server key: one of them checks it (version 2 data).
+    some_key = store.some_org_key() if hasattr(store, "some_org_key") else None  # type: ignore[attr-defined]
+    if some_key is not None:
+        from ..secrets.binding import org_key_binding
+
+        try:
+            cipher.decrypt(some_key[1], org_key_binding(some_key[0]))
+        except DecryptionError:
+            raise mismatch from None
+        return False
     text = store.some_ciphertext() if hasattr(store, "some_ciphertext") else None  # type: ignore[attr-defined]
     if text is not None:
         def probe(payload: bytes) -> bytes:

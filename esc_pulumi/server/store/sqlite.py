@@ -652,10 +652,17 @@ class SQLiteStore:
                              "ON CONFLICT (key) DO UPDATE SET value=excluded.value", meta)
         return count, str(backup)
 
+    def some_org_key(self) -> tuple[str, bytes] | None:
+        """One (org, wrapped data key), to check a server key against."""
+        with self._lock:
+            row = self._db.execute("SELECT org, wrapped FROM org_keys LIMIT 1").fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
     def has_data(self) -> bool:
         """Whether any environment revision is stored (secrets encrypted with some key)."""
         with self._lock:
-            return self._db.execute("SELECT 1 FROM revisions LIMIT 1").fetchone() is not None
+            return self._db.execute(
+                "SELECT 1 FROM revisions UNION ALL SELECT 1 FROM org_keys LIMIT 1").fetchone() is not None
 
     def some_ciphertext(self) -> str | None:
         """A stored revision that holds a ciphertext (the newest), to check a key against."""
