@@ -1,6 +1,9 @@
 """The server key: where it comes from, and the check that it is the key of the data.
 
-Secrets are stored encrypted with the server key. Started with another key (a ``--key-file``
+Secrets are stored encrypted with per-organisation data keys, which are stored wrapped by the
+server key (:class:`OrgKeyring`; each ciphertext bound to its org/project/env, see
+:mod:`esc_pulumi.secrets.binding`; :func:`migrate_ciphertexts` upgrades older stores). Started
+with another key (a ``--key-file``
 pointing elsewhere, a lost ``server.key`` that was then made anew), a server would run and
 fail every open with "wrong passphrase or key". So the store keeps a *key check value*: a
 fixed text encrypted with the key (AES-GCM: it tells nothing of the key, and only the same key
@@ -30,7 +33,7 @@ from ..secrets.crypto import AesGcmCipher, create_key_file, read_key_file
 from ..secrets.definitions import decrypt_secrets
 from .store import Store
 
-__all__ = ["KeySource", "KeyMismatch", "key_source", "open_key", "verify_key"]
+__all__ = ["KeySource", "KeyMismatch", "OrgKeyring", "key_source", "migrate_ciphertexts", "open_key", "verify_key"]
 
 KEY_CHECK = "key_check"
 _CHECK_TEXT = b"esc_pulumi server key check v1"
