@@ -76,7 +76,7 @@ class _Session:
         self.missing: dict[str, str] = {}  # environment name -> message
         self.decrypt_failures: list[str] = []
         self.loaded: list[str] = []
-        self._decrypt: Callable[[bytes], bytes] | None = None
+        self._cipher: Any = None  # the AesGcmCipher, made when a ciphertext is met
 
     def load(self, name: str):  # -> LoadedEnvironment
         from ..esc import LoadedEnvironment, LoadError
@@ -104,7 +104,7 @@ class _Session:
     def decrypt(self, payload: bytes, binding: bytes | None = None) -> bytes:
         from ..secrets.binding import BoundCipher, MovedCiphertext
 
-        if self._decrypt is None:
+        if self._cipher is None:
             from ..secrets.crypto import local_cipher
 
             try:
@@ -116,12 +116,11 @@ class _Session:
                 msg = "cannot decrypt a secret: no key is set: set ESC_PULUMI_PASSPHRASE or ESC_PULUMI_KEY_FILE"
                 self.decrypt_failures.append(msg)
                 raise DecryptionError(msg)
-            self._decrypt = cipher.decrypt
+            self._cipher = cipher
         try:
-            if binding is None:
-                return self._decrypt(payload)
-            cipher = self._decrypt.__self__  # type: ignore[attr-defined]
-            return BoundCipher(cipher, binding, legacy=cipher, moved=MOVED_FILE).decrypt(payload)
+            if binding is None:  # no environment of its own: unbound ciphertexts only
+                return self._cipher.decrypt(payload)
+            return BoundCipher(self._cipher, binding, legacy=self._cipher, moved=MOVED_FILE).decrypt(payload)
         except MovedCiphertext:
             self.decrypt_failures.append(MOVED_FILE)
             raise
@@ -367,7 +366,7 @@ class LocalBackend:
                     "environment (wrong passphrase or key file, or moved from another environment): "
                     "nothing rotated"
                 ) from None
-            session._decrypt = cipher.decrypt
+            session._cipher = cipher
         context = dict(self.context)
         if organization and "pulumi" not in context:
             context["pulumi"] = {"organization": {"login": organization}}
