@@ -40,7 +40,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..esc.rotation import Patch
     from ..esc.values import Value
 
-__all__ = ["apply_state_patches", "decrypt_secrets", "encrypt_secrets", "plaintext_secrets", "uses_ciphertexts"]
+__all__ = [
+    "apply_state_patches", "decrypt_secrets", "encrypt_secrets", "plaintext_secrets", "reseal_secrets",
+    "uses_ciphertexts",
+]
 
 SECRET = "fn::secret"
 CIPHERTEXT = "ciphertext"
@@ -192,6 +195,8 @@ def decrypt_secrets(text: str, decrypt: Callable[[bytes], bytes]) -> str:
             plaintext = decrypt(payload).decode("utf-8")
         except UnicodeDecodeError:
             raise DecryptionError("cannot decrypt: wrong passphrase or key, or corrupted data") from None
+        except DecryptionError as e:  # say which secret: the message holds no data
+            raise type(e)(f"cannot decrypt the secret at {site.path or '<root>'}: {e}") from None
         literal = _literal(plaintext).encode("utf-8")
         begin, end = value.range.begin.byte, value.range.end.byte
         if not site.in_flow:
@@ -203,6 +208,45 @@ def decrypt_secrets(text: str, decrypt: Callable[[bytes], bytes]) -> str:
                 edits.append((j, end, b" " + literal))
                 continue
         edits.append((begin, end, literal))
+    if not edits:
+        return text
+    return _splice(data, edits).decode("utf-8")
+
+
+def reseal_secrets(
+    text: str, decrypt: Callable[[bytes], bytes], encrypt: Callable[[bytes], bytes],
+    keep: Callable[[bytes], bool] | None = None,
+) -> str:
+    """Re-encrypt every ``{ciphertext: ...}``: opened with ``decrypt``, sealed again with
+    ``encrypt``; only the envelope texts change (layout, comments and plaintext secrets stay).
+    A payload for which ``keep`` is true stays as it is. The plaintext exists only in memory.
+    Raises :class:`~esc_pulumi.errors.DecryptionError` naming the secret's path when one does
+    not open (nothing is returned half-done).
+
+    Example::
+
+        moved = reseal_secrets(text, here.decrypt, there.encrypt)
+    """
+    data = text.encode("utf-8")
+    edits: list[tuple[int, int, bytes]] = []
+    for site in _sites(data):
+        value = site.entry.value
+        envelope = _ciphertext_of(value)
+        if envelope is None:
+            continue
+        where = site.path or "<root>"
+        try:
+            payload = unseal(envelope)
+        except EnvelopeError as e:
+            raise DecryptionError(f"cannot decrypt the secret at {where}: invalid ciphertext ({e})") from None
+        if keep is not None and keep(payload):
+            continue
+        try:
+            plaintext = decrypt(payload)
+        except DecryptionError as e:
+            raise type(e)(f"cannot decrypt the secret at {where}: {e}") from None
+        node = value.entries[0].value  # type: ignore[attr-defined]
+        edits.append((node.range.begin.byte, node.range.end.byte, seal(encrypt(plaintext)).encode("ascii")))
     if not edits:
         return text
     return _splice(data, edits).decode("utf-8")
