@@ -170,6 +170,28 @@ def _ciphertext_of(value: Node) -> str | None:
     return None
 
 
+def _ciphertexts(data: bytes) -> Iterator[tuple[_Site, Node, bytes]]:
+    """Each ``fn::secret: {ciphertext: ...}`` of a definition: its site, the value node and the
+    payload (:class:`DecryptionError` naming the secret's path for an invalid envelope)."""
+    for site in _sites(data):
+        value = site.entry.value
+        envelope = _ciphertext_of(value)
+        if envelope is None:
+            continue
+        try:
+            payload = unseal(envelope)
+        except EnvelopeError as e:
+            raise DecryptionError(f"cannot decrypt the secret at {site.path or '<root>'}: invalid ciphertext ({e})") from None
+        yield site, value, payload
+
+
+def _open(decrypt: Callable[[bytes], bytes], payload: bytes, site: _Site) -> bytes:
+    try:
+        return decrypt(payload)
+    except DecryptionError as e:  # say which secret: the message holds no data
+        raise type(e)(f"cannot decrypt the secret at {site.path or '<root>'}: {e}") from None
+
+
 def decrypt_secrets(text: str, decrypt: Callable[[bytes], bytes]) -> str:
     """Replace every ``fn::secret: {ciphertext: ...}`` by the plaintext string.
 
@@ -182,21 +204,11 @@ def decrypt_secrets(text: str, decrypt: Callable[[bytes], bytes]) -> str:
     """
     data = text.encode("utf-8")
     edits: list[tuple[int, int, bytes]] = []
-    for site in _sites(data):
-        value = site.entry.value
-        envelope = _ciphertext_of(value)
-        if envelope is None:
-            continue
+    for site, value, payload in _ciphertexts(data):
         try:
-            payload = unseal(envelope)
-        except EnvelopeError as e:
-            raise DecryptionError(f"cannot decrypt the secret at {site.path or '<root>'}: invalid ciphertext ({e})") from None
-        try:
-            plaintext = decrypt(payload).decode("utf-8")
+            plaintext = _open(decrypt, payload, site).decode("utf-8")
         except UnicodeDecodeError:
             raise DecryptionError("cannot decrypt: wrong passphrase or key, or corrupted data") from None
-        except DecryptionError as e:  # say which secret: the message holds no data
-            raise type(e)(f"cannot decrypt the secret at {site.path or '<root>'}: {e}") from None
         literal = _literal(plaintext).encode("utf-8")
         begin, end = value.range.begin.byte, value.range.end.byte
         if not site.in_flow:
@@ -229,22 +241,10 @@ def reseal_secrets(
     """
     data = text.encode("utf-8")
     edits: list[tuple[int, int, bytes]] = []
-    for site in _sites(data):
-        value = site.entry.value
-        envelope = _ciphertext_of(value)
-        if envelope is None:
-            continue
-        where = site.path or "<root>"
-        try:
-            payload = unseal(envelope)
-        except EnvelopeError as e:
-            raise DecryptionError(f"cannot decrypt the secret at {where}: invalid ciphertext ({e})") from None
+    for site, value, payload in _ciphertexts(data):
         if keep is not None and keep(payload):
             continue
-        try:
-            plaintext = decrypt(payload)
-        except DecryptionError as e:
-            raise type(e)(f"cannot decrypt the secret at {where}: {e}") from None
+        plaintext = _open(decrypt, payload, site)
         node = value.entries[0].value  # type: ignore[attr-defined]
         edits.append((node.range.begin.byte, node.range.end.byte, seal(encrypt(plaintext)).encode("ascii")))
     if not edits:
