@@ -17,7 +17,7 @@ from .ast import EnvironmentDecl
 from .budget import EvalLimits, LimitDiagnostic
 from .diagnostics import Diagnostic, Pos, Range, Severity
 from .envelope import Decrypter, EnvelopeError
-from .eval import ANONYMOUS, EnvironmentLoader, LoadedEnvironment, LoadError, Mode, evaluate
+from .eval import ANONYMOUS, EnvironmentLoader, Evaluation, LoadedEnvironment, LoadError, Mode, evaluate, evaluate_environment
 from .loading import load_definition
 from . import schema
 from .providers import Provider, ProviderError, ProviderRegistry, Rotator
@@ -32,6 +32,7 @@ __all__ = [
     "EnvironmentDecl",
     "EnvironmentLoader",
     "EvalLimits",
+    "Evaluation",
     "LimitDiagnostic",
     "LoadError",
     "LoadedEnvironment",
@@ -47,6 +48,7 @@ __all__ = [
     "Severity",
     "Value",
     "evaluate",
+    "evaluate_environment",
     "rotate",
     "schema",
     "load_definition",

@@ -27,6 +27,7 @@ from .providers import Provider, ProviderRegistry, Rotator
 from .rotation import Keys, Patch, make_patch, parse_rotate_path, rotate_sites
 from .values import (
     SECRET_TEXT,
+    UNKNOWN_TEXT,
     JSONNumber,
     Value,
     contains_secret,
@@ -83,6 +84,8 @@ class _Shared:
     patches: list[Patch] = field(default_factory=list)
     # id(rotator) -> its input schema without the rotateOnly inputs (see _open_input_schema).
     open_schemas: dict[int, S.Schema] = field(default_factory=dict)
+    # Every environment evaluation (root first), for the detailed model (see .model).
+    evaluations: list["_EnvEval"] = field(default_factory=list)
 
 
 def evaluate(
@@ -115,6 +118,53 @@ def evaluate(
         value, diags = evaluate(decl, mode="open")
         to_plain(value)   # {'a': 'hello', 'b': 'hello world'}
     """
+    ev = evaluate_environment(
+        decl, mode=mode, loader=loader, providers=providers, decrypter=decrypter, context=context,
+        show_secrets=show_secrets, limits=limits, rotate_paths=rotate_paths, patches=patches,
+    )
+    return ev.value, ev.diagnostics
+
+
+class Evaluation:
+    """One evaluation's result: the root value, the diagnostics and, built only when asked
+    for (:meth:`detailed`), the full model of the API's ``Environment``: ``exprs``,
+    ``properties``, ``schema`` and ``executionContext`` (spec sections 8 and 10).
+
+    It keeps the evaluation's per-expression state alive; plain callers use :func:`evaluate`,
+    which drops it."""
+
+    __slots__ = ("value", "diagnostics", "_root", "_shared")
+
+    def __init__(self, value: Value, diagnostics: list[Diagnostic], root: "_EnvEval | None", shared: _Shared) -> None:
+        self.value = value
+        self.diagnostics = diagnostics
+        self._root = root
+        self._shared = shared
+
+    def detailed(self) -> dict[str, Any]:
+        """The detailed environment: ``{exprs?, properties?, schema, executionContext}``."""
+        from .model import environment_model
+
+        return environment_model(self.value, self._root)
+
+    def __repr__(self) -> str:
+        return f"Evaluation(diagnostics={len(self.diagnostics)})"
+
+
+def evaluate_environment(
+    decl: A.EnvironmentDecl,
+    *,
+    mode: Mode = "open",
+    loader: EnvironmentLoader | None = None,
+    providers: ProviderRegistry | None = None,
+    decrypter: Decrypter | None = None,
+    context: Mapping[str, Any] | None = None,
+    show_secrets: bool = False,
+    limits: EvalLimits | None = None,
+    rotate_paths: Iterable[str | Sequence[Any]] | None = None,
+    patches: list[Patch] | None = None,
+) -> Evaluation:
+    """:func:`evaluate`, keeping what :meth:`Evaluation.detailed` needs."""
     selected: frozenset[Keys] | None = None
     if rotate_paths is not None:
         if mode != "rotate":
@@ -131,19 +181,21 @@ def evaluate(
         budget=Budget(limits),
         rotate_paths=selected,
     )
+    root: _EnvEval | None = _EnvEval(shared, decl, decl.name, decrypter, is_root=True)
     with collector_paused():
         try:
-            value = _EnvEval(shared, decl, decl.name, decrypter, is_root=True).run()
+            value = root.run()
             # The views of the result (JSON, detailed) expand what references share: refuse
             # it now if that would be too large, so that no view can blow up later.
             shared.budget.measure(value, decl.values, root=True)
         except LimitExceeded as e:
             shared.diags.append(limit_diagnostic(e))
             value = Value({})
+            root = None  # nothing of the evaluation is shown
             shared.patches.clear()  # the rotation did not finish: nothing to write back
     if patches is not None:
         patches.extend(shared.patches)
-    return value, shared.diags
+    return Evaluation(value, shared.diags, root, shared)
 
 
 # Requests a generator can yield to the driver.
@@ -171,6 +223,8 @@ class _EnvEval:
         ctx["rootEnvironment"] = {"name": root}
         self.context_value = from_plain(ctx)
         self.base: Value | None = None
+        self.result: Value | None = None  # this environment's value, once evaluated
+        shared.evaluations.append(self)
         # Rotate mode, root only: each fn::rotate call's property path (see _rotating).
         self._rotate_sites: dict[A.RotateExpr, Keys] | None = None
 
@@ -213,9 +267,11 @@ class _EnvEval:
         yield from self._evaluate_imports()
         values = self.decl.values
         if values is None:
-            return self.base if self.base is not None else Value({})
-        self.bases[values] = self.base
-        return self._drive(values)
+            self.result = self.base if self.base is not None else Value({})
+        else:
+            self.bases[values] = self.base
+            self.result = self._drive(values)
+        return self.result
 
     def _drive(self, expr: A.Expr) -> Value:
         """Evaluate ``expr`` without recursion: a stack of suspended evaluations."""
@@ -473,9 +529,11 @@ class _EnvEval:
                 out.append(s)
                 size += len(s)
                 unknown, secret = unknown or u, secret or sec
+        if unknown:  # the reference shows an unknown interpolation as just "[unknown]"
+            return Value(UNKNOWN_TEXT, secret, True, defn=x, schema=_S_STRING)
         if size:
             self.shared.budget.text(size, x)
-        return Value("".join(out), secret, unknown, defn=x)
+        return Value("".join(out), secret, defn=x, schema=_S_STRING)
 
     # -- property access --------------------------------------------------------------------
 
@@ -634,7 +692,7 @@ class _EnvEval:
             return Value(None, contains_secret(arg), True, defn=x)
         secret = contains_secret(arg)
         try:
-            result = fn.apply(arg, budget)
+            result = fn.apply(arg, budget, x)
         except _BuiltinError as e:
             # A secret argument's error says what went wrong, never where or with what.
             self.error(x, e.redacted if secret and e.redacted is not None else str(e))
@@ -646,6 +704,7 @@ class _EnvEval:
             return result
         if type(result) is str:
             budget.text(len(result), x)
+            return Value(result, secret, defn=x, schema=_S_STRING)
         return Value(result, secret, defn=x)
 
     def _secret(self, x: A.SecretExpr) -> Value:
@@ -666,7 +725,7 @@ class _EnvEval:
         except Exception as e:  # a decrypter's failure of any kind is a diagnostic
             self.error(x, f"decrypting: {e}")
             return Value(None, True, True, defn=x)
-        return Value(plaintext, True, defn=x)
+        return Value(plaintext, True, defn=x, schema=_S_STRING)
 
     def _open(self, x: A.OpenExpr) -> Step:
         inputs = (yield x.inputs) if x.inputs is not None else None
@@ -731,7 +790,7 @@ class _EnvEval:
         except Exception as e:  # as for fn::open: a diagnostic on the call, never a crash
             self.error(x, str(e) or type(e).__name__)
             return unknown
-        return _with_defn(from_plain(out, rotator.secret), x)
+        return _provider_output(out, rotator.secret, x)
 
     def _rotating(self, x: A.RotateExpr) -> Keys | None:
         """The property path of ``x`` when this evaluation rotates it, else ``None``."""
@@ -792,7 +851,7 @@ class _EnvEval:
         except Exception as e:  # any provider failure is a diagnostic, never a crash
             self.error(x, _masked(str(e) or type(e).__name__, arg))
             return unknown
-        return _with_defn(from_plain(out, provider.secret), x)
+        return _provider_output(out, provider.secret, x)
 
     def _join(self, x: A.JoinExpr) -> Step:
         if x.delimiter is None or x.values is None:
@@ -808,7 +867,7 @@ class _EnvEval:
             return Value(None, secret, True, defn=x)
         parts = items.repr
         budget.text(sum(len(i.repr) for i in parts) + len(delim.repr) * max(0, len(parts) - 1), x)
-        return Value(delim.repr.join(i.repr for i in parts), secret, defn=x)
+        return Value(delim.repr.join(i.repr for i in parts), secret, defn=x, schema=_S_STRING)
 
     def _split(self, x: A.SplitExpr) -> Step:
         if x.delimiter is None or x.string is None:
@@ -823,7 +882,7 @@ class _EnvEval:
         # As many values as pieces: count them before building them.
         self.shared.budget.nodes(len(s.repr) if delim.repr == "" else s.repr.count(delim.repr) + 1, x)
         parts = list(s.repr) if delim.repr == "" else s.repr.split(delim.repr)
-        return Value([Value(p, secret, defn=x) for p in parts], secret, defn=x)
+        return Value([Value(p, secret, defn=x) for p in parts], secret, defn=x, schema=_STRING_ARRAY)
 
     def _validate(self, x: A.ValidateExpr) -> Step:
         if x.schema is None or x.value is None:
@@ -901,6 +960,28 @@ def _mark_secret(v: Value) -> Value:
     return from_plain(v, secret=True)
 
 
+def _provider_output(out: Any, secret: bool, x: A.Expr) -> Value:
+    """A provider's output rebuilt from plain data (spec section 10): every node is defined by
+    the call ``x`` (echoed inputs keep neither their ranges nor their bases), and secret when
+    the output marked it so, when it was secret itself, or when a container above it is."""
+    sealed = from_plain(out, secret)
+    root: list[Value] = [None]  # type: ignore[list-item]
+    stack: list[tuple[Value, Any, Any]] = [(sealed, root, 0)]
+    while stack:
+        v, parent, key = stack.pop()
+        r = v.repr
+        if not v.unknown and type(r) is dict:
+            d: dict[str, Value] = dict.fromkeys(r)  # type: ignore[arg-type]  # keeps key order
+            stack.extend((c, d, k) for k, c in r.items())
+            r = d
+        elif not v.unknown and type(r) is list:
+            lst: list[Value] = [None] * len(r)  # type: ignore[list-item]
+            stack.extend((c, lst, i) for i, c in enumerate(r))
+            r = lst
+        parent[key] = Value(r, v.secret, v.unknown, final=v.final, schema=v.schema if v.unknown else None, defn=x)
+    return root[0]
+
+
 def _with_defn(v: Value, x: A.Expr) -> Value:
     return v.with_(defn=x) if v.defn is None else v
 
@@ -929,21 +1010,22 @@ def _without_properties(schema: S.Schema, names: frozenset[str]) -> S.Schema:
 @dataclass(frozen=True)
 class _Unary:
     schema: S.Schema | None
-    apply: Callable[[Value, Budget], Any]  # the budget bounds what the builtin builds
+    apply: Callable[[Value, Budget, A.Expr], Any]  # the budget bounds what the builtin builds
 
 
-def _concat(v: Value, budget: Budget) -> Any:
-    return Value([item for arr in v.repr for item in arr.repr])
+def _concat(v: Value, budget: Budget, x: A.Expr) -> Any:
+    # The result is the builtin's; its elements keep their own definitions.
+    return Value([item for arr in v.repr for item in arr.repr], defn=x, schema=_S_ANY_ARRAY)
 
 
-def _to_json(v: Value, budget: Budget) -> str:
+def _to_json(v: Value, budget: Budget, x: A.Expr) -> str:
     # The text has at least a character per value besides its strings: refuse it unbuilt.
     nodes, chars = budget.measure(v)
     budget.fits(nodes + chars)
     return go_json(to_plain(v))
 
 
-def _from_json(v: Value, budget: Budget) -> Any:
+def _from_json(v: Value, budget: Budget, x: A.Expr) -> Any:
     text = v.repr
     try:
         data, _ = json.JSONDecoder(parse_float=JSONNumber).raw_decode(text.lstrip(" \t\r\n"))
@@ -953,17 +1035,17 @@ def _from_json(v: Value, budget: Budget) -> Any:
         # \\escape: 'x'" quotes a character: a secret's error keeps only the first part.
         raise _BuiltinError(f"decoding JSON string: {msg}", f"decoding JSON string: {msg.split(':', 1)[0]}") from None
     budget.nodes(count_plain(data, budget.limits.max_nodes))  # before building a value per item
-    return from_plain(data, v.secret)
+    return from_plain(data, v.secret, defn=x)  # every node is the builtin's
 
 
-def _to_base64(v: Value, budget: Budget) -> str:
+def _to_base64(v: Value, budget: Budget, x: A.Expr) -> str:
     return base64.b64encode(v.repr.encode("utf-8")).decode("ascii")
 
 
 _NOT_B64 = re.compile(r"[^A-Za-z0-9+/=]")
 
 
-def _from_base64(v: Value, budget: Budget) -> str:
+def _from_base64(v: Value, budget: Budget, x: A.Expr) -> str:
     text = v.repr.replace("\r", "").replace("\n", "")
     # A regular expression, not a loop per character: the text may be megabytes long.
     bad_char = _NOT_B64.search(text)
@@ -984,7 +1066,7 @@ def _from_base64(v: Value, budget: Budget) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _to_string(v: Value, budget: Budget) -> str:
+def _to_string(v: Value, budget: Budget, x: A.Expr) -> str:
     return to_string(v)[0]
 
 
@@ -996,7 +1078,44 @@ _UNARY: dict[str, _Unary] = {
     "fn::toBase64": _Unary(S.string(), _to_base64),
     "fn::fromBase64": _Unary(S.string(), _from_base64),
     "fn::toString": _Unary(None, _to_string),
-    "fn::final": _Unary(None, lambda v, budget: v),
+    "fn::final": _Unary(None, lambda v, budget, x: v),
+}
+
+
+def builtin_arg_schema(x: A.BuiltinExpr, providers: ProviderRegistry) -> S.Schema:
+    """The schema a builtin call's argument is checked against, as the detailed model shows
+    it (``argSchema``)."""
+    name = x.name
+    fixed = _ARG_SCHEMAS.get(name)
+    if fixed is not None:
+        return fixed
+    if type(x) is A.OpenExpr:
+        p = providers.provider(x.provider) if x.provider is not None else None
+        inputs = p.input_schema if p is not None else S.ALWAYS
+        if name.startswith("fn::open::"):
+            return inputs
+        return S.record({"inputs": inputs, "provider": S.string()}, required=["inputs", "provider"])
+    if type(x) is A.RotateExpr:
+        r = providers.rotator(x.provider) if x.provider is not None else None
+        inputs = r.input_schema if r is not None else S.ALWAYS
+        state = S.one_of(r.state_schema, S.null()) if r is not None else S.ALWAYS
+        if name.startswith("fn::rotate::"):
+            return S.record({"inputs": inputs, "state": state}, required=["inputs", "state"])
+        return S.record(
+            {"inputs": inputs, "provider": S.string(), "state": state}, required=["inputs", "provider", "state"]
+        )
+    return S.ALWAYS
+
+
+_S_STRING = S.string()
+_S_ANY_ARRAY = S.array()
+_ARG_SCHEMAS: dict[str, S.Schema] = {
+    "fn::concat": S.array(S.array()),
+    "fn::join": S.tuple_(S.string(), _STRING_ARRAY),
+    "fn::split": S.tuple_(S.string(), S.string()),
+    "fn::fromJSON": S.string(),
+    "fn::toBase64": S.string(),
+    "fn::fromBase64": S.string(),
 }
 
 
