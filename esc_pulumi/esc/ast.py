@@ -446,7 +446,9 @@ class _Parser:
             if isinstance(args, StringExpr):
                 return SecretExpr(rng, p, name, nr, args, args.value, None)
             self.diags.append(error("secret values must be string literals", args.range, args.path))
-            return SecretExpr(rng, p, name, nr, args, "", None)
+            # The value is secret "" defined nowhere in the environment (spec section 10).
+            empty = _String(StringNode(self.name, (0, 0, 0, 0, 0, 0), ""), args.path, "")
+            return SecretExpr(rng, p, name, nr, empty, "", None)
         if name in ("fn::join", "fn::split"):
             first = second = None
             if isinstance(args, ArrayExpr) and len(args.elements) == 2:

@@ -708,23 +708,23 @@ class _EnvEval:
         return Value(result, secret, defn=x)
 
     def _secret(self, x: A.SecretExpr) -> Value:
-        if x.ciphertext is None:
-            return Value(x.plaintext or "", True, defn=x)
+        if x.ciphertext is None:  # the string literal's own value and range, made secret
+            return Value(x.plaintext or "", True, defn=x.args)
         try:
             payload = unseal(x.ciphertext)
         except EnvelopeError as e:
             self.error(x, f"invalid ciphertext: {e}")
-            return Value(None, True, True, defn=x)
+            return Value(None, True, True, defn=x, schema=_S_STRING)
         if self.shared.mode == "check" and not self.shared.show_secrets:
-            return Value(None, True, True, defn=x)
+            return Value(None, True, True, defn=x, schema=_S_STRING)
         if self.decrypter is None:
             self.error(x, "decrypting: no decrypter is configured for this environment")
-            return Value(None, True, True, defn=x)
+            return Value(None, True, True, defn=x, schema=_S_STRING)
         try:
             plaintext = self.decrypter(payload).decode("utf-8")
         except Exception as e:  # a decrypter's failure of any kind is a diagnostic
             self.error(x, f"decrypting: {e}")
-            return Value(None, True, True, defn=x)
+            return Value(None, True, True, defn=x, schema=_S_STRING)
         return Value(plaintext, True, defn=x, schema=_S_STRING)
 
     def _open(self, x: A.OpenExpr) -> Step:
@@ -752,7 +752,7 @@ class _EnvEval:
             inputs = yield from self._rotate_inputs(x.inputs, skip)
         state = (yield x.state) if x.state is not None else Value(None, defn=x)
         if x.provider is None or x.inputs is None:
-            return Value(None, unknown=True, defn=x)
+            return Value(None, unknown=True, defn=x, schema=rotator.output_schema if rotator is not None else None)
         if rotator is None:
             self.error(x, f'unknown rotator "{x.provider}"')
             return Value(None, unknown=True, defn=x)

@@ -123,19 +123,22 @@ class _Model:
 
     def exprs(self, values: A.ObjectExpr, env: "_EnvEval") -> dict[str, Any]:
         out: dict[str, Any] = {}
-        # (expr, env, container, slot)
-        stack: list[tuple[A.Expr, Any, Any, Any]] = []
+        # (expr, env, container, slot, bare): a bare node is a builtin's argument that the
+        # builtin takes apart (fn::join's list, fn::secret's object): the reference shows it
+        # without a schema or key ranges.
+        stack: list[tuple[A.Expr, Any, Any, Any, bool]] = []
         for k, c in zip(values.keys, values.values):
-            stack.append((c, env, out, k))
+            stack.append((c, env, out, k, False))
         while stack:
-            x, e, parent, slot = stack.pop()
+            x, e, parent, slot, bare = stack.pop()
             node: dict[str, Any] = {"range": self.rng(x.range)}
             parent[slot] = node
             b = self.base_of(x, e)
             if b is not None and isinstance(b.defn, A.Expr):
                 be = self.env_of(b.defn)
-                stack.append((b.defn, be, node, "base"))
-            node["schema"] = self.schema_of(x, e).to_json()
+                stack.append((b.defn, be, node, "base", False))
+            if not bare:
+                node["schema"] = self.schema_of(x, e).to_json()
             t = type(x)
             if t is A.StringExpr or t is A.NumberExpr or t is A.BoolExpr:
                 node["literal"] = x.value  # type: ignore[attr-defined]
@@ -159,16 +162,17 @@ class _Model:
                     lst: list[Any] = [None] * len(x.elements)  # type: ignore[attr-defined]
                     node["list"] = lst
                     for i, c in enumerate(x.elements):  # type: ignore[attr-defined]
-                        stack.append((c, e, lst, i))
+                        stack.append((c, e, lst, i, False))
             elif t is A.ObjectExpr:
                 if x.keys:  # type: ignore[attr-defined]
-                    entries = _entry_keys(x)
-                    node["keyRanges"] = {k: self.rng(kn.range) for k, kn in entries.items()}
+                    if not bare:
+                        entries = _entry_keys(x)
+                        node["keyRanges"] = {k: self.rng(kn.range) for k, kn in entries.items()}
                     obj: dict[str, Any] = {}
                     node["object"] = obj
                     for k, c in zip(x.keys, x.values):  # type: ignore[attr-defined]
                         obj[k] = None
-                        stack.append((c, e, obj, k))
+                        stack.append((c, e, obj, k, False))
             elif isinstance(x, A.BuiltinExpr):
                 bnode: dict[str, Any] = {
                     "name": x.name,
@@ -176,63 +180,106 @@ class _Model:
                     "argSchema": _arg_schema(x, self.root).to_json(),
                 }
                 node["builtin"] = bnode
-                stack.append((x.args, e, bnode, "arg"))
+                fields = _CALL_FIELDS.get(x.name[: x.name.find("::", 4)] if x.name.count("::") > 1 else x.name)
+                if fields is not None and not (x.name.startswith("fn::open::")):
+                    # fn::open and fn::rotate: the reference rebuilds the argument from its
+                    # fields, with an empty range of no environment.
+                    if x.name.startswith("fn::rotate::"):
+                        fields = ("inputs", "state")
+                    obj = {}
+                    bnode["arg"] = {"range": _NOWHERE, "object": obj}
+                    args = x.args if type(x.args) is A.ObjectExpr else None
+                    for k in fields:
+                        c = args.get(k) if args is not None else None  # type: ignore[union-attr]
+                        if c is not None and (k != "provider" or type(c) is A.StringExpr):
+                            obj[k] = None
+                            stack.append((c, e, obj, k, False))
+                        else:  # absent or not usable: what the reference puts in its place
+                            obj[k] = {
+                                "range": self.rng(_zero(x.range.environment)),
+                                "schema": _NULL_JSON if k == "state" else True,
+                            }
+                    continue
+                bare = x.name in _TAKEN_APART or (type(x) is A.SecretExpr and x.ciphertext is not None)
+                stack.append((x.args, e, bnode, "arg", bare))
         return out
 
     def accessors(self, x: A.Expr, access: A.PropertyAccess, env: "_EnvEval | None") -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        reached = self.reached(access, env)
+        reached = self.reached(x, access, env)
         for i, a in enumerate(access.accessors):
             item: dict[str, Any] = {}
             if isinstance(a, A.interp.PropertySubscript) and type(a.index) is int:
                 item["index"] = a.index
             else:
                 item["key"] = a.key
-            item["range"] = self.rng(A.offset_range(x.range, a.start, a.end))
-            r = reached[i] if i < len(reached) else None
-            if r is not None:
-                item["value"] = self.rng(r)
+            item["range"] = self.rng(_sub_range(x.range, a.start, a.end))
+            item["value"] = self.rng(reached[i])
             out.append(item)
         return out
 
-    def reached(self, access: A.PropertyAccess, env: "_EnvEval | None") -> list[Range | None]:
-        """The definition range of what each accessor reached (``None`` past a failure)."""
-        if env is None:
-            return []
-        zero = _zero(self.root.decl.name if env.is_root else env.name)
+    def reached(self, x: A.Expr, access: A.PropertyAccess, env: "_EnvEval | None") -> list[Range]:
+        """The definition range of what each accessor reached: past an unknown or a failure,
+        the referencing expression's own (the reference's placeholder for it)."""
         accs = access.accessors
+        out: list[Range] = []
+        if env is None:
+            return [x.range] * len(accs)
+        zero = _zero(self.root.decl.name if env.is_root else env.name)
         first = accs[0].key
-        out: list[Range | None] = []
         cur: Value | None
+        start = 0
         if first == "imports":
             out.append(zero)
-            if len(accs) < 2:
-                return out
-            cur = env.imports.get(accs[1].key) if type(accs[1].key) is str else None
-            if cur is None:
-                return out
-            out.append(zero)
+            cur = env.imports.get(accs[1].key) if len(accs) > 1 and type(accs[1].key) is str else None
+            if cur is not None:
+                out.append(zero)
             start = 2
         elif first == "context":
-            return [zero] * len(accs)
+            out.append(zero)
+            cur = env.context_value
+            start = 1
         elif first == "environments":
-            return []
+            cur = None
+            if len(accs) >= 3 and type(accs[1].key) is str and type(accs[2].key) is str:
+                cur = env.shared.cache.get(f"{accs[1].key}/{accs[2].key}")
+                if cur is not None:
+                    out.extend((zero, zero, zero))
+                    start = 3
         else:
             cur = env.result
-            start = 0
-        for a in accs[start:]:
-            if cur is None or cur.unknown:
-                break
-            r = cur.repr
-            k = a.key
-            if type(r) is dict and type(k) is str and k in r:
-                cur = r[k]
-            elif type(r) is list and type(k) is int and 0 <= k < len(r):
-                cur = r[k]
-            else:
-                break
-            out.append(cur.defn.range if isinstance(cur.defn, A.Expr) else zero)
+        if cur is not None:
+            for a in accs[start:]:
+                if cur.unknown:
+                    break
+                r = cur.repr
+                k = a.key
+                if type(r) is dict and type(k) is str and k in r:
+                    cur = r[k]
+                elif type(r) is list and type(k) is int and 0 <= k < len(r):
+                    cur = r[k]
+                else:
+                    break
+                d = cur.defn
+                out.append(d.range if d is not None else zero)
+        out.extend([x.range] * (len(accs) - len(out)))
         return out
+
+
+def _sub_range(base: Range, start: int, end: int) -> Range:
+    """An accessor's range inside its string: offsets from the string's first character, the
+    bytes derived as the parser derives them (none on a line that no newline ends)."""
+    r = A.offset_range(base, start, end)
+    b = base.begin
+    if b.byte == 0 and (b.line, b.column) != (1, 1):
+        return Range(r.environment, Pos(r.begin.line, r.begin.column, 0), Pos(r.end.line, r.end.column, 0))
+    return r
+
+
+_NOWHERE = {"begin": {"line": 0, "column": 0, "byte": 0}, "end": {"line": 0, "column": 0, "byte": 0}}
+_CALL_FIELDS = {"fn::open": ("inputs", "provider"), "fn::rotate": ("inputs", "provider", "state")}
+_TAKEN_APART = frozenset(["fn::join", "fn::split"])
+_NULL_JSON = {"type": "null"}
 
 
 def _entry_keys(x: A.ObjectExpr) -> dict[str, Any]:
