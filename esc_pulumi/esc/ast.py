@@ -193,6 +193,12 @@ def _is_builtin_name(key: str) -> bool:
     return key in BUILTINS or key.startswith("fn::open::") or key.startswith("fn::rotate::")
 
 
+def is_mappable(node: Node) -> bool:
+    """Whether positions inside a string node can be mapped from offsets into its text: only
+    for a single-line plain scalar (the syntax layer marks the others, see ``nodes.Span``)."""
+    return len(node.span) == 6
+
+
 def offset_range(base: Range, start: int, end: int) -> Range:
     """A sub-range of a string node, by code-point offsets from its first character.
 
@@ -418,8 +424,10 @@ class _Parser:
         if not interp.has_interpolation(text):
             return _String(node, path, interp.unescape(text))
         parts, errs = interp.parse_template(text)
+        mappable = is_mappable(node)
         for e in errs:
-            self.diags.append(error(e.summary, offset_range(node.range, e.start, e.end), path))
+            rng = offset_range(node.range, e.start, e.end) if mappable else node.range
+            self.diags.append(error(e.summary, rng, path))
         if len(parts) == 1 and parts[0].text == "" and parts[0].access is not None:
             return _Symbol(node, path, parts[0].access)
         if all(pt.access is None for pt in parts):

@@ -1122,6 +1122,8 @@ _ARG_SCHEMAS: dict[str, S.Schema] = {
 def _accessor_range(x: A.Expr, access: A.PropertyAccess, i: int) -> Range:
     """Where a problem with accessor ``i`` is reported: the accessor, or the whole ``${...}``
     for the root (as the reference does)."""
+    if not A.is_mappable(x.node):
+        return x.range  # positions inside a quoted or multi-line scalar: the whole of it
     span = access.accessors[i] if i > 0 else access
     return A.offset_range(x.range, span.start, span.end)
 

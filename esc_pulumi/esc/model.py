@@ -206,15 +206,18 @@ class _Model:
 
     def accessors(self, x: A.Expr, access: A.PropertyAccess, env: "_EnvEval | None") -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        reached = self.reached(x, access, env)
+        # An expression that was not evaluated (a rotateOnly input outside rotation) reached
+        # nothing: the reference leaves its accessors' values empty, of no environment.
+        evaluated = env is not None and x in env.memo
+        reached = self.reached(x, access, env) if evaluated else None
         for i, a in enumerate(access.accessors):
             item: dict[str, Any] = {}
             if isinstance(a, A.interp.PropertySubscript) and type(a.index) is int:
                 item["index"] = a.index
             else:
                 item["key"] = a.key
-            item["range"] = self.rng(_sub_range(x.range, a.start, a.end))
-            item["value"] = self.rng(reached[i])
+            item["range"] = self.rng(_sub_range(x, a.start, a.end))
+            item["value"] = self.rng(reached[i]) if reached is not None else _NOWHERE
             out.append(item)
         return out
 
@@ -240,12 +243,13 @@ class _Model:
             cur = env.context_value
             start = 1
         elif first == "environments":
+            # The reference places the project and name on the reference itself and the
+            # environment's root nowhere in it.
             cur = None
             if len(accs) >= 3 and type(accs[1].key) is str and type(accs[2].key) is str:
+                out.extend((x.range, x.range, zero))
                 cur = env.shared.cache.get(f"{accs[1].key}/{accs[2].key}")
-                if cur is not None:
-                    out.extend((zero, zero, zero))
-                    start = 3
+                start = 3
         else:
             cur = env.result
         if cur is not None:
@@ -266,9 +270,13 @@ class _Model:
         return out
 
 
-def _sub_range(base: Range, start: int, end: int) -> Range:
+def _sub_range(x: A.Expr, start: int, end: int) -> Range:
     """An accessor's range inside its string: offsets from the string's first character, the
-    bytes derived as the parser derives them (none on a line that no newline ends)."""
+    bytes derived as the parser derives them (none on a line that no newline ends). Only a
+    single-line plain scalar is mapped; in any other the reference places accessors nowhere."""
+    base = x.range
+    if not A.is_mappable(x.node):
+        return _zero(base.environment)
     r = A.offset_range(base, start, end)
     b = base.begin
     if b.byte == 0 and (b.line, b.column) != (1, 1):

@@ -427,7 +427,7 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
                 if diag is not None and fatal is None:
                     fatal = diag
             elif style:
-                node = StringNode_(filename, rng, value)
+                node = StringNode_(filename, rng + _UNMAPPABLE, value)
             else:
                 c = constants_get(value)
                 if c is not None:
@@ -440,7 +440,12 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
                         node = _NumberNode(filename, rng, c[1])
                 elif value[0] in number_start:
                     n = plain_number(value)
-                    node = StringNode_(filename, rng, value) if n is None else _NumberNode(filename, rng, n)
+                    if n is not None:
+                        node = _NumberNode(filename, rng, n)
+                    else:
+                        node = StringNode_(filename, rng if em.line == sm.line else rng + _UNMAPPABLE, value)
+                elif em.line != sm.line:
+                    node = StringNode_(filename, rng + _UNMAPPABLE, value)
                 else:
                     node = StringNode_(filename, rng, value)
         elif t is MappingStartEvent or t is SequenceStartEvent:
@@ -475,7 +480,7 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
             else:
                 block_depth -= 1
             if done:
-                end = (done[-1].value if done_is_map else done[-1]).span[3:]
+                end = (done[-1].value if done_is_map else done[-1]).span[3:6]
             else:
                 end = begin
             if done_is_map:
@@ -523,6 +528,7 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
 
 
 _NO_KEY = object()
+_UNMAPPABLE = (1,)  # see nodes.Span
 
 # yaml.v3 refuses more than 10000 nested flow collections or block indentation levels
 # ("exceeded max depth of 10000"). The rule is counted here, not left to libyaml, whose limit
