@@ -224,6 +224,8 @@ class _EnvEval:
         self.context_value = from_plain(ctx)
         self.base: Value | None = None
         self.result: Value | None = None  # this environment's value, once evaluated
+        # Values the detailed model shows for expressions not evaluated on their own.
+        self.shown: dict[A.Expr, Value] = {}
         shared.evaluations.append(self)
         # Rotate mode, root only: each fn::rotate call's property path (see _rotating).
         self._rotate_sites: dict[A.RotateExpr, Keys] | None = None
@@ -683,20 +685,20 @@ class _EnvEval:
         fn = _UNARY[x.name]
         sch = fn.schema
         if sch is not None and self._schema_errors(S.validate(arg, sch), x.args):
-            return Value(None, unknown=True, defn=x)
+            return Value(None, unknown=True, defn=x, schema=_result_schema(x))
         if x.name == "fn::final":
             return arg.with_(final=True, defn=x)
         budget = self.shared.budget
         budget.expand(arg, x)  # the walks below and the builtin itself expand the argument
         if contains_unknown(arg):
-            return Value(None, contains_secret(arg), True, defn=x)
+            return Value(None, contains_secret(arg), True, defn=x, schema=_result_schema(x))
         secret = contains_secret(arg)
         try:
             result = fn.apply(arg, budget, x)
         except _BuiltinError as e:
             # A secret argument's error says what went wrong, never where or with what.
             self.error(x, e.redacted if secret and e.redacted is not None else str(e))
-            return Value(None, secret, True, defn=x)
+            return Value(None, secret, True, defn=x, schema=_result_schema(x))
         if isinstance(result, Value):
             if secret:
                 budget.expand(result, x)  # marking copies the whole value
@@ -813,6 +815,11 @@ class _EnvEval:
             for k, c in sorted(zip(inputs.keys, inputs.values), key=_first):
                 if k not in skip:
                     props[k] = yield c
+            # The detailed model shows the inputs with the skipped ones as unknowns.
+            self.shown[inputs] = Value(
+                {k: props.get(k) or Value(None, unknown=True, defn=c) for k, c in zip(inputs.keys, inputs.values)},
+                defn=inputs,
+            )
             return Value(props, defn=inputs)
         # Not an object literal (a reference, say): nothing to leave out before evaluating.
         return _without_keys((yield inputs), skip)
@@ -855,7 +862,7 @@ class _EnvEval:
 
     def _join(self, x: A.JoinExpr) -> Step:
         if x.delimiter is None or x.values is None:
-            return Value(None, unknown=True, defn=x)
+            return Value(None, unknown=True, defn=x, schema=_result_schema(x))
         delim = yield x.delimiter
         items = yield x.values
         budget = self.shared.budget
@@ -864,21 +871,21 @@ class _EnvEval:
         bad = self._schema_errors(S.validate(items, _STRING_ARRAY), x.values) or bad
         secret = contains_secret(delim) or contains_secret(items)
         if bad or contains_unknown(delim) or contains_unknown(items):
-            return Value(None, secret, True, defn=x)
+            return Value(None, secret, True, defn=x, schema=_result_schema(x))
         parts = items.repr
         budget.text(sum(len(i.repr) for i in parts) + len(delim.repr) * max(0, len(parts) - 1), x)
         return Value(delim.repr.join(i.repr for i in parts), secret, defn=x, schema=_S_STRING)
 
     def _split(self, x: A.SplitExpr) -> Step:
         if x.delimiter is None or x.string is None:
-            return Value(None, unknown=True, defn=x)
+            return Value(None, unknown=True, defn=x, schema=_result_schema(x))
         delim = yield x.delimiter
         s = yield x.string
         bad = self._schema_errors(S.validate(delim, S.string()), x.delimiter)
         bad = self._schema_errors(S.validate(s, S.string()), x.string) or bad
         secret = contains_secret(delim) or contains_secret(s)
         if bad or delim.unknown or s.unknown:
-            return Value(None, secret, True, defn=x)
+            return Value(None, secret, True, defn=x, schema=_result_schema(x))
         # As many values as pieces: count them before building them.
         self.shared.budget.nodes(len(s.repr) if delim.repr == "" else s.repr.count(delim.repr) + 1, x)
         parts = list(s.repr) if delim.repr == "" else s.repr.split(delim.repr)
@@ -1109,6 +1116,20 @@ def builtin_arg_schema(x: A.BuiltinExpr, providers: ProviderRegistry) -> S.Schem
 
 _S_STRING = S.string()
 _S_ANY_ARRAY = S.array()
+# What builtins give, for the detailed model's schemas (also when a call fails: unknown).
+_RESULT_SCHEMAS: dict[str, S.Schema] = {
+    "fn::concat": _S_ANY_ARRAY,
+    "fn::join": _S_STRING,
+    "fn::split": _STRING_ARRAY,
+    "fn::toJSON": _S_STRING,
+    "fn::toBase64": _S_STRING,
+    "fn::fromBase64": _S_STRING,
+    "fn::toString": _S_STRING,
+}
+
+
+def _result_schema(x: A.BuiltinExpr) -> S.Schema | None:
+    return _RESULT_SCHEMAS.get(x.name)
 _ARG_SCHEMAS: dict[str, S.Schema] = {
     "fn::concat": S.array(S.array()),
     "fn::join": S.tuple_(S.string(), _STRING_ARRAY),

@@ -106,7 +106,7 @@ class _Model:
 
     def schema_of(self, x: A.Expr, env: "_EnvEval | None") -> S.Schema:
         if env is not None:
-            v = env.memo.get(x)
+            v = env.memo.get(x) or env.shown.get(x)
             if v is not None:
                 return value_schema(v)
         return _static_schema(x, env)
@@ -313,7 +313,7 @@ def _static_schema(x: A.Expr, env: "_EnvEval | None") -> S.Schema:
             parent[key] = e()
             continue
         if env is not None and e is not x:
-            v = env.memo.get(e)
+            v = env.memo.get(e) or env.shown.get(e)
             if v is not None:
                 parent[key] = value_schema(v)
                 continue

@@ -97,7 +97,7 @@ def tier3_differences(expected: dict[str, Any], got: dict[str, Any]) -> list[str
         if w != g:
             out.append(f"{key} (full ranges): missing {sorted(w - g)}, unexpected {sorted(g - w)}")
     if "rotatePatches" in expected or "rotatePatches" in got:
-        d = first_difference(expected.get("rotatePatches"), got.get("rotatePatches"), "rotatePatches")
+        d = first_difference(expected.get("rotatePatches") or [], got.get("rotatePatches") or [], "rotatePatches")
         if d:
             out.append(d)
     return out
