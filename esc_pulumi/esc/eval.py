@@ -434,19 +434,33 @@ class _EnvEval:
     # -- merging ----------------------------------------------------------------------------
 
     def _merge(self, over: Value, base: Value) -> Value:
-        """Lay ``over`` on ``base``: objects merge key by key, everything else replaces."""
+        """Lay ``over`` on ``base``: objects merge key by key, everything else replaces.
+
+        The trace follows the reference (spec section 10): ``base`` goes at the end of
+        ``over``'s chain of bases (an environment imported directly and through another
+        import appears twice), and each of ``over``'s own properties is merged with
+        ``base``'s. Imported values are shared, not copied as the reference copies them, so
+        no identity shortcut applies here."""
         if base.final:
             if over.defn is not None:
                 self.shared.diags.append(warning("cannot override final value", over.defn.range, over.defn.path))
             return base
+        chain = over.base
+        new_base = base if chain is None else self._merge(chain, base)
         if over.unknown or base.unknown or type(over.repr) is not dict or type(base.repr) is not dict:
-            return over if over.base is base else over.with_(base=base)
-        merged = dict(base.repr)
-        for k, c in over.repr.items():
+            return over.with_(base=new_base)
+        # Keys: over's (its own and those of its chain, now merged over base) and base's.
+        nb = new_base.repr if type(new_base.repr) is dict and not new_base.unknown else base.repr
+        merged = dict(nb)
+        for k, c in over.own_items():
             b = base.repr.get(k)
-            merged[k] = c if b is None or c.base is b else self._merge(c, b)
+            merged[k] = c if b is None else self._merge(c, b)
+        if over.own is not None:  # keys over inherited from its own chain: as merged there
+            for k, c in over.repr.items():
+                if k not in over.own and k not in merged:
+                    merged[k] = c
         own = over.own if over.own is not None else frozenset(over.repr)
-        return over.with_(repr=merged, own=own, base=base)
+        return over.with_(repr=merged, own=own, base=new_base)
 
     def _base_of(self, parent: A.ObjectExpr, key: str, child: A.Expr) -> Value | None:
         """The imported value under ``parent.key``, recorded for ``child`` (its definition)."""
