@@ -198,6 +198,32 @@ def evaluate_environment(
     return Evaluation(value, shared.diags, root, shared)
 
 
+class Placeholder:
+    """The definition of the placeholder base of a property declared over an unknown base:
+    the property's key (``range``), the unknown value it stands in (``receiver``: its range)
+    and the keys that lead there from the first placeholder (whose key range is ``top``)."""
+
+    __slots__ = ("range", "path", "receiver", "keys", "top")
+
+    def __init__(self, range: Range, path: str, receiver: Range, keys: tuple[str, ...], top: Range) -> None:
+        self.range = range
+        self.path = path
+        self.receiver = receiver
+        self.keys = keys
+        self.top = top
+
+    @staticmethod
+    def under(unknown: Value, parent: A.ObjectExpr, key: str) -> "Placeholder":
+        node = next((e.key for e in getattr(parent.node, "entries", ()) if e.key.value == key), None)
+        rng = node.range if node is not None else parent.range
+        d = unknown.defn
+        path = A.child_path(parent.path, key)
+        if isinstance(d, Placeholder):
+            return Placeholder(rng, path, d.receiver, d.keys + (key,), d.top)
+        receiver = d.range if d is not None else parent.range
+        return Placeholder(rng, path, receiver, (key,), rng)
+
+
 # Requests a generator can yield to the driver.
 Step = Generator[A.Expr, Value, Value]
 
@@ -470,6 +496,10 @@ class _EnvEval:
         b = None
         if pb is not None and not pb.unknown and type(pb.repr) is dict:
             b = pb.repr.get(key)
+        elif pb is not None and pb.unknown:
+            # Declared over an unknown base: the reference puts a placeholder beneath it
+            # (spec section 10), defined by the property's key.
+            b = Value(None, unknown=True, defn=Placeholder.under(pb, parent, key))
         self.bases[child] = b
         return b
 
@@ -509,7 +539,7 @@ class _EnvEval:
 
     def _object(self, x: A.ObjectExpr, base: Value | None) -> Step:
         props: dict[str, Value] = {}
-        plain_base = base is None or base.unknown or type(base.repr) is not dict
+        plain_base = base is None or (not base.unknown and type(base.repr) is not dict)
         # Properties are evaluated in sorted key order, as the reference does: it decides
         # which expression of a reference cycle gets the diagnostic.
         for k, c in sorted(zip(x.keys, x.values), key=_first):

@@ -18,6 +18,8 @@ from .diagnostics import Pos, Range
 from .values import Value
 from .views import detailed, range_json
 
+from .eval import Placeholder
+
 if TYPE_CHECKING:  # pragma: no cover
     from .eval import _EnvEval
 
@@ -126,17 +128,22 @@ class _Model:
         # (expr, env, container, slot, bare): a bare node is a builtin's argument that the
         # builtin takes apart (fn::join's list, fn::secret's object): the reference shows it
         # without a schema or key ranges.
-        stack: list[tuple[A.Expr, Any, Any, Any, bool]] = []
+        # The last item: the base beneath the expression as its parent's base has it (for
+        # expressions that were not evaluated, such as those laid over a final value).
+        stack: list[tuple[A.Expr, Any, Any, Any, bool, Value | None]] = []
+        root_base = env.bases.get(values)
         for k, c in zip(values.keys, values.values):
-            stack.append((c, env, out, k, False))
+            stack.append((c, env, out, k, False, _child(root_base, k)))
         while stack:
-            x, e, parent, slot, bare = stack.pop()
+            x, e, parent, slot, bare, inherited = stack.pop()
             node: dict[str, Any] = {"range": self.rng(x.range)}
             parent[slot] = node
-            b = self.base_of(x, e)
+            b = self.base_of(x, e) or inherited
             if b is not None and isinstance(b.defn, A.Expr):
                 be = self.env_of(b.defn)
-                stack.append((b.defn, be, node, "base", False))
+                stack.append((b.defn, be, node, "base", False, None))
+            elif b is not None and isinstance(b.defn, Placeholder):
+                node["base"] = self.placeholder(b.defn, x.range.environment)
             if not bare:
                 node["schema"] = self.schema_of(x, e).to_json()
             t = type(x)
@@ -162,7 +169,7 @@ class _Model:
                     lst: list[Any] = [None] * len(x.elements)  # type: ignore[attr-defined]
                     node["list"] = lst
                     for i, c in enumerate(x.elements):  # type: ignore[attr-defined]
-                        stack.append((c, e, lst, i, False))
+                        stack.append((c, e, lst, i, False, None))
             elif t is A.ObjectExpr:
                 if x.keys:  # type: ignore[attr-defined]
                     if not bare:
@@ -172,7 +179,7 @@ class _Model:
                     node["object"] = obj
                     for k, c in zip(x.keys, x.values):  # type: ignore[attr-defined]
                         obj[k] = None
-                        stack.append((c, e, obj, k, False))
+                        stack.append((c, e, obj, k, False, _child(b, k)))
             elif isinstance(x, A.BuiltinExpr):
                 bnode: dict[str, Any] = {
                     "name": x.name,
@@ -193,7 +200,7 @@ class _Model:
                         c = args.get(k) if args is not None else None  # type: ignore[union-attr]
                         if c is not None and (k != "provider" or type(c) is A.StringExpr):
                             obj[k] = None
-                            stack.append((c, e, obj, k, False))
+                            stack.append((c, e, obj, k, False, None))
                         else:  # absent or not usable: what the reference puts in its place
                             obj[k] = {
                                 "range": self.rng(_zero(x.range.environment)),
@@ -201,8 +208,18 @@ class _Model:
                             }
                     continue
                 bare = x.name in _TAKEN_APART or (type(x) is A.SecretExpr and x.ciphertext is not None)
-                stack.append((x.args, e, bnode, "arg", bare))
+                stack.append((x.args, e, bnode, "arg", bare, None))
         return out
+
+    def placeholder(self, p: Placeholder, environment: str) -> dict[str, Any]:
+        """A placeholder base as the reference shows it in ``exprs``: an access into the
+        unknown value, at the first placeholder's key, of schema ``false``."""
+        zero = self.rng(_zero(environment))
+        return {
+            "range": self.rng(p.top),
+            "schema": False,
+            "access": {"receiver": self.rng(p.receiver), "accessors": [{"key": k, "range": zero} for k in p.keys]},
+        }
 
     def accessors(self, x: A.Expr, access: A.PropertyAccess, env: "_EnvEval | None") -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -288,6 +305,12 @@ _NOWHERE = {"begin": {"line": 0, "column": 0, "byte": 0}, "end": {"line": 0, "co
 _CALL_FIELDS = {"fn::open": ("inputs", "provider"), "fn::rotate": ("inputs", "provider", "state")}
 _TAKEN_APART = frozenset(["fn::join", "fn::split"])
 _NULL_JSON = {"type": "null"}
+
+
+def _child(base: Value | None, key: str) -> Value | None:
+    if base is None or base.unknown or type(base.repr) is not dict:
+        return None
+    return base.repr.get(key)
 
 
 def _entry_keys(x: A.ObjectExpr) -> dict[str, Any]:
