@@ -7,6 +7,7 @@ what was wrong is reported as diagnostics and replaced by something evaluable.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from . import interpolation as interp
@@ -167,6 +168,9 @@ class EnvironmentDecl:
     imports: tuple[ImportDecl, ...]
     values: ObjectExpr | None
     description: str | None = None
+    # Duplicate and reserved keys: reported by each evaluation of the environment, not at
+    # load (spec section 10), so that an import's appear under its name wherever it is used.
+    eval_diagnostics: tuple[Diagnostic, ...] = ()
 
 
 # Expressions are built by the hundred thousand: skip the frozen dataclasses' __init__.
@@ -217,6 +221,7 @@ class _Parser:
     def __init__(self, name: str) -> None:
         self.name = name
         self.diags: list[Diagnostic] = []
+        self.eval_diags: list[Diagnostic] = []
 
     # -- environment -----------------------------------------------------------------------
 
@@ -299,7 +304,7 @@ class _Parser:
         for entry in node.entries:
             key = entry.key.value
             if key in RESERVED_KEYS:
-                self.diags.append(error(f'"{key}" is a reserved key', entry.key.range, child_path("values", key)))
+                self.eval_diags.append(error(f'"{key}" is a reserved key', entry.key.range, child_path("values", key)))
                 continue
             if key.startswith("fn::"):
                 self.diags.append(
@@ -390,7 +395,7 @@ class _Parser:
         for e in entries:
             key = e.key.value
             if key in seen:
-                self.diags.append(error(f'duplicate key "{key}"', e.key.range, child_path(path, key)))
+                self.eval_diags.append(error(f'duplicate key "{key}"', e.key.range, child_path(path, key)))
                 continue
             seen.add(key)
             out.append(e)
@@ -554,4 +559,6 @@ def parse_environment(name: str, root: Node | None) -> tuple[EnvironmentDecl | N
     """
     p = _Parser(name)
     decl = p.environment(root)
+    if decl is not None and p.eval_diags:
+        decl = dataclasses.replace(decl, eval_diagnostics=tuple(p.eval_diags))
     return decl, p.diags

@@ -292,6 +292,7 @@ class _EnvEval:
             send = None
 
     def _steps(self) -> Generator["_EnvEval", Value, Value]:
+        self.shared.diags.extend(self.decl.eval_diagnostics)
         yield from self._evaluate_imports()
         values = self.decl.values
         if values is None:

@@ -399,7 +399,6 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
             # many columns on as its decoded value has UTF-8 bytes; bytes come from columns.
             if byte_at is None:
                 if bl > last_line:
-                    bb = 0
                     if style == "|" or style == ">":
                         rng = _block_span(bl, bc, value, lines)
                     else:

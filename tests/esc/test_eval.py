@@ -553,3 +553,28 @@ def test_to_plain_keeps_the_value_s_key_order():
     # The engine's objects are sorted by key, as ESC's JSON is; to_plain keeps that order.
     assert list(plain) == list(value.repr) == ["a", "password", "stage", "url"]
     assert list(plain["a"]) == ["b", "z"]
+
+
+# -- duplicate and reserved keys: evaluation diagnostics (spec section 10) ----------------------
+
+
+def test_duplicate_and_reserved_keys_are_reported_by_each_evaluation_not_at_load():
+    text = "imports:\n  - a\n  - b\nvalues:\n  x: 1\n  x: 2\n  context: nope\n"
+    decl, load_diags = load_definition(text, "root")
+    assert decl is not None and load_diags == []
+    envs = {"a": "values:\n  y: 1\n  y: 2\n", "b": "imports:\n  - a\nvalues:\n  z: 3\n"}
+    for mode in ("check", "open"):
+        value, diags = evaluate(decl, mode=mode, loader=DictLoader(envs))  # type: ignore[arg-type]
+        got = sorted((d.summary, d.range.environment, d.range.begin.line, d.path) for d in diags)
+        # a is evaluated once per evaluation although two environments import it
+        assert got == [
+            ('"context" is a reserved key', "root", 7, "values.context"),
+            ('duplicate key "x"', "root", 6, "values.x"),
+            ('duplicate key "y"', "a", 3, "values.y"),
+        ]
+        assert to_plain(value) == {"x": 1, "y": 1, "z": 3}  # the first occurrence wins
+
+
+def test_duplicate_document_keys_stay_load_warnings():
+    decl, diags = load_definition("values: {a: 1}\nvalues: {b: 2}\n", "root")
+    assert [(d.summary, int(d.severity)) for d in diags] == [('duplicate key "values"', 2)]
