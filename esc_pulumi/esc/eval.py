@@ -13,6 +13,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
 
 from . import ast as A
@@ -248,6 +249,9 @@ class _EnvEval:
         ctx["currentEnvironment"] = {"name": name}
         ctx["rootEnvironment"] = {"name": root}
         self.context_value = from_plain(ctx)
+        # What providers and rotators are given: the caller's execution context with this
+        # environment's names, as ``${context...}`` sees it (read-only: shared by every call).
+        self.provider_context: Mapping[str, Any] = MappingProxyType(ctx)
         self.base: Value | None = None
         self.result: Value | None = None  # this environment's value, once evaluated
         # Values the detailed model shows for expressions not evaluated on their own.
@@ -821,7 +825,7 @@ class _EnvEval:
             return unknown
         if path is not None:
             try:
-                new_state = rotator.rotate(inputs, state, shared.context)
+                new_state = rotator.rotate(inputs, state, self.provider_context)
             except Exception as e:  # any rotator failure is a diagnostic: no patch, no crash
                 self.error(x, str(e) or type(e).__name__)
                 return unknown
@@ -833,7 +837,7 @@ class _EnvEval:
         if rotator.rotate_only:
             inputs = _without_keys(inputs, rotator.rotate_only)
         try:
-            out = rotator.open_state(inputs, state, shared.context)
+            out = rotator.open_state(inputs, state, self.provider_context)
         except Exception as e:  # as for fn::open: a diagnostic on the call, never a crash
             self.error(x, str(e) or type(e).__name__)
             return unknown
@@ -899,7 +903,7 @@ class _EnvEval:
         if contains_unknown(arg):
             return unknown
         try:
-            out = call(arg, self.shared.context)
+            out = call(arg, self.provider_context)
         except Exception as e:  # any provider failure is a diagnostic, never a crash
             self.error(x, _masked(str(e) or type(e).__name__, arg))
             return unknown

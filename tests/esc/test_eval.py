@@ -578,3 +578,30 @@ def test_duplicate_and_reserved_keys_are_reported_by_each_evaluation_not_at_load
 def test_duplicate_document_keys_stay_load_warnings():
     decl, diags = load_definition("values: {a: 1}\nvalues: {b: 2}\n", "root")
     assert [(d.summary, int(d.severity)) for d in diags] == [('duplicate key "values"', 2)]
+
+
+def test_providers_get_the_execution_context_with_the_environment_names():
+    seen: list[tuple[str, dict]] = []
+
+    class Recorder(Provider):
+        def open(self, inputs, context):
+            seen.append((inputs.repr, dict(context)))
+            return {}
+
+    registry = ProviderRegistry({"rec": Recorder()}, entry_points=False)
+    envs = {"proj/base": "values:\n  b:\n    fn::open::rec: base\n"}
+    _, diags = open_env(
+        "imports:\n  - proj/base\nvalues:\n  a:\n    fn::open::rec: root\n",
+        envs,
+        providers=registry,
+        context={"pulumi": {"user": {"login": "ana"}}},
+    )
+    assert diags == []
+    got = {inputs: ctx for inputs, ctx in seen}
+    assert got["root"] == {
+        "pulumi": {"user": {"login": "ana"}},
+        "currentEnvironment": {"name": "root"},
+        "rootEnvironment": {"name": "root"},
+    }
+    assert got["base"]["currentEnvironment"] == {"name": "proj/base"}
+    assert got["base"]["rootEnvironment"] == {"name": "root"}
