@@ -63,9 +63,24 @@ def value_schema(v: Value) -> S.Schema:
             items: list[Any] = [None] * len(r)
             stack.append((_tuple_builder(items), parent, key, True))
             stack.extend((c, items, i, False) for i, c in enumerate(r))
+        elif x.secret and type(x.defn) is not A.StringExpr:
+            # A secret that is not the definition's own text (decrypted, from a provider,
+            # derived): its type only, never its value as a const.
+            parent[key] = _type_only(x)
         else:
             parent[key] = S.of_value(x)
     return out[0]
+
+
+def _type_only(v: Value) -> S.Schema:
+    r = v.repr
+    if isinstance(r, str):
+        return S.string()
+    if isinstance(r, bool):
+        return S.boolean()
+    if isinstance(r, (int, float)):
+        return S.number()
+    return S.of_value(v)  # null, or an empty container: nothing of a secret in it
 
 
 def _record_builder(keys: list[str], children: list[Any]):

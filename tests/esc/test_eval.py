@@ -605,3 +605,22 @@ def test_providers_get_the_execution_context_with_the_environment_names():
     }
     assert got["base"]["currentEnvironment"] == {"name": "proj/base"}
     assert got["base"]["rootEnvironment"] == {"name": "root"}
+
+
+def test_detailed_schema_never_quotes_a_provider_secret():
+    class Leaky(Provider):
+        secret = True
+
+        def open(self, inputs, context):
+            return {"token": "tok-5up3r-s3cr3t", "n": 7}
+
+    decl, _ = load_definition("values:\n  out:\n    fn::open::leaky: {}\n  lit:\n    fn::secret: plain-in-text\n", "root")
+    from esc_pulumi.esc import evaluate_environment
+
+    ev = evaluate_environment(decl, providers=ProviderRegistry({"leaky": Leaky()}, entry_points=False))
+    model = ev.detailed()
+    text = json.dumps({k: model[k] for k in ("exprs", "schema")})
+    assert "tok-5up3r-s3cr3t" not in text and '"const": 7' not in text
+    assert model["schema"]["properties"]["out"]["properties"]["token"] == {"type": "string"}
+    # a plaintext secret is the definition's own text: the reference shows it as a const
+    assert model["schema"]["properties"]["lit"] == {"type": "string", "const": "plain-in-text"}
