@@ -35,17 +35,28 @@ def _zero(environment: str) -> Range:
 # -- schemas ------------------------------------------------------------------------------------
 
 
-def value_schema(v: Value) -> S.Schema:
+def value_schema(v: Value, memo: dict[int, tuple[Value, S.Schema]] | None = None) -> S.Schema:
     """The schema the reference infers for a value: the one it carries (an unknown's, or a
     builtin's result type such as ``fn::join``'s string), else consts for scalars, closed
-    tuples for arrays and records requiring every key for objects."""
+    tuples for arrays and records requiring every key for objects.
+
+    ``memo`` (by identity) shares the work between values that share parts, as references'
+    values do; it holds the values too, so that no identity is reused while it lives."""
+    if memo is None:
+        memo = {}
     out: list[Any] = [None]
     # (value, container, slot) to fill, or a finishing marker (builder, container, slot).
     stack: list[tuple[Any, Any, Any, bool]] = [(v, out, 0, False)]
     while stack:
         x, parent, key, finishing = stack.pop()
         if finishing:
-            parent[key] = x()
+            value, build = x
+            parent[key] = sch = build()
+            memo[id(value)] = (value, sch)
+            continue
+        hit = memo.get(id(x))
+        if hit is not None:
+            parent[key] = hit[1]
             continue
         if x.schema is not None:
             parent[key] = x.schema
@@ -57,19 +68,40 @@ def value_schema(v: Value) -> S.Schema:
         if type(r) is dict and r:
             keys = sorted(r)
             children: list[Any] = [None] * len(keys)
-            stack.append((_record_builder(keys, children), parent, key, True))
+            stack.append(((x, _record_builder(keys, children)), parent, key, True))
             stack.extend((r[k], children, i, False) for i, k in enumerate(keys))
         elif type(r) is list and r:
             items: list[Any] = [None] * len(r)
-            stack.append((_tuple_builder(items), parent, key, True))
+            stack.append(((x, _tuple_builder(items)), parent, key, True))
             stack.extend((c, items, i, False) for i, c in enumerate(r))
         elif x.secret and type(x.defn) is not A.StringExpr:
             # A secret that is not the definition's own text (decrypted, from a provider,
             # derived): its type only, never its value as a const.
             parent[key] = _type_only(x)
         else:
-            parent[key] = S.of_value(x)
+            parent[key] = sch = S.of_value(x)
+            memo[id(x)] = (x, sch)
     return out[0]
+
+
+def schema_json(sch: S.Schema, memo: dict[int, tuple[S.Schema, Any]]) -> Any:
+    """``sch.to_json()``, sharing the JSON of schemas met before (references share their
+    values' schemas): the output is only read and serialised, never changed in place."""
+    hit = memo.get(id(sch))
+    if hit is not None:
+        return hit[1]
+    pending: list[tuple[Any, Any, S.Schema]] = []
+    out = sch._shallow_json(pending)
+    memo[id(sch)] = (sch, out)
+    while pending:
+        container, key, child = pending.pop()
+        hit = memo.get(id(child))
+        if hit is not None:
+            container[key] = hit[1]
+            continue
+        container[key] = j = child._shallow_json(pending)
+        memo[id(child)] = (child, j)
+    return out
 
 
 def _type_only(v: Value) -> S.Schema:
@@ -110,7 +142,8 @@ class _Model:
         for env in self.envs:
             if env.decl.values is not None:
                 self.owner[id(env.decl.values)] = env
-        self.json_ranges: dict[int, dict[str, Any]] = {}
+        self.schemas: dict[int, tuple[Value, S.Schema]] = {}  # see value_schema
+        self.schema_jsons: dict[int, tuple[S.Schema, Any]] = {}  # see schema_json
 
     def env_of(self, x: A.Expr) -> "_EnvEval | None":
         for env in self.envs:
@@ -125,8 +158,8 @@ class _Model:
         if env is not None:
             v = env.memo.get(x) or env.shown.get(x)
             if v is not None:
-                return value_schema(v)
-        return _static_schema(x, env)
+                return value_schema(v, self.schemas)
+        return _static_schema(x, env, self.schemas)
 
     def base_of(self, x: A.Expr, env: "_EnvEval | None") -> Value | None:
         if env is None:
@@ -160,7 +193,7 @@ class _Model:
             elif b is not None and isinstance(b.defn, Placeholder):
                 node["base"] = self.placeholder(b.defn, x.range.environment)
             if not bare:
-                node["schema"] = self.schema_of(x, e).to_json()
+                node["schema"] = schema_json(self.schema_of(x, e), self.schema_jsons)
             t = type(x)
             if t is A.StringExpr or t is A.NumberExpr or t is A.BoolExpr:
                 node["literal"] = x.value  # type: ignore[attr-defined]
@@ -340,7 +373,7 @@ def _entry_keys(x: A.ObjectExpr) -> dict[str, Any]:
     return out
 
 
-def _static_schema(x: A.Expr, env: "_EnvEval | None") -> S.Schema:
+def _static_schema(x: A.Expr, env: "_EnvEval | None", memo: dict[int, tuple[Value, S.Schema]]) -> S.Schema:
     """The schema of an expression that was not evaluated on its own (literals, and the
     containers a builtin read directly), from its text."""
     out: list[Any] = [None]
@@ -353,7 +386,7 @@ def _static_schema(x: A.Expr, env: "_EnvEval | None") -> S.Schema:
         if env is not None and e is not x:
             v = env.memo.get(e) or env.shown.get(e)
             if v is not None:
-                parent[key] = value_schema(v)
+                parent[key] = value_schema(v, memo)
                 continue
         t = type(e)
         if t is A.StringExpr or t is A.NumberExpr or t is A.BoolExpr:
@@ -399,7 +432,7 @@ def environment_model(value: Value, root: "_EnvEval | None") -> dict[str, Any]:
             out["exprs"] = m.exprs(values, root)
         if type(value.repr) is dict and value.repr:
             out["properties"] = detailed(value, name)["value"]
-        out["schema"] = value_schema(value).to_json()
+        out["schema"] = schema_json(value_schema(value, m.schemas), m.schema_jsons)
         ctx = root.context_value
         out["executionContext"] = {
             "properties": detailed(ctx, name)["value"],
