@@ -2,7 +2,6 @@
 the language spec). Expected texts are written by hand from the spec, not produced by the code."""
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
