@@ -1190,12 +1190,16 @@ _ARG_SCHEMAS: dict[str, S.Schema] = {
 
 
 def _accessor_range(x: A.Expr, access: A.PropertyAccess, i: int) -> Range:
-    """Where a problem with accessor ``i`` is reported: the accessor, or the whole ``${...}``
-    for the root (as the reference does)."""
+    """Where a problem with accessor ``i`` is reported: the accessor's own range, the root's
+    included (spec section 10)."""
     if not A.is_mappable(x.node):
         return x.range  # positions inside a quoted or multi-line scalar: the whole of it
-    span = access.accessors[i] if i > 0 else access
-    return A.offset_range(x.range, span.start, span.end)
+    a = access.accessors[i]
+    start, end = a.start, a.end
+    if i == 0 and start == end:
+        # An empty root: ``${}`` is placed on its '}', a bare ``${`` at its (zero-width) end.
+        end = start + 1 if access.end > start else start
+    return A.offset_range(x.range, start, end)
 
 
 def _index_problem(index: int, length: int, secret: bool) -> str | None:

@@ -624,3 +624,26 @@ def test_detailed_schema_never_quotes_a_provider_secret():
     assert model["schema"]["properties"]["out"]["properties"]["token"] == {"type": "string"}
     # a plaintext secret is the definition's own text: the reference shows it as a const
     assert model["schema"]["properties"]["lit"] == {"type": "string", "const": "plain-in-text"}
+
+
+def test_reference_diagnostic_ranges():
+    """Spec section 10: the root accessor's own range, ``${}`` on its '}', an integer root
+    subscript is an integer index on an object, and inside a quoted scalar the whole scalar."""
+    text = 'values:\n  a: ${nope}\n  b: ${[2]}\n  c: "${nope}"\n  d: ${}\n'
+    decl, load_diags = load_definition(text, "root")
+    assert decl is not None
+
+    def where(d):
+        return (d.range.begin.line, d.range.begin.column, d.range.end.line, d.range.end.column)
+
+    assert [(d.summary, where(d)) for d in load_diags] == [
+        ("the first accessor must be a property name or key subscript, not a numeric subscript", (3, 8, 3, 10))
+    ]
+    _, diags = evaluate(decl, mode="open")
+    got = sorted((where(d), d.summary) for d in diags)
+    assert got == [
+        ((2, 8, 2, 12), 'unknown property "nope"'),
+        ((3, 8, 3, 11), "cannot access an object property using an integer index"),
+        ((4, 6, 4, 13), 'unknown property "nope"'),
+        ((5, 8, 5, 9), 'unknown property ""'),
+    ]
