@@ -289,7 +289,7 @@ def _decode(text: str | bytes) -> str:
     return data.decode("utf-8")
 
 
-def parse_yaml(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+def parse_yaml(text: str | bytes, filename: str, *, reference: bool = False) -> tuple[Node | None, list[Diagnostic]]:
     """Parse the first YAML document of ``text`` into a node tree.
 
     Never raises: every problem is a diagnostic. Returns ``(None, [])`` for an empty document
@@ -297,14 +297,14 @@ def parse_yaml(text: str | bytes, filename: str) -> tuple[Node | None, list[Diag
     """
     try:
         with collector_paused(), libyaml_nesting_lifted(_LIBYAML_DEPTH):
-            return _parse(text, filename)
+            return _parse(text, filename, reference)
     except RecursionError:  # pragma: no cover - nothing here recurses on depth
         return None, [error("yaml: document nested too deeply")]
     except Exception as exc:  # pragma: no cover - last resort: never raise
         return None, [error(f"yaml: {exc}")]
 
 
-def _parse(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+def _parse(text: str | bytes, filename: str, reference: bool = False) -> tuple[Node | None, list[Diagnostic]]:
     try:
         source = _decode(text)
     except UnicodeError as exc:
@@ -321,7 +321,7 @@ def _parse(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnost
         offsets = _Offsets(source)
 
     try:
-        return _convert(_new_parser(parser_input), source, filename, offsets)
+        return _convert(_new_parser(parser_input), source, filename, offsets, reference)
     except YAMLError as exc:
         return None, [_syntax_error(exc, filename)]
     except UnicodeError as exc:
@@ -341,7 +341,7 @@ def _invalid_bytes(text: str | bytes, exc: UnicodeError) -> Diagnostic:
     return error(f"yaml: invalid UTF-8 text: {exc}")
 
 
-def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
+def _convert(parser, source: str, filename: str, offsets: _Offsets | None, reference: bool = False):
     """Build the tree of the first document from the parser's events, with an explicit stack."""
     get = parser.get_event
     get()  # StreamStartEvent
@@ -395,9 +395,21 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
             bc = sm.column + 1
             value = ev.value
             style = ev.style
+            if not reference:
+                # Source spans: where the text is (editors of the definition splice by them).
+                bb = index if byte_at is None else byte_at(index)
+                if em.index == index:
+                    rng = (bl, bc, bb, bl, bc, bb)
+                elif style == "|" or style == ">":
+                    e = _block_scalar_end(source, em, offsets)
+                    rng = (bl, bc, bb, e.line, e.column, e.byte)
+                elif byte_at is None:
+                    rng = (bl, bc, bb, em.line + 1, em.column + 1, em.index)
+                else:
+                    rng = (bl, bc, bb, em.line + 1, em.column + 1, byte_at(em.index))
             # The reference's ranges (spec section 10): a scalar ends on its start line, as
             # many columns on as its decoded value has UTF-8 bytes; bytes come from columns.
-            if byte_at is None:
+            elif byte_at is None:
                 if bl > last_line:
                     if style == "|" or style == ">":
                         rng = _block_span(bl, bc, value, lines)
@@ -449,7 +461,9 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
                     node = StringNode_(filename, rng, value)
         elif t is MappingStartEvent or t is SequenceStartEvent:
             sm = ev.start_mark
-            if byte_at is None:
+            if not reference:
+                begin = (sm.line + 1, sm.column + 1, sm.index if byte_at is None else byte_at(sm.index))
+            elif byte_at is None:
                 begin = (sm.line + 1, sm.column + 1, sm.index if sm.line < last_line else 0)
             else:
                 begin = (sm.line + 1, sm.column + 1, lines.byte(sm.line + 1, sm.column + 1))
@@ -478,7 +492,10 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
                 flow_depth -= 1
             else:
                 block_depth -= 1
-            if done:
+            if flow and not reference:  # the source span: through the closing bracket
+                em = ev.end_mark
+                end = (em.line + 1, em.column + 1, em.index if byte_at is None else byte_at(em.index))
+            elif done:
                 end = (done[-1].value if done_is_map else done[-1]).span[3:6]
             else:
                 end = begin
@@ -494,10 +511,10 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
                 (
                     sm.line + 1,
                     sm.column + 1,
-                    lines.byte(sm.line + 1, sm.column + 1),
+                    lines.byte(sm.line + 1, sm.column + 1) if reference else (sm.index if byte_at is None else byte_at(sm.index)),
                     em.line + 1,
                     em.column + 1,
-                    lines.byte(em.line + 1, em.column + 1),
+                    lines.byte(em.line + 1, em.column + 1) if reference else (em.index if byte_at is None else byte_at(em.index)),
                 ),
             )
             if fatal is None:
@@ -633,3 +650,37 @@ def _width_walk(text: str, width: int) -> int:
         b += len(text[i:j].encode("utf-8"))
         i = j
     return b
+def _block_scalar_end(source: str, em, offsets: _Offsets | None) -> Pos:
+    """Just after the last non-blank character of a block scalar (libyaml ends it at the
+    start of the next token, after the trailing line breaks)."""
+    bom = offsets.bom if offsets is not None else 0
+    end = em.index + bom  # index into source
+    j = end
+    whitespace = _WHITESPACE
+    while j > 0 and source[j - 1] in whitespace:
+        j -= 1
+    if j == end:
+        line, column = em.line, em.column
+    else:
+        gap = source[j:end]
+        breaks = 0
+        k = 0
+        n = len(gap)
+        while k < n:
+            ch = gap[k]
+            if ch == "\r" and k + 1 < n and gap[k + 1] == "\n":
+                k += 1
+            if ch in _BREAKS:
+                breaks += 1
+            k += 1
+        line = em.line - breaks
+        if breaks == 0:
+            column = em.column - (end - j)
+        else:
+            k = j
+            while k > bom and source[k - 1] not in _BREAKS:
+                k -= 1
+            column = j - k
+    index = j - bom
+    byte = index if offsets is None else offsets.byte(index)
+    return Pos(line + 1, column + 1, byte)

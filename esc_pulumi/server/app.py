@@ -53,7 +53,7 @@ from ..secrets.crypto import AesGcmCipher
 from ..secrets.definitions import encrypt_secrets
 from ..errors import EscError, InvalidReference
 from ..refs import NameKind, name_problem
-from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
+from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate_environment, load_definition
 from ..esc.budget import LimitDiagnostic
 from ..esc.diagnostics import Diagnostic, error as error_diagnostic
 from ..esc.interpolation import parse_path
@@ -380,11 +380,19 @@ class EscServer:
 
     def _evaluate(self, org: str, decl: Any, mode: str, actor: TokenRecord
                   ) -> tuple[Value, list[Diagnostic], _OrgLoader, bool]:
-        loader = _OrgLoader(self, org)
-        if decl is None:  # an empty definition
+        ev, loader = self._evaluation(org, decl, mode, actor)
+        if ev is None:  # an empty definition
             return Value({}), [], loader, False
+        return ev.value, ev.diagnostics, loader, loader.dynamic
+
+    def _evaluation(self, org: str, decl: Any, mode: str, actor: TokenRecord) -> tuple[Any, _OrgLoader]:
+        """The engine's evaluation (``None`` for an empty definition), from which the detailed
+        Environment (schema, executionContext) is built."""
+        loader = _OrgLoader(self, org)
+        if decl is None:
+            return None, loader
         context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}}}
-        value, diags = evaluate(
+        ev = evaluate_environment(
             decl,
             mode=mode,  # type: ignore[arg-type]
             loader=loader,
@@ -393,7 +401,7 @@ class EscServer:
             context=context,
             limits=self.limits,
         )
-        return value, diags, loader, loader.dynamic
+        return ev, loader
 
     def cached_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord) -> Evaluation | None:
         """The evaluation of the same revisions, if it may be reused.
@@ -572,13 +580,23 @@ def job_check(server: "EscServer", org: str, actor: TokenRecord, text: str
               ) -> tuple[int, bytes | None, list[Diagnostic]]:
     """``yaml/check``: (status, body, diagnostics); status 422 (no body) over a limit."""
     decl, diags = load_definition(text, ANONYMOUS)
-    value = Value({})
+    value, model = Value({}), {}
     if not _errors(diags) and decl is not None:
-        value, more = server.evaluate(org, decl, "check", actor)
-        diags = diags + more
+        ev, _ = server._evaluation(org, decl, "check", actor)
+        if ev is not None:
+            value, more = ev.value, ev.diagnostics
+            diags = diags + more
+            if not _limited(more):
+                model = ev.detailed()
     if _limited(diags):
         return 422, None, diags
-    body = {"properties": _properties(value, ANONYMOUS), "diagnostics": [diagnostic_json(d) for d in diags]}
+    # The API's Environment (spec section 8) with the diagnostics. No exprs: a check runs no
+    # provider, and the expression tree would show the texts of their inputs.
+    body: dict[str, Any] = {"properties": _properties(value, ANONYMOUS)}
+    for key in ("schema", "executionContext"):
+        if key in model:
+            body[key] = model[key]
+    body["diagnostics"] = [diagnostic_json(d) for d in diags]
     return (400 if _errors(diags) else 200), dumps(body), diags
 
 
