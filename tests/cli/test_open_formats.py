@@ -251,7 +251,7 @@ def test_definition_errors_as_esc_prints_them(tmp_path, backend_env):
     assert r.code != 0 and r.out == ""
     # The file as the backend URL names it (here an absolute file:// path).
     assert r.err == (
-        f'{tmp_path}/envs/myproj/bad.yaml:4:6: unknown property "nope"\n'
+        f'{tmp_path}/envs/myproj/bad.yaml:4:8: unknown property "nope"\n'
         f"{tmp_path}/envs/myproj/bad.yaml:5:14: receiver must be an array or an object\n"
     )
 
