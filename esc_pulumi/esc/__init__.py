@@ -3,7 +3,9 @@
 Stages, one module each: :mod:`.syntax` (YAML → nodes with positions), :mod:`.interpolation`
 (the ``${...}`` grammar), :mod:`.ast` (nodes → expressions, load diagnostics), :mod:`.eval`
 (imports, merging, references, builtins), :mod:`.schema` (types of values and arguments),
-:mod:`.views` (JSON, detailed and diagnostic views). Nothing here knows about Pulumi.
+:mod:`.views` (JSON, detailed and diagnostic views), :mod:`.model` (the full detailed model of
+an evaluation: ``exprs``, ``properties``, ``schema``, ``executionContext``, built only on request
+through :func:`evaluate_environment`). Nothing here knows about Pulumi.
 
 Example::
 
@@ -12,6 +14,9 @@ Example::
     decl, diags = esc.load_definition("values:\\n  a: hello\\n  b: ${a} world\\n", "dev")
     value, diags = esc.evaluate(decl, mode="open")
     esc.to_plain(value)        # {'a': 'hello', 'b': 'hello world'}
+
+    ev = esc.evaluate_environment(decl, mode="open")
+    ev.detailed()["schema"]    # {'properties': {'a': {'type': 'string', 'const': 'hello'}, ...
 """
 from .ast import EnvironmentDecl
 from .budget import EvalLimits, LimitDiagnostic
