@@ -5,9 +5,11 @@ Usage: python tests/golden/run_case.py CASE_DIR
 The set-up replicates the reference runner (see ../shared/esc-golden/README.md): the root is
 named after the folder (or overrides.rootEnvironment), imports load ``<case>/<name>.yaml``,
 every environment decrypts with "rot128", and the providers test, secret-wrapper, error,
-schema and the rotators swap and echo are registered. With ``overrides.rotate`` the case is
-also rotated (``rotatePaths`` selecting the calls): rotateDiags, rotate, rotateJson and
-rotatePatches.
+schema and the rotators swap and echo are registered. ``check``, ``eval`` and ``rotate`` are
+the full detailed environments (``exprs``, ``properties``, ``schema``, ``executionContext``:
+:meth:`esc_pulumi.esc.Evaluation.detailed`). With ``overrides.rotate`` the case is also rotated
+(``rotatePaths`` selecting the calls): rotateDiags, rotate, rotateJson and rotatePatches.
+Compare with the expected data: ``python -m tests.golden.compare [CASE...]``.
 """
 from __future__ import annotations
 
