@@ -3,7 +3,6 @@ in place (comments kept, ciphertexts where the file has them), nothing written o
 a new state never printed."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any, Mapping
 
