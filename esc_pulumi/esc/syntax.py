@@ -434,7 +434,8 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None, refer
                     rng = (bl, bc, lines.byte(bl, bc), bl, ec, lines.byte(bl, ec))
             tag = ev.tag
             if tag is not None and tag != "!":
-                node, diag = _tagged_scalar(tag, value, filename, rng)
+                # A tagged scalar is not plain: positions inside it are not mapped.
+                node, diag = _tagged_scalar(tag, value, filename, rng + _UNMAPPABLE)
                 if diag is not None and fatal is None:
                     fatal = diag
             elif style:

@@ -184,3 +184,10 @@ def test_keys_that_are_not_strings_are_placed_as_the_reference_places_them():
 def test_consistency_on_a_mixed_document():
     text = "a:\n  b: [1, {c: 'd e'}]\n  f: |\n    g\n    h\n  i: \"j\"\nk: []\nl: plain"
     check_positions_consistent(text, load(text))
+
+
+def test_only_single_line_plain_scalars_map_positions_inside_them():
+    from esc_pulumi.esc.ast import is_mappable
+
+    root = load("a: ${x}\nb: '${x}'\nc: !!str ${x}\nd: ${x}\n  ${y}\n")
+    assert [is_mappable(e.value) for e in root.entries] == [True, False, False, False]
