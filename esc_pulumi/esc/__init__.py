@@ -3,7 +3,9 @@
 Stages, one module each: :mod:`.syntax` (YAML → nodes with positions), :mod:`.interpolation`
 (the ``${...}`` grammar), :mod:`.ast` (nodes → expressions, load diagnostics), :mod:`.eval`
 (imports, merging, references, builtins), :mod:`.schema` (types of values and arguments),
-:mod:`.views` (JSON, detailed and diagnostic views). Nothing here knows about Pulumi.
+:mod:`.views` (JSON, detailed and diagnostic views), :mod:`.model` (the full detailed model of
+an evaluation: ``exprs``, ``properties``, ``schema``, ``executionContext``, built only on request
+through :func:`evaluate_environment`). Nothing here knows about Pulumi.
 
 Example::
 
@@ -12,12 +14,15 @@ Example::
     decl, diags = esc.load_definition("values:\\n  a: hello\\n  b: ${a} world\\n", "dev")
     value, diags = esc.evaluate(decl, mode="open")
     esc.to_plain(value)        # {'a': 'hello', 'b': 'hello world'}
+
+    ev = esc.evaluate_environment(decl, mode="open")
+    ev.detailed()["schema"]    # {'properties': {'a': {'type': 'string', 'const': 'hello'}, ...
 """
 from .ast import EnvironmentDecl
 from .budget import EvalLimits, LimitDiagnostic
 from .diagnostics import Diagnostic, Pos, Range, Severity
 from .envelope import Decrypter, EnvelopeError
-from .eval import ANONYMOUS, EnvironmentLoader, LoadedEnvironment, LoadError, Mode, evaluate
+from .eval import ANONYMOUS, EnvironmentLoader, Evaluation, LoadedEnvironment, LoadError, Mode, evaluate, evaluate_environment
 from .loading import load_definition
 from . import schema
 from .providers import Provider, ProviderError, ProviderRegistry, Rotator
@@ -32,6 +37,7 @@ __all__ = [
     "EnvironmentDecl",
     "EnvironmentLoader",
     "EvalLimits",
+    "Evaluation",
     "LimitDiagnostic",
     "LoadError",
     "LoadedEnvironment",
@@ -47,6 +53,7 @@ __all__ = [
     "Severity",
     "Value",
     "evaluate",
+    "evaluate_environment",
     "rotate",
     "schema",
     "load_definition",

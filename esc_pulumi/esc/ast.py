@@ -7,6 +7,7 @@ what was wrong is reported as diagnostics and replaced by something evaluable.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from . import interpolation as interp
@@ -167,6 +168,9 @@ class EnvironmentDecl:
     imports: tuple[ImportDecl, ...]
     values: ObjectExpr | None
     description: str | None = None
+    # Duplicate and reserved keys: reported by each evaluation of the environment, not at
+    # load (spec section 10), so that an import's appear under its name wherever it is used.
+    eval_diagnostics: tuple[Diagnostic, ...] = ()
 
 
 # Expressions are built by the hundred thousand: skip the frozen dataclasses' __init__.
@@ -193,6 +197,12 @@ def _is_builtin_name(key: str) -> bool:
     return key in BUILTINS or key.startswith("fn::open::") or key.startswith("fn::rotate::")
 
 
+def is_mappable(node: Node) -> bool:
+    """Whether positions inside a string node can be mapped from offsets into its text: only
+    for a single-line plain scalar (the syntax layer marks the others, see ``nodes.Span``)."""
+    return len(node.span) == 6
+
+
 def offset_range(base: Range, start: int, end: int) -> Range:
     """A sub-range of a string node, by code-point offsets from its first character.
 
@@ -211,6 +221,7 @@ class _Parser:
     def __init__(self, name: str) -> None:
         self.name = name
         self.diags: list[Diagnostic] = []
+        self.eval_diags: list[Diagnostic] = []
 
     # -- environment -----------------------------------------------------------------------
 
@@ -293,7 +304,7 @@ class _Parser:
         for entry in node.entries:
             key = entry.key.value
             if key in RESERVED_KEYS:
-                self.diags.append(error(f'"{key}" is a reserved key', entry.key.range, child_path("values", key)))
+                self.eval_diags.append(error(f'"{key}" is a reserved key', entry.key.range, child_path("values", key)))
                 continue
             if key.startswith("fn::"):
                 self.diags.append(
@@ -384,7 +395,7 @@ class _Parser:
         for e in entries:
             key = e.key.value
             if key in seen:
-                self.diags.append(error(f'duplicate key "{key}"', e.key.range, child_path(path, key)))
+                self.eval_diags.append(error(f'duplicate key "{key}"', e.key.range, child_path(path, key)))
                 continue
             seen.add(key)
             out.append(e)
@@ -418,8 +429,10 @@ class _Parser:
         if not interp.has_interpolation(text):
             return _String(node, path, interp.unescape(text))
         parts, errs = interp.parse_template(text)
+        mappable = is_mappable(node)
         for e in errs:
-            self.diags.append(error(e.summary, offset_range(node.range, e.start, e.end), path))
+            rng = offset_range(node.range, e.start, e.end) if mappable else node.range
+            self.diags.append(error(e.summary, rng, path))
         if len(parts) == 1 and parts[0].text == "" and parts[0].access is not None:
             return _Symbol(node, path, parts[0].access)
         if all(pt.access is None for pt in parts):
@@ -446,7 +459,9 @@ class _Parser:
             if isinstance(args, StringExpr):
                 return SecretExpr(rng, p, name, nr, args, args.value, None)
             self.diags.append(error("secret values must be string literals", args.range, args.path))
-            return SecretExpr(rng, p, name, nr, args, "", None)
+            # The value is secret "" defined nowhere in the environment (spec section 10).
+            empty = _String(StringNode(self.name, (0, 0, 0, 0, 0, 0), ""), args.path, "")
+            return SecretExpr(rng, p, name, nr, empty, "", None)
         if name in ("fn::join", "fn::split"):
             first = second = None
             if isinstance(args, ArrayExpr) and len(args.elements) == 2:
@@ -544,4 +559,6 @@ def parse_environment(name: str, root: Node | None) -> tuple[EnvironmentDecl | N
     """
     p = _Parser(name)
     decl = p.environment(root)
+    if decl is not None and p.eval_diags:
+        decl = dataclasses.replace(decl, eval_diagnostics=tuple(p.eval_diags))
     return decl, p.diags

@@ -13,6 +13,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
 
 from . import ast as A
@@ -27,6 +28,7 @@ from .providers import Provider, ProviderRegistry, Rotator
 from .rotation import Keys, Patch, make_patch, parse_rotate_path, rotate_sites
 from .values import (
     SECRET_TEXT,
+    UNKNOWN_TEXT,
     JSONNumber,
     Value,
     contains_secret,
@@ -83,6 +85,8 @@ class _Shared:
     patches: list[Patch] = field(default_factory=list)
     # id(rotator) -> its input schema without the rotateOnly inputs (see _open_input_schema).
     open_schemas: dict[int, S.Schema] = field(default_factory=dict)
+    # Every environment evaluation (root first), for the detailed model (see .model).
+    evaluations: list["_EnvEval"] = field(default_factory=list)
 
 
 def evaluate(
@@ -115,6 +119,53 @@ def evaluate(
         value, diags = evaluate(decl, mode="open")
         to_plain(value)   # {'a': 'hello', 'b': 'hello world'}
     """
+    ev = evaluate_environment(
+        decl, mode=mode, loader=loader, providers=providers, decrypter=decrypter, context=context,
+        show_secrets=show_secrets, limits=limits, rotate_paths=rotate_paths, patches=patches,
+    )
+    return ev.value, ev.diagnostics
+
+
+class Evaluation:
+    """One evaluation's result: the root value, the diagnostics and, built only when asked
+    for (:meth:`detailed`), the full model of the API's ``Environment``: ``exprs``,
+    ``properties``, ``schema`` and ``executionContext`` (spec sections 8 and 10).
+
+    It keeps the evaluation's per-expression state alive; plain callers use :func:`evaluate`,
+    which drops it."""
+
+    __slots__ = ("value", "diagnostics", "_root", "_shared")
+
+    def __init__(self, value: Value, diagnostics: list[Diagnostic], root: "_EnvEval | None", shared: _Shared) -> None:
+        self.value = value
+        self.diagnostics = diagnostics
+        self._root = root
+        self._shared = shared
+
+    def detailed(self) -> dict[str, Any]:
+        """The detailed environment: ``{exprs?, properties?, schema, executionContext}``."""
+        from .model import environment_model
+
+        return environment_model(self.value, self._root)
+
+    def __repr__(self) -> str:
+        return f"Evaluation(diagnostics={len(self.diagnostics)})"
+
+
+def evaluate_environment(
+    decl: A.EnvironmentDecl,
+    *,
+    mode: Mode = "open",
+    loader: EnvironmentLoader | None = None,
+    providers: ProviderRegistry | None = None,
+    decrypter: Decrypter | None = None,
+    context: Mapping[str, Any] | None = None,
+    show_secrets: bool = False,
+    limits: EvalLimits | None = None,
+    rotate_paths: Iterable[str | Sequence[Any]] | None = None,
+    patches: list[Patch] | None = None,
+) -> Evaluation:
+    """:func:`evaluate`, keeping what :meth:`Evaluation.detailed` needs."""
     selected: frozenset[Keys] | None = None
     if rotate_paths is not None:
         if mode != "rotate":
@@ -131,19 +182,47 @@ def evaluate(
         budget=Budget(limits),
         rotate_paths=selected,
     )
+    root: _EnvEval | None = _EnvEval(shared, decl, decl.name, decrypter, is_root=True)
     with collector_paused():
         try:
-            value = _EnvEval(shared, decl, decl.name, decrypter, is_root=True).run()
+            value = root.run()
             # The views of the result (JSON, detailed) expand what references share: refuse
             # it now if that would be too large, so that no view can blow up later.
             shared.budget.measure(value, decl.values, root=True)
         except LimitExceeded as e:
             shared.diags.append(limit_diagnostic(e))
             value = Value({})
+            root = None  # nothing of the evaluation is shown
             shared.patches.clear()  # the rotation did not finish: nothing to write back
     if patches is not None:
         patches.extend(shared.patches)
-    return value, shared.diags
+    return Evaluation(value, shared.diags, root, shared)
+
+
+class Placeholder:
+    """The definition of the placeholder base of a property declared over an unknown base:
+    the property's key (``range``), the unknown value it stands in (``receiver``: its range)
+    and the keys that lead there from the first placeholder (whose key range is ``top``)."""
+
+    __slots__ = ("range", "path", "receiver", "keys", "top")
+
+    def __init__(self, range: Range, path: str, receiver: Range, keys: tuple[str, ...], top: Range) -> None:
+        self.range = range
+        self.path = path
+        self.receiver = receiver
+        self.keys = keys
+        self.top = top
+
+    @staticmethod
+    def under(unknown: Value, parent: A.ObjectExpr, key: str) -> "Placeholder":
+        node = next((e.key for e in getattr(parent.node, "entries", ()) if e.key.value == key), None)
+        rng = node.range if node is not None else parent.range
+        d = unknown.defn
+        path = A.child_path(parent.path, key)
+        if isinstance(d, Placeholder):
+            return Placeholder(rng, path, d.receiver, d.keys + (key,), d.top)
+        receiver = d.range if d is not None else parent.range
+        return Placeholder(rng, path, receiver, (key,), rng)
 
 
 # Requests a generator can yield to the driver.
@@ -170,7 +249,14 @@ class _EnvEval:
         ctx["currentEnvironment"] = {"name": name}
         ctx["rootEnvironment"] = {"name": root}
         self.context_value = from_plain(ctx)
+        # What providers and rotators are given: the caller's execution context with this
+        # environment's names, as ``${context...}`` sees it (read-only: shared by every call).
+        self.provider_context: Mapping[str, Any] = MappingProxyType(ctx)
         self.base: Value | None = None
+        self.result: Value | None = None  # this environment's value, once evaluated
+        # Values the detailed model shows for expressions not evaluated on their own.
+        self.shown: dict[A.Expr, Value] = {}
+        shared.evaluations.append(self)
         # Rotate mode, root only: each fn::rotate call's property path (see _rotating).
         self._rotate_sites: dict[A.RotateExpr, Keys] | None = None
 
@@ -210,12 +296,15 @@ class _EnvEval:
             send = None
 
     def _steps(self) -> Generator["_EnvEval", Value, Value]:
+        self.shared.diags.extend(self.decl.eval_diagnostics)
         yield from self._evaluate_imports()
         values = self.decl.values
         if values is None:
-            return self.base if self.base is not None else Value({})
-        self.bases[values] = self.base
-        return self._drive(values)
+            self.result = self.base if self.base is not None else Value({})
+        else:
+            self.bases[values] = self.base
+            self.result = self._drive(values)
+        return self.result
 
     def _drive(self, expr: A.Expr) -> Value:
         """Evaluate ``expr`` without recursion: a stack of suspended evaluations."""
@@ -376,19 +465,33 @@ class _EnvEval:
     # -- merging ----------------------------------------------------------------------------
 
     def _merge(self, over: Value, base: Value) -> Value:
-        """Lay ``over`` on ``base``: objects merge key by key, everything else replaces."""
+        """Lay ``over`` on ``base``: objects merge key by key, everything else replaces.
+
+        The trace follows the reference (spec section 10): ``base`` goes at the end of
+        ``over``'s chain of bases (an environment imported directly and through another
+        import appears twice), and each of ``over``'s own properties is merged with
+        ``base``'s. Imported values are shared, not copied as the reference copies them, so
+        no identity shortcut applies here."""
         if base.final:
             if over.defn is not None:
                 self.shared.diags.append(warning("cannot override final value", over.defn.range, over.defn.path))
             return base
+        chain = over.base
+        new_base = base if chain is None else self._merge(chain, base)
         if over.unknown or base.unknown or type(over.repr) is not dict or type(base.repr) is not dict:
-            return over if over.base is base else over.with_(base=base)
-        merged = dict(base.repr)
-        for k, c in over.repr.items():
+            return over.with_(base=new_base)
+        # Keys: over's (its own and those of its chain, now merged over base) and base's.
+        nb = new_base.repr if type(new_base.repr) is dict and not new_base.unknown else base.repr
+        merged = dict(nb)
+        for k, c in over.own_items():
             b = base.repr.get(k)
-            merged[k] = c if b is None or c.base is b else self._merge(c, b)
+            merged[k] = c if b is None else self._merge(c, b)
+        if over.own is not None:  # keys over inherited from its own chain: as merged there
+            for k, c in over.repr.items():
+                if k not in over.own and k not in merged:
+                    merged[k] = c
         own = over.own if over.own is not None else frozenset(over.repr)
-        return over.with_(repr=merged, own=own, base=base)
+        return over.with_(repr=merged, own=own, base=new_base)
 
     def _base_of(self, parent: A.ObjectExpr, key: str, child: A.Expr) -> Value | None:
         """The imported value under ``parent.key``, recorded for ``child`` (its definition)."""
@@ -398,6 +501,10 @@ class _EnvEval:
         b = None
         if pb is not None and not pb.unknown and type(pb.repr) is dict:
             b = pb.repr.get(key)
+        elif pb is not None and pb.unknown:
+            # Declared over an unknown base: the reference puts a placeholder beneath it
+            # (spec section 10), defined by the property's key.
+            b = Value(None, unknown=True, defn=Placeholder.under(pb, parent, key))
         self.bases[child] = b
         return b
 
@@ -437,7 +544,7 @@ class _EnvEval:
 
     def _object(self, x: A.ObjectExpr, base: Value | None) -> Step:
         props: dict[str, Value] = {}
-        plain_base = base is None or base.unknown or type(base.repr) is not dict
+        plain_base = base is None or (not base.unknown and type(base.repr) is not dict)
         # Properties are evaluated in sorted key order, as the reference does: it decides
         # which expression of a reference cycle gets the diagnostic.
         for k, c in sorted(zip(x.keys, x.values), key=_first):
@@ -473,9 +580,11 @@ class _EnvEval:
                 out.append(s)
                 size += len(s)
                 unknown, secret = unknown or u, secret or sec
+        if unknown:  # the reference shows an unknown interpolation as just "[unknown]"
+            return Value(UNKNOWN_TEXT, secret, True, defn=x, schema=_S_STRING)
         if size:
             self.shared.budget.text(size, x)
-        return Value("".join(out), secret, unknown, defn=x)
+        return Value("".join(out), secret, defn=x, schema=_S_STRING)
 
     # -- property access --------------------------------------------------------------------
 
@@ -625,20 +734,20 @@ class _EnvEval:
         fn = _UNARY[x.name]
         sch = fn.schema
         if sch is not None and self._schema_errors(S.validate(arg, sch), x.args):
-            return Value(None, unknown=True, defn=x)
+            return Value(None, unknown=True, defn=x, schema=_result_schema(x))
         if x.name == "fn::final":
             return arg.with_(final=True, defn=x)
         budget = self.shared.budget
         budget.expand(arg, x)  # the walks below and the builtin itself expand the argument
         if contains_unknown(arg):
-            return Value(None, contains_secret(arg), True, defn=x)
+            return Value(None, contains_secret(arg), True, defn=x, schema=_result_schema(x))
         secret = contains_secret(arg)
         try:
-            result = fn.apply(arg, budget)
+            result = fn.apply(arg, budget, x)
         except _BuiltinError as e:
             # A secret argument's error says what went wrong, never where or with what.
             self.error(x, e.redacted if secret and e.redacted is not None else str(e))
-            return Value(None, secret, True, defn=x)
+            return Value(None, secret, True, defn=x, schema=_result_schema(x))
         if isinstance(result, Value):
             if secret:
                 budget.expand(result, x)  # marking copies the whole value
@@ -646,27 +755,28 @@ class _EnvEval:
             return result
         if type(result) is str:
             budget.text(len(result), x)
+            return Value(result, secret, defn=x, schema=_S_STRING)
         return Value(result, secret, defn=x)
 
     def _secret(self, x: A.SecretExpr) -> Value:
-        if x.ciphertext is None:
-            return Value(x.plaintext or "", True, defn=x)
+        if x.ciphertext is None:  # the string literal's own value and range, made secret
+            return Value(x.plaintext or "", True, defn=x.args)
         try:
             payload = unseal(x.ciphertext)
         except EnvelopeError as e:
             self.error(x, f"invalid ciphertext: {e}")
-            return Value(None, True, True, defn=x)
+            return Value(None, True, True, defn=x, schema=_S_STRING)
         if self.shared.mode == "check" and not self.shared.show_secrets:
-            return Value(None, True, True, defn=x)
+            return Value(None, True, True, defn=x, schema=_S_STRING)
         if self.decrypter is None:
             self.error(x, "decrypting: no decrypter is configured for this environment")
-            return Value(None, True, True, defn=x)
+            return Value(None, True, True, defn=x, schema=_S_STRING)
         try:
             plaintext = self.decrypter(payload).decode("utf-8")
         except Exception as e:  # a decrypter's failure of any kind is a diagnostic
             self.error(x, f"decrypting: {e}")
-            return Value(None, True, True, defn=x)
-        return Value(plaintext, True, defn=x)
+            return Value(None, True, True, defn=x, schema=_S_STRING)
+        return Value(plaintext, True, defn=x, schema=_S_STRING)
 
     def _open(self, x: A.OpenExpr) -> Step:
         inputs = (yield x.inputs) if x.inputs is not None else None
@@ -693,7 +803,7 @@ class _EnvEval:
             inputs = yield from self._rotate_inputs(x.inputs, skip)
         state = (yield x.state) if x.state is not None else Value(None, defn=x)
         if x.provider is None or x.inputs is None:
-            return Value(None, unknown=True, defn=x)
+            return Value(None, unknown=True, defn=x, schema=rotator.output_schema if rotator is not None else None)
         if rotator is None:
             self.error(x, f'unknown rotator "{x.provider}"')
             return Value(None, unknown=True, defn=x)
@@ -715,7 +825,7 @@ class _EnvEval:
             return unknown
         if path is not None:
             try:
-                new_state = rotator.rotate(inputs, state, shared.context)
+                new_state = rotator.rotate(inputs, state, self.provider_context)
             except Exception as e:  # any rotator failure is a diagnostic: no patch, no crash
                 self.error(x, str(e) or type(e).__name__)
                 return unknown
@@ -727,11 +837,11 @@ class _EnvEval:
         if rotator.rotate_only:
             inputs = _without_keys(inputs, rotator.rotate_only)
         try:
-            out = rotator.open_state(inputs, state, shared.context)
+            out = rotator.open_state(inputs, state, self.provider_context)
         except Exception as e:  # as for fn::open: a diagnostic on the call, never a crash
             self.error(x, str(e) or type(e).__name__)
             return unknown
-        return _with_defn(from_plain(out, rotator.secret), x)
+        return _provider_output(out, rotator.secret, x)
 
     def _rotating(self, x: A.RotateExpr) -> Keys | None:
         """The property path of ``x`` when this evaluation rotates it, else ``None``."""
@@ -754,6 +864,11 @@ class _EnvEval:
             for k, c in sorted(zip(inputs.keys, inputs.values), key=_first):
                 if k not in skip:
                     props[k] = yield c
+            # The detailed model shows the inputs with the skipped ones as unknowns.
+            self.shown[inputs] = Value(
+                {k: props.get(k) or Value(None, unknown=True, defn=c) for k, c in zip(inputs.keys, inputs.values)},
+                defn=inputs,
+            )
             return Value(props, defn=inputs)
         # Not an object literal (a reference, say): nothing to leave out before evaluating.
         return _without_keys((yield inputs), skip)
@@ -788,15 +903,15 @@ class _EnvEval:
         if contains_unknown(arg):
             return unknown
         try:
-            out = call(arg, self.shared.context)
+            out = call(arg, self.provider_context)
         except Exception as e:  # any provider failure is a diagnostic, never a crash
             self.error(x, _masked(str(e) or type(e).__name__, arg))
             return unknown
-        return _with_defn(from_plain(out, provider.secret), x)
+        return _provider_output(out, provider.secret, x)
 
     def _join(self, x: A.JoinExpr) -> Step:
         if x.delimiter is None or x.values is None:
-            return Value(None, unknown=True, defn=x)
+            return Value(None, unknown=True, defn=x, schema=_result_schema(x))
         delim = yield x.delimiter
         items = yield x.values
         budget = self.shared.budget
@@ -805,25 +920,25 @@ class _EnvEval:
         bad = self._schema_errors(S.validate(items, _STRING_ARRAY), x.values) or bad
         secret = contains_secret(delim) or contains_secret(items)
         if bad or contains_unknown(delim) or contains_unknown(items):
-            return Value(None, secret, True, defn=x)
+            return Value(None, secret, True, defn=x, schema=_result_schema(x))
         parts = items.repr
         budget.text(sum(len(i.repr) for i in parts) + len(delim.repr) * max(0, len(parts) - 1), x)
-        return Value(delim.repr.join(i.repr for i in parts), secret, defn=x)
+        return Value(delim.repr.join(i.repr for i in parts), secret, defn=x, schema=_S_STRING)
 
     def _split(self, x: A.SplitExpr) -> Step:
         if x.delimiter is None or x.string is None:
-            return Value(None, unknown=True, defn=x)
+            return Value(None, unknown=True, defn=x, schema=_result_schema(x))
         delim = yield x.delimiter
         s = yield x.string
         bad = self._schema_errors(S.validate(delim, S.string()), x.delimiter)
         bad = self._schema_errors(S.validate(s, S.string()), x.string) or bad
         secret = contains_secret(delim) or contains_secret(s)
         if bad or delim.unknown or s.unknown:
-            return Value(None, secret, True, defn=x)
+            return Value(None, secret, True, defn=x, schema=_result_schema(x))
         # As many values as pieces: count them before building them.
         self.shared.budget.nodes(len(s.repr) if delim.repr == "" else s.repr.count(delim.repr) + 1, x)
         parts = list(s.repr) if delim.repr == "" else s.repr.split(delim.repr)
-        return Value([Value(p, secret, defn=x) for p in parts], secret, defn=x)
+        return Value([Value(p, secret, defn=x) for p in parts], secret, defn=x, schema=_STRING_ARRAY)
 
     def _validate(self, x: A.ValidateExpr) -> Step:
         if x.schema is None or x.value is None:
@@ -901,6 +1016,28 @@ def _mark_secret(v: Value) -> Value:
     return from_plain(v, secret=True)
 
 
+def _provider_output(out: Any, secret: bool, x: A.Expr) -> Value:
+    """A provider's output rebuilt from plain data (spec section 10): every node is defined by
+    the call ``x`` (echoed inputs keep neither their ranges nor their bases), and secret when
+    the output marked it so, when it was secret itself, or when a container above it is."""
+    sealed = from_plain(out, secret)
+    root: list[Value] = [None]  # type: ignore[list-item]
+    stack: list[tuple[Value, Any, Any]] = [(sealed, root, 0)]
+    while stack:
+        v, parent, key = stack.pop()
+        r = v.repr
+        if not v.unknown and type(r) is dict:
+            d: dict[str, Value] = dict.fromkeys(r)  # type: ignore[arg-type]  # keeps key order
+            stack.extend((c, d, k) for k, c in r.items())
+            r = d
+        elif not v.unknown and type(r) is list:
+            lst: list[Value] = [None] * len(r)  # type: ignore[list-item]
+            stack.extend((c, lst, i) for i, c in enumerate(r))
+            r = lst
+        parent[key] = Value(r, v.secret, v.unknown, final=v.final, schema=v.schema if v.unknown else None, defn=x)
+    return root[0]
+
+
 def _with_defn(v: Value, x: A.Expr) -> Value:
     return v.with_(defn=x) if v.defn is None else v
 
@@ -929,21 +1066,22 @@ def _without_properties(schema: S.Schema, names: frozenset[str]) -> S.Schema:
 @dataclass(frozen=True)
 class _Unary:
     schema: S.Schema | None
-    apply: Callable[[Value, Budget], Any]  # the budget bounds what the builtin builds
+    apply: Callable[[Value, Budget, A.Expr], Any]  # the budget bounds what the builtin builds
 
 
-def _concat(v: Value, budget: Budget) -> Any:
-    return Value([item for arr in v.repr for item in arr.repr])
+def _concat(v: Value, budget: Budget, x: A.Expr) -> Any:
+    # The result is the builtin's; its elements keep their own definitions.
+    return Value([item for arr in v.repr for item in arr.repr], defn=x, schema=_S_ANY_ARRAY)
 
 
-def _to_json(v: Value, budget: Budget) -> str:
+def _to_json(v: Value, budget: Budget, x: A.Expr) -> str:
     # The text has at least a character per value besides its strings: refuse it unbuilt.
     nodes, chars = budget.measure(v)
     budget.fits(nodes + chars)
     return go_json(to_plain(v))
 
 
-def _from_json(v: Value, budget: Budget) -> Any:
+def _from_json(v: Value, budget: Budget, x: A.Expr) -> Any:
     text = v.repr
     try:
         data, _ = json.JSONDecoder(parse_float=JSONNumber).raw_decode(text.lstrip(" \t\r\n"))
@@ -953,17 +1091,17 @@ def _from_json(v: Value, budget: Budget) -> Any:
         # \\escape: 'x'" quotes a character: a secret's error keeps only the first part.
         raise _BuiltinError(f"decoding JSON string: {msg}", f"decoding JSON string: {msg.split(':', 1)[0]}") from None
     budget.nodes(count_plain(data, budget.limits.max_nodes))  # before building a value per item
-    return from_plain(data, v.secret)
+    return from_plain(data, v.secret, defn=x)  # every node is the builtin's
 
 
-def _to_base64(v: Value, budget: Budget) -> str:
+def _to_base64(v: Value, budget: Budget, x: A.Expr) -> str:
     return base64.b64encode(v.repr.encode("utf-8")).decode("ascii")
 
 
 _NOT_B64 = re.compile(r"[^A-Za-z0-9+/=]")
 
 
-def _from_base64(v: Value, budget: Budget) -> str:
+def _from_base64(v: Value, budget: Budget, x: A.Expr) -> str:
     text = v.repr.replace("\r", "").replace("\n", "")
     # A regular expression, not a loop per character: the text may be megabytes long.
     bad_char = _NOT_B64.search(text)
@@ -984,7 +1122,7 @@ def _from_base64(v: Value, budget: Budget) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _to_string(v: Value, budget: Budget) -> str:
+def _to_string(v: Value, budget: Budget, x: A.Expr) -> str:
     return to_string(v)[0]
 
 
@@ -996,15 +1134,72 @@ _UNARY: dict[str, _Unary] = {
     "fn::toBase64": _Unary(S.string(), _to_base64),
     "fn::fromBase64": _Unary(S.string(), _from_base64),
     "fn::toString": _Unary(None, _to_string),
-    "fn::final": _Unary(None, lambda v, budget: v),
+    "fn::final": _Unary(None, lambda v, budget, x: v),
+}
+
+
+def builtin_arg_schema(x: A.BuiltinExpr, providers: ProviderRegistry) -> S.Schema:
+    """The schema a builtin call's argument is checked against, as the detailed model shows
+    it (``argSchema``)."""
+    name = x.name
+    fixed = _ARG_SCHEMAS.get(name)
+    if fixed is not None:
+        return fixed
+    if type(x) is A.OpenExpr:
+        p = providers.provider(x.provider) if x.provider is not None else None
+        inputs = p.input_schema if p is not None else S.ALWAYS
+        if name.startswith("fn::open::"):
+            return inputs
+        return S.record({"inputs": inputs, "provider": S.string()}, required=["inputs", "provider"])
+    if type(x) is A.RotateExpr:
+        r = providers.rotator(x.provider) if x.provider is not None else None
+        inputs = r.input_schema if r is not None else S.ALWAYS
+        state = S.one_of(r.state_schema, S.null()) if r is not None else S.ALWAYS
+        if name.startswith("fn::rotate::"):
+            return S.record({"inputs": inputs, "state": state}, required=["inputs", "state"])
+        return S.record(
+            {"inputs": inputs, "provider": S.string(), "state": state}, required=["inputs", "provider", "state"]
+        )
+    return S.ALWAYS
+
+
+_S_STRING = S.string()
+_S_ANY_ARRAY = S.array()
+# What builtins give, for the detailed model's schemas (also when a call fails: unknown).
+_RESULT_SCHEMAS: dict[str, S.Schema] = {
+    "fn::concat": _S_ANY_ARRAY,
+    "fn::join": _S_STRING,
+    "fn::split": _STRING_ARRAY,
+    "fn::toJSON": _S_STRING,
+    "fn::toBase64": _S_STRING,
+    "fn::fromBase64": _S_STRING,
+    "fn::toString": _S_STRING,
+}
+
+
+def _result_schema(x: A.BuiltinExpr) -> S.Schema | None:
+    return _RESULT_SCHEMAS.get(x.name)
+_ARG_SCHEMAS: dict[str, S.Schema] = {
+    "fn::concat": S.array(S.array()),
+    "fn::join": S.tuple_(S.string(), _STRING_ARRAY),
+    "fn::split": S.tuple_(S.string(), S.string()),
+    "fn::fromJSON": S.string(),
+    "fn::toBase64": S.string(),
+    "fn::fromBase64": S.string(),
 }
 
 
 def _accessor_range(x: A.Expr, access: A.PropertyAccess, i: int) -> Range:
-    """Where a problem with accessor ``i`` is reported: the accessor, or the whole ``${...}``
-    for the root (as the reference does)."""
-    span = access.accessors[i] if i > 0 else access
-    return A.offset_range(x.range, span.start, span.end)
+    """Where a problem with accessor ``i`` is reported: the accessor's own range, the root's
+    included (spec section 10)."""
+    if not A.is_mappable(x.node):
+        return x.range  # positions inside a quoted or multi-line scalar: the whole of it
+    a = access.accessors[i]
+    start, end = a.start, a.end
+    if i == 0 and start == end:
+        # An empty root: ``${}`` is placed on its '}', a bare ``${`` at its (zero-width) end.
+        end = start + 1 if access.end > start else start
+    return A.offset_range(x.range, start, end)
 
 
 def _index_problem(index: int, length: int, secret: bool) -> str | None:

@@ -25,13 +25,18 @@ recovers (see the notes on each error below). Decisions where the grammar is sil
 * No nesting: in ``${a.${b}}`` the second accessor is the name ``${b`` and the final ``}`` is
   literal text.
 * Quoted keys may contain anything (``}``, ``]``, ``${``); ``\\"`` is the only escape, any other
-  backslash is literal. A key without a closing quote swallows the rest of the text (one error).
+  backslash is literal. A key without a closing quote swallows the rest of the text (in a
+  template: the missing quote, bracket and brace are each reported, as the reference does).
 * An unquoted subscript runs to the next ``]`` (in templates it also stops at ``}``). Its text
   must be a Go ``strconv.ParseInt(s, 10, 64)`` integer: optional sign, ASCII digits, leading zeros
   allowed (``[-1]`` -> -1, ``[007]`` -> 7, ``[+2]`` -> 2). Anything else (``[ 1 ]``, ``[1.5]``,
   ``[]``, out of int64 range) is an error and the text is kept as a string key.
-* A numeric root (``${[0]}``) is an error; the accessor is kept as the string key ``"0"`` so that
-  the first accessor's key is always a ``str``.
+* A numeric root (``${[0]}``) is an error; in a template the index stays an integer (evaluation
+  then reports an integer index on an object, as the reference does), in a path it is kept as
+  the string key ``"0"``.
+* Error ranges are the reference's (spec section 10): a missing ``}`` is zero-width where parsing
+  stopped, a bad numeric subscript covers the text between its brackets, a numeric root runs
+  from ``[`` to the end of its digits.
 """
 from __future__ import annotations
 
@@ -185,7 +190,8 @@ def _parse_accessors(
     while True:
         if pos >= n:
             if template:
-                errors.append(TemplateError(ERR_MISSING_BRACE, access_start, n))
+                # Zero-width, where parsing stopped (the reference's range).
+                errors.append(TemplateError(ERR_MISSING_BRACE, n, n))
                 if not accessors:
                     append(PropertyName("", pos, pos))
             return accessors, n, False
@@ -209,10 +215,15 @@ def _parse_accessors(
                 while q != -1 and text[q - 1] == "\\":
                     q = text.find('"', q + 1)
                 if q == -1:
-                    errors.append(TemplateError(ERR_MISSING_QUOTE, start, n))
+                    # The key runs to the end: its quote, the bracket and (in a template) the
+                    # brace are all missing, each reported as the reference does.
+                    errors.append(TemplateError(ERR_MISSING_QUOTE, start + 1, n))
+                    if template:
+                        errors.append(TemplateError(ERR_MISSING_BRACKET, start, n))
                     key = text[pos + 2 :].replace('\\"', '"')
                     append(PropertySubscript(key, start, n))
-                    # Everything was swallowed: the quote error explains it all.
+                    if template:
+                        errors.append(TemplateError(ERR_MISSING_BRACE, n, n))
                     return accessors, n, False
                 key = text[pos + 2 : q].replace('\\"', '"')
                 if q + 1 < n and text[q + 1] == "]":
@@ -246,13 +257,16 @@ def _parse_accessors(
                 end = close + 1
                 value = _parse_int(raw)
                 if value is None:
-                    errors.append(TemplateError(ERR_BAD_INDEX, start, end))
+                    # Only the text between the brackets.
+                    errors.append(TemplateError(ERR_BAD_INDEX, pos + 1, close))
                     index = raw
                 else:
                     index = value
             if not accessors and not isinstance(index, str):
-                errors.append(TemplateError(ERR_NUMERIC_ROOT, start, end))
-                index = raw
+                # From '[' to the end of the digits, ']' excluded.
+                errors.append(TemplateError(ERR_NUMERIC_ROOT, start, close if close != -1 else end))
+                if not template:
+                    index = raw  # a path's root is a key; in a template the evaluator reports it
             append(PropertySubscript(index, start, end))
             pos = end
             continue
@@ -266,7 +280,7 @@ def _parse_accessors(
         if not accessors:
             append(PropertyName("", pos, pos))
         if template:
-            errors.append(TemplateError(ERR_MISSING_BRACE, access_start, pos))
+            errors.append(TemplateError(ERR_MISSING_BRACE, pos, pos))
         else:
             errors.append(TemplateError(ERR_PATH_UNEXPECTED, pos, pos + 1))
         return accessors, pos, False

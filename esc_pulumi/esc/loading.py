@@ -17,7 +17,8 @@ def load_definition(text: str | bytes, name: str) -> tuple[EnvironmentDecl | Non
         assert not diags and decl.values.keys == ("greeting",)
     """
     with collector_paused():
-        node, diags = parse_yaml(text, name)
+        # The reference's ranges (spec section 10): what diagnostics and traces show.
+        node, diags = parse_yaml(text, name, reference=True)
         if node is None:
             return None, diags
         decl, more = parse_environment(name, node)

@@ -14,7 +14,9 @@ Span = tuple[int, int, int, int, int, int]
 """Begin line, column, byte and end line, column, byte (1-based lines and columns, 0-based bytes).
 
 Nodes keep this compact tuple rather than :class:`Range` objects: a document has hundreds of
-thousands of nodes, and ranges are needed only for the few that get a diagnostic."""
+thousands of nodes, and ranges are needed only for the few that get a diagnostic. A string
+node that is not a single-line plain scalar (quoted, block, tagged, or spanning lines) has a
+seventh element, 1: positions inside its text cannot be mapped from offsets into its value."""
 
 
 def span_range(environment: str, span: Span) -> Range:

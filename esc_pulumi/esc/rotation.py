@@ -20,7 +20,7 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .diagnostics import Diagnostic, Range
@@ -67,6 +67,11 @@ class Rotation:
     value: Value
     diagnostics: list[Diagnostic]
     patches: list[Patch]
+    evaluation: Any = field(default=None, repr=False)  # the eval.Evaluation, for detailed()
+
+    def detailed(self) -> dict[str, Any]:
+        """The rotated environment's full model (see :meth:`.eval.Evaluation.detailed`)."""
+        return self.evaluation.detailed()
 
     @property
     def failed(self) -> bool:
@@ -223,10 +228,10 @@ def rotate(
         if not result.failed:
             text = apply_state_patches(text, result.patches)
     """
-    from .eval import evaluate
+    from .eval import evaluate_environment
 
     patches: list[Patch] = []
-    value, diags = evaluate(
+    ev = evaluate_environment(
         decl,
         mode="rotate",
         loader=loader,
@@ -237,4 +242,4 @@ def rotate(
         rotate_paths=paths,
         patches=patches,
     )
-    return Rotation(value, diags, patches)
+    return Rotation(ev.value, ev.diagnostics, patches, ev)

@@ -14,14 +14,13 @@ The event stream is driven with an explicit stack: no recursion depends on the d
 (yaml.v3's limit of 10000 nested flow collections / indentation levels is applied).
 
 Positions: 1-based line, 1-based column in code points (a leading BOM is not counted, as in
-yaml.v3), 0-based byte offset in the UTF-8 text as given. A scalar begins at its first character
-(quote, ``|``/``>``, or the tag/anchor before it) and ends just after its last one (the closing
-quote; for block scalars the last non-blank character); an empty value begins and ends just
-after its ``:`` or ``-``. A block mapping begins at its first key, a block sequence at its first
-``-``, both end where their last item ends; a flow collection spans its brackets.
-Begins match pulumi/esc exactly. Ends differ where ESC computes them: it ends a scalar at
-begin + len(value) on the same line and a flow collection with its last item (at its begin when
-empty), so quoted scalars, flow collections and what ends with them end a little earlier there.
+yaml.v3). Ranges are the reference's (spec section 10): a scalar begins at its first character
+(quote, ``|``/``>``, or the tag/anchor before it) and ends on its start line, as many columns
+on as its decoded value has UTF-8 bytes (a block scalar: as many lines on as it has line
+breaks); an empty value begins and ends just after its ``:`` or ``-``. A block mapping begins
+at its first key, a block sequence at its first ``-``, a flow collection at its bracket; every
+collection ends where its last item ends (an empty one where it begins). Byte offsets are
+derived from line and column as the reference does it (see :class:`_Lines`).
 """
 from __future__ import annotations
 
@@ -290,7 +289,7 @@ def _decode(text: str | bytes) -> str:
     return data.decode("utf-8")
 
 
-def parse_yaml(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+def parse_yaml(text: str | bytes, filename: str, *, reference: bool = False) -> tuple[Node | None, list[Diagnostic]]:
     """Parse the first YAML document of ``text`` into a node tree.
 
     Never raises: every problem is a diagnostic. Returns ``(None, [])`` for an empty document
@@ -298,14 +297,14 @@ def parse_yaml(text: str | bytes, filename: str) -> tuple[Node | None, list[Diag
     """
     try:
         with collector_paused(), libyaml_nesting_lifted(_LIBYAML_DEPTH):
-            return _parse(text, filename)
+            return _parse(text, filename, reference)
     except RecursionError:  # pragma: no cover - nothing here recurses on depth
         return None, [error("yaml: document nested too deeply")]
     except Exception as exc:  # pragma: no cover - last resort: never raise
         return None, [error(f"yaml: {exc}")]
 
 
-def _parse(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnostic]]:
+def _parse(text: str | bytes, filename: str, reference: bool = False) -> tuple[Node | None, list[Diagnostic]]:
     try:
         source = _decode(text)
     except UnicodeError as exc:
@@ -322,7 +321,7 @@ def _parse(text: str | bytes, filename: str) -> tuple[Node | None, list[Diagnost
         offsets = _Offsets(source)
 
     try:
-        return _convert(_new_parser(parser_input), source, filename, offsets)
+        return _convert(_new_parser(parser_input), source, filename, offsets, reference)
     except YAMLError as exc:
         return None, [_syntax_error(exc, filename)]
     except UnicodeError as exc:
@@ -342,7 +341,7 @@ def _invalid_bytes(text: str | bytes, exc: UnicodeError) -> Diagnostic:
     return error(f"yaml: invalid UTF-8 text: {exc}")
 
 
-def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
+def _convert(parser, source: str, filename: str, offsets: _Offsets | None, reference: bool = False):
     """Build the tree of the first document from the parser's events, with an explicit stack."""
     get = parser.get_event
     get()  # StreamStartEvent
@@ -371,6 +370,8 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
     number_start = _NUMBER_START
     plain_number = _plain_number
     byte_at = None if offsets is None else offsets.byte
+    lines = _Lines(source, offsets)
+    last_line = lines.count  # positions on later lines have byte 0 (see _Lines)
     no_key = _NO_KEY
 
     # The collection being filled: its items, whether it is a mapping, and the key waiting
@@ -392,25 +393,53 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
             index = sm.index
             bl = sm.line + 1
             bc = sm.column + 1
-            bb = index if byte_at is None else byte_at(index)
             value = ev.value
             style = ev.style
-            if em.index == index:
-                rng = (bl, bc, bb, bl, bc, bb)
-            elif style == "|" or style == ">":
-                e = _block_scalar_end(source, em, offsets)
-                rng = (bl, bc, bb, e.line, e.column, e.byte)
+            if not reference:
+                # Source spans: where the text is (editors of the definition splice by them).
+                bb = index if byte_at is None else byte_at(index)
+                if em.index == index:
+                    rng = (bl, bc, bb, bl, bc, bb)
+                elif style == "|" or style == ">":
+                    e = _block_scalar_end(source, em, offsets)
+                    rng = (bl, bc, bb, e.line, e.column, e.byte)
+                elif byte_at is None:
+                    rng = (bl, bc, bb, em.line + 1, em.column + 1, em.index)
+                else:
+                    rng = (bl, bc, bb, em.line + 1, em.column + 1, byte_at(em.index))
+            # The reference's ranges (spec section 10): a scalar ends on its start line, as
+            # many columns on as its decoded value has UTF-8 bytes; bytes come from columns.
             elif byte_at is None:
-                rng = (bl, bc, bb, em.line + 1, em.column + 1, em.index)
+                if bl > last_line:
+                    if style == "|" or style == ">":
+                        rng = _block_span(bl, bc, value, lines)
+                    else:
+                        rng = (bl, bc, 0, bl, bc + len(value), 0)
+                elif style == "|" or style == ">":
+                    rng = _block_span(bl, bc, value, lines)
+                elif ev.tag is not None and em.index != index:
+                    n = len(value) + _tag_width(source, index)
+                    rng = (bl, bc, index, bl, bc + n, index + n)
+                else:
+                    n = len(value)
+                    rng = (bl, bc, index, bl, bc + n, index + n)
             else:
-                rng = (bl, bc, bb, em.line + 1, em.column + 1, byte_at(em.index))
+                if style == "|" or style == ">":
+                    rng = _block_span(bl, bc, value, lines)
+                else:
+                    n = len(value.encode("utf-8"))
+                    if ev.tag is not None and em.index != index:
+                        n += _tag_width(source, index + offsets.bom)
+                    ec = bc + n
+                    rng = (bl, bc, lines.byte(bl, bc), bl, ec, lines.byte(bl, ec))
             tag = ev.tag
             if tag is not None and tag != "!":
-                node, diag = _tagged_scalar(tag, value, filename, rng)
+                # A tagged scalar is not plain: positions inside it are not mapped.
+                node, diag = _tagged_scalar(tag, value, filename, rng + _UNMAPPABLE)
                 if diag is not None and fatal is None:
                     fatal = diag
             elif style:
-                node = StringNode_(filename, rng, value)
+                node = StringNode_(filename, rng + _UNMAPPABLE, value)
             else:
                 c = constants_get(value)
                 if c is not None:
@@ -423,12 +452,22 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
                         node = _NumberNode(filename, rng, c[1])
                 elif value[0] in number_start:
                     n = plain_number(value)
-                    node = StringNode_(filename, rng, value) if n is None else _NumberNode(filename, rng, n)
+                    if n is not None:
+                        node = _NumberNode(filename, rng, n)
+                    else:
+                        node = StringNode_(filename, rng if em.line == sm.line else rng + _UNMAPPABLE, value)
+                elif em.line != sm.line:
+                    node = StringNode_(filename, rng + _UNMAPPABLE, value)
                 else:
                     node = StringNode_(filename, rng, value)
         elif t is MappingStartEvent or t is SequenceStartEvent:
             sm = ev.start_mark
-            begin = (sm.line + 1, sm.column + 1, sm.index if byte_at is None else byte_at(sm.index))
+            if not reference:
+                begin = (sm.line + 1, sm.column + 1, sm.index if byte_at is None else byte_at(sm.index))
+            elif byte_at is None:
+                begin = (sm.line + 1, sm.column + 1, sm.index if sm.line < last_line else 0)
+            else:
+                begin = (sm.line + 1, sm.column + 1, lines.byte(sm.line + 1, sm.column + 1))
             flow = ev.flow_style
             if flow:
                 flow_depth += 1
@@ -447,19 +486,20 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
         elif t is MappingEndEvent or t is SequenceEndEvent:
             done, done_is_map = items, is_map
             items, is_map, key, begin, flow = stack.pop()
+            # A collection ends with its last item, recursively (a flow collection's closing
+            # bracket is not part of it), and an empty one where it begins: the reference's
+            # ranges, spec section 10.
             if flow:
                 flow_depth -= 1
+            else:
+                block_depth -= 1
+            if flow and not reference:  # the source span: through the closing bracket
                 em = ev.end_mark
                 end = (em.line + 1, em.column + 1, em.index if byte_at is None else byte_at(em.index))
+            elif done:
+                end = (done[-1].value if done_is_map else done[-1]).span[3:6]
             else:
-                # A block collection ends with its last item (libyaml would end it where
-                # the next token starts). Only a mapping whose entries all had bad keys (the
-                # document fails) can be empty here.
-                block_depth -= 1
-                if done:
-                    end = (done[-1].value if done_is_map else done[-1]).span[3:]
-                else:
-                    end = begin
+                end = begin
             if done_is_map:
                 node = _ObjectNode(filename, begin + end, tuple(done))
             else:
@@ -472,10 +512,10 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
                 (
                     sm.line + 1,
                     sm.column + 1,
-                    sm.index if byte_at is None else byte_at(sm.index),
+                    lines.byte(sm.line + 1, sm.column + 1) if reference else (sm.index if byte_at is None else byte_at(sm.index)),
                     em.line + 1,
                     em.column + 1,
-                    em.index if byte_at is None else byte_at(em.index),
+                    lines.byte(em.line + 1, em.column + 1) if reference else (em.index if byte_at is None else byte_at(em.index)),
                 ),
             )
             if fatal is None:
@@ -505,6 +545,7 @@ def _convert(parser, source: str, filename: str, offsets: _Offsets | None):
 
 
 _NO_KEY = object()
+_UNMAPPABLE = (1,)  # see nodes.Span
 
 # yaml.v3 refuses more than 10000 nested flow collections or block indentation levels
 # ("exceeded max depth of 10000"). The rule is counted here, not left to libyaml, whose limit
@@ -522,6 +563,94 @@ def _too_deep(line0: int) -> Diagnostic:
     return error(f"yaml: {where}exceeded max depth of {_MAX_DEPTH}")
 
 
+def _tag_width(source: str, index: int) -> int:
+    """Columns a scalar's tag adds to its range: the tag as written, and one space."""
+    j = index
+    n = len(source)
+    while j < n and source[j] not in _WHITESPACE:
+        j += 1
+    return j - index + 1
+
+
+def _block_span(bl: int, bc: int, value: str, lines: "_Lines") -> Span:
+    """A block scalar's range as the reference computes it: as many lines on as the value has
+    line breaks, at the start column plus the UTF-8 length of what follows the last one."""
+    breaks = value.count("\n")
+    last = value[value.rfind("\n") + 1:] if breaks else value
+    el = bl + breaks
+    ec = bc + len(last.encode("utf-8"))
+    return (bl, bc, lines.byte(bl, bc), el, ec, lines.byte(el, ec))
+
+
+class _Lines:
+    """Byte offsets of (line, column) positions as the reference derives them (spec section 10).
+
+    The file is split on ``\n``; a line past the last piece that a ``\n`` ends has byte 0 (so
+    does the last line of a file without a final newline). On an ASCII line the byte is the
+    line's offset plus column - 1; on other lines the columns are walked as display width over
+    grapheme clusters (wide characters count 2), as the reference does.
+    """
+
+    __slots__ = ("source", "count", "_starts", "_bytes")
+
+    def __init__(self, source: str, offsets: "_Offsets | None") -> None:
+        if offsets is not None and offsets.bom:
+            source = source[1:]
+        self.source = source
+        self.count = source.count("\n")
+        self._starts: list[int] | None = None  # code-point index of each line's start
+        self._bytes: list[int] | None = None  # UTF-8 offset of each line's start
+
+    def _index(self) -> None:
+        starts = [0]
+        find = self.source.find
+        i = find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = find("\n", i + 1)
+        self._starts = starts
+        if self.source.isascii():
+            self._bytes = starts
+        else:
+            total = 0
+            out = [0]
+            src = self.source
+            for k in range(1, len(starts)):
+                total += len(src[starts[k - 1]:starts[k]].encode("utf-8"))
+                out.append(total)
+            self._bytes = out
+
+    def byte(self, line: int, column: int) -> int:
+        if line > self.count or line < 1:
+            return 0
+        if self._starts is None:
+            self._index()
+        assert self._starts is not None and self._bytes is not None
+        start = self._starts[line - 1]
+        text = self.source[start:self._starts[line] - 1]
+        if text.isascii():
+            return self._bytes[line - 1] + column - 1
+        return self._bytes[line - 1] + _width_walk(text, column - 1)
+
+
+def _width_walk(text: str, width: int) -> int:
+    """UTF-8 bytes of the grapheme clusters at the start of ``text`` whose display width
+    reaches ``width`` (all of ``text`` when it is narrower)."""
+    import unicodedata
+
+    w = b = 0
+    i, n = 0, len(text)
+    while i < n and w < width:
+        ch = text[i]
+        j = i + 1
+        # A cluster: a character and the combining marks, joiners and selectors after it.
+        while j < n and (unicodedata.combining(text[j]) or text[j] in "\u200d\ufe0e\ufe0f"
+                         or unicodedata.category(text[j]) in ("Mn", "Me")):
+            j += 1
+        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        b += len(text[i:j].encode("utf-8"))
+        i = j
+    return b
 def _block_scalar_end(source: str, em, offsets: _Offsets | None) -> Pos:
     """Just after the last non-blank character of a block scalar (libyaml ends it at the
     start of the next token, after the trailing line breaks)."""

@@ -67,7 +67,10 @@ def _detailed(v: Value, fallback: Range, redact: bool, root: bool, defs: dict[in
         hidden = redact and x.secret
         if hidden:
             node["value"] = SECRET_TEXT
-        elif not x.unknown:
+        elif x.unknown:
+            if type(x.repr) is str:  # an unknown interpolation: "[unknown]"
+                node["value"] = x.repr
+        else:
             r = x.repr
             if type(r) is dict:
                 d: dict[str, Any] = {}

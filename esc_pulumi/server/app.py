@@ -58,7 +58,7 @@ from ..secrets.definitions import encrypt_secrets, reseal_secrets
 from .keys import OrgKeyring, migrate_ciphertexts
 from ..errors import DecryptionError, EscError, InvalidReference
 from ..refs import NameKind, name_problem
-from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
+from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate_environment, load_definition
 from ..esc.budget import LimitDiagnostic
 from ..esc.diagnostics import Diagnostic, error as error_diagnostic
 from ..esc.interpolation import parse_path
@@ -418,12 +418,19 @@ class EscServer:
                   ) -> tuple[Value, list[Diagnostic], _OrgLoader, bool]:
         """``env``: the stored environment (project, name) ``decl`` is, whose ciphertexts it
         opens; None for an anonymous definition (which opens none of its own)."""
-        if decl is None:  # an empty definition
-            return Value({}), [], _OrgLoader(self, org), False
+        ev, loader = self._evaluation(org, decl, mode, actor, env)
+        if ev is None:  # an empty definition
+            return Value({}), [], loader, False
+        return ev.value, ev.diagnostics, loader, loader.dynamic
+
+    def _evaluation(self, org: str, decl: Any, mode: str, actor: TokenRecord, env: tuple[str, str] | None = None
+                    ) -> tuple[Any, _OrgLoader]:
+        """The engine's evaluation (``None`` for an empty definition), from which the detailed
+        Environment (schema, executionContext) is built."""
+        if decl is None:
+            return None, _OrgLoader(self, org)
         args = self.engine_args(org, decl, actor, env)
-        value, diags = evaluate(decl, mode=mode, **args)  # type: ignore[arg-type]
-        loader = args["loader"]
-        return value, diags, loader, loader.dynamic
+        return evaluate_environment(decl, mode=mode, **args), args["loader"]  # type: ignore[arg-type]
 
     def engine_args(self, org: str, decl: Any, actor: TokenRecord, env: tuple[str, str] | None = None
                     ) -> dict[str, Any]:
@@ -431,10 +438,8 @@ class EscServer:
         organisation's loader, the providers, the decrypter (of the stored environment ``env``,
         (project, name); None: an anonymous definition, which opens no ciphertext of its own),
         the context and the limits."""
-        # The root environment's name reaches providers too (the engine gives them this context
-        # as it is): aws-login's OIDC subject and audience name it.
-        context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}},
-                   "rootEnvironment": {"name": decl.name}}
+        # The engine adds currentEnvironment and rootEnvironment (aws-login's OIDC subject).
+        context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}}}
         decrypter = self.keyring.for_env(org, *env).decrypt if env is not None else self.keyring.for_inline(org)
         return dict(loader=_OrgLoader(self, org), providers=self.providers, decrypter=decrypter,
                     context=context, limits=self.limits)
@@ -634,13 +639,23 @@ def job_check(server: "EscServer", org: str, actor: TokenRecord, text: str
               ) -> tuple[int, bytes | None, list[Diagnostic]]:
     """``yaml/check``: (status, body, diagnostics); status 422 (no body) over a limit."""
     decl, diags = load_definition(text, ANONYMOUS)
-    value = Value({})
+    value, model = Value({}), {}
     if not _errors(diags) and decl is not None:
-        value, more = server.evaluate(org, decl, "check", actor)
-        diags = diags + more
+        ev, _ = server._evaluation(org, decl, "check", actor)
+        if ev is not None:
+            value, more = ev.value, ev.diagnostics
+            diags = diags + more
+            if not _limited(more):
+                model = ev.detailed()
     if _limited(diags):
         return 422, None, diags
-    body = {"properties": _properties(value, ANONYMOUS), "diagnostics": [diagnostic_json(d) for d in diags]}
+    # The API's Environment (spec section 8) with the diagnostics. No exprs: a check runs no
+    # provider, and the expression tree would show the texts of their inputs.
+    body: dict[str, Any] = {"properties": _properties(value, ANONYMOUS)}
+    for key in ("schema", "executionContext"):
+        if key in model:
+            body[key] = model[key]
+    body["diagnostics"] = [diagnostic_json(d) for d in diags]
     return (400 if _errors(diags) else 200), dumps(body), diags
 
 

@@ -6,7 +6,7 @@ from esc_pulumi.cli.main import main
 from .conftest import run_script, write
 
 BAD_LINES = (
-    'envs/myproj/bad.yaml:4:6: error: unknown property "nope"\n'
+    'envs/myproj/bad.yaml:4:8: error: unknown property "nope"\n'
     "envs/myproj/bad.yaml:5:14: error: receiver must be an array or an object\n"
 )
 
@@ -67,7 +67,7 @@ def test_files_with_imports_beside_them(tmp_path):
     assert r.out == (
         "defs/broken.yaml:3:5: error: environment 'nothere' not found: no file defs/nothere.yaml\n"
         "defs/broken.yaml:5:14: error: receiver must be an array or an object\n"
-        'defs/broken.yaml:6:6: error: unknown property "missing"\n'
+        'defs/broken.yaml:6:8: error: unknown property "missing"\n'
     )
 
 
@@ -77,7 +77,7 @@ def test_file_errors_in_an_import_name_the_imported_file(tmp_path):
     write(defs / "top.yaml", "imports: [base]\nvalues:\n  b: 1\n")
     r = run_script(["check", "defs/top.yaml"], cwd=tmp_path)
     assert r.code == 1
-    assert r.out == 'defs/base.yaml:2:6: error: unknown property "nope"\n'
+    assert r.out == 'defs/base.yaml:2:8: error: unknown property "nope"\n'
 
 
 def test_file_in_a_store_layout_imports_project_names(tmp_path, store):

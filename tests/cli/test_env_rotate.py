@@ -3,7 +3,6 @@ in place (comments kept, ciphertexts where the file has them), nothing written o
 a new state never printed."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -119,7 +118,7 @@ def test_no_rotator_runs_in_an_environment_with_errors(tmp_path: Path, cli_env: 
     r = run_script(["env", "rotate", "myproj/e", "ok"], cwd=tmp_path, env=cli_env)
     assert r.code == 1 and f.read_bytes() == before
     assert r.err == (
-        'envs/myproj/e.yaml:4:9: error: unknown property "nope"\n'
+        'envs/myproj/e.yaml:4:11: error: unknown property "nope"\n'
         "esc-pulumi: myproj/e: the environment has errors, nothing rotated\n"
     )
     # managing credentials out of reach: found by the check, before the rotator runs

@@ -2,7 +2,6 @@
 the language spec). Expected texts are written by hand from the spec, not produced by the code."""
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -252,7 +251,7 @@ def test_definition_errors_as_esc_prints_them(tmp_path, backend_env):
     assert r.code != 0 and r.out == ""
     # The file as the backend URL names it (here an absolute file:// path).
     assert r.err == (
-        f'{tmp_path}/envs/myproj/bad.yaml:4:6: unknown property "nope"\n'
+        f'{tmp_path}/envs/myproj/bad.yaml:4:8: unknown property "nope"\n'
         f"{tmp_path}/envs/myproj/bad.yaml:5:14: receiver must be an array or an object\n"
     )
 
@@ -349,3 +348,33 @@ def test_local_paths_are_shown_as_the_url_gives_them(tmp_path):
     elsewhere.mkdir(parents=True)
     r = run_script(["open", "p/missing"], cwd=elsewhere, env={"ESC_PULUMI_BACKEND": f"file://{store}"})
     assert r.code == 1 and f"no file {store}/p/missing.yaml" in r.err and "../" not in r.err
+
+
+def _def(line: int, begin: tuple[int, int], end: tuple[int, int]) -> dict:
+    return {
+        "environment": "myproj/fmt",
+        "begin": {"line": line, "column": begin[0], "byte": begin[1]},
+        "end": {"line": line, "column": end[0], "byte": end[1]},
+    }
+
+
+def test_detailed_ranges_are_the_references(tmp_path, backend_env):
+    """The traces follow the reference's ranges (spec section 10): a quoted scalar ends as many
+    columns after its quote as its decoded value is long; a flow list ends with its last item.
+    Byte offsets worked out by hand from myproj/fmt.yaml (see conftest)."""
+    import json
+
+    r = open_(tmp_path, backend_env, "myproj/fmt", "quote", "--format", "detailed")
+    assert r.code == 0
+    # line 8: "  quote: 'say \"hi\"'", at byte 92; the value is 8 bytes long
+    assert json.loads(r.out) == {"value": 'say "hi"', "trace": {"def": _def(8, (10, 101), (18, 109))}}
+    r = open_(tmp_path, backend_env, "myproj/fmt", "list", "--format", "detailed")
+    assert r.code == 0
+    # line 11: "  list: [1, two]", at byte 149
+    assert json.loads(r.out) == {
+        "value": [
+            {"value": 1, "trace": {"def": _def(11, (10, 158), (11, 159))}},
+            {"value": "two", "trace": {"def": _def(11, (13, 161), (16, 164))}},
+        ],
+        "trace": {"def": _def(11, (9, 157), (16, 164))},
+    }

@@ -98,7 +98,7 @@ def test_usage_errors(tmp_path, store, backend_env):
 def test_definition_errors_stop_the_run(tmp_path, store, backend_env):
     r = run_script(["run", "myproj/bad", "--", PY, "-c", "print('ran')"], cwd=tmp_path, env=backend_env)
     assert r.code != 0 and "ran" not in r.out
-    assert 'envs/myproj/bad.yaml:4:6: error: unknown property "nope"' in r.err
+    assert 'envs/myproj/bad.yaml:4:8: error: unknown property "nope"' in r.err
     assert "Traceback" not in r.err
 
 

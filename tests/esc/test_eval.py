@@ -553,3 +553,97 @@ def test_to_plain_keeps_the_value_s_key_order():
     # The engine's objects are sorted by key, as ESC's JSON is; to_plain keeps that order.
     assert list(plain) == list(value.repr) == ["a", "password", "stage", "url"]
     assert list(plain["a"]) == ["b", "z"]
+
+
+# -- duplicate and reserved keys: evaluation diagnostics (spec section 10) ----------------------
+
+
+def test_duplicate_and_reserved_keys_are_reported_by_each_evaluation_not_at_load():
+    text = "imports:\n  - a\n  - b\nvalues:\n  x: 1\n  x: 2\n  context: nope\n"
+    decl, load_diags = load_definition(text, "root")
+    assert decl is not None and load_diags == []
+    envs = {"a": "values:\n  y: 1\n  y: 2\n", "b": "imports:\n  - a\nvalues:\n  z: 3\n"}
+    for mode in ("check", "open"):
+        value, diags = evaluate(decl, mode=mode, loader=DictLoader(envs))  # type: ignore[arg-type]
+        got = sorted((d.summary, d.range.environment, d.range.begin.line, d.path) for d in diags)
+        # a is evaluated once per evaluation although two environments import it
+        assert got == [
+            ('"context" is a reserved key', "root", 7, "values.context"),
+            ('duplicate key "x"', "root", 6, "values.x"),
+            ('duplicate key "y"', "a", 3, "values.y"),
+        ]
+        assert to_plain(value) == {"x": 1, "y": 1, "z": 3}  # the first occurrence wins
+
+
+def test_duplicate_document_keys_stay_load_warnings():
+    decl, diags = load_definition("values: {a: 1}\nvalues: {b: 2}\n", "root")
+    assert [(d.summary, int(d.severity)) for d in diags] == [('duplicate key "values"', 2)]
+
+
+def test_providers_get_the_execution_context_with_the_environment_names():
+    seen: list[tuple[str, dict]] = []
+
+    class Recorder(Provider):
+        def open(self, inputs, context):
+            seen.append((inputs.repr, dict(context)))
+            return {}
+
+    registry = ProviderRegistry({"rec": Recorder()}, entry_points=False)
+    envs = {"proj/base": "values:\n  b:\n    fn::open::rec: base\n"}
+    _, diags = open_env(
+        "imports:\n  - proj/base\nvalues:\n  a:\n    fn::open::rec: root\n",
+        envs,
+        providers=registry,
+        context={"pulumi": {"user": {"login": "ana"}}},
+    )
+    assert diags == []
+    got = {inputs: ctx for inputs, ctx in seen}
+    assert got["root"] == {
+        "pulumi": {"user": {"login": "ana"}},
+        "currentEnvironment": {"name": "root"},
+        "rootEnvironment": {"name": "root"},
+    }
+    assert got["base"]["currentEnvironment"] == {"name": "proj/base"}
+    assert got["base"]["rootEnvironment"] == {"name": "root"}
+
+
+def test_detailed_schema_never_quotes_a_provider_secret():
+    class Leaky(Provider):
+        secret = True
+
+        def open(self, inputs, context):
+            return {"token": "tok-5up3r-s3cr3t", "n": 7}
+
+    decl, _ = load_definition("values:\n  out:\n    fn::open::leaky: {}\n  lit:\n    fn::secret: plain-in-text\n", "root")
+    from esc_pulumi.esc import evaluate_environment
+
+    ev = evaluate_environment(decl, providers=ProviderRegistry({"leaky": Leaky()}, entry_points=False))
+    model = ev.detailed()
+    text = json.dumps({k: model[k] for k in ("exprs", "schema")})
+    assert "tok-5up3r-s3cr3t" not in text and '"const": 7' not in text
+    assert model["schema"]["properties"]["out"]["properties"]["token"] == {"type": "string"}
+    # a plaintext secret is the definition's own text: the reference shows it as a const
+    assert model["schema"]["properties"]["lit"] == {"type": "string", "const": "plain-in-text"}
+
+
+def test_reference_diagnostic_ranges():
+    """Spec section 10: the root accessor's own range, ``${}`` on its '}', an integer root
+    subscript is an integer index on an object, and inside a quoted scalar the whole scalar."""
+    text = 'values:\n  a: ${nope}\n  b: ${[2]}\n  c: "${nope}"\n  d: ${}\n'
+    decl, load_diags = load_definition(text, "root")
+    assert decl is not None
+
+    def where(d):
+        return (d.range.begin.line, d.range.begin.column, d.range.end.line, d.range.end.column)
+
+    assert [(d.summary, where(d)) for d in load_diags] == [
+        ("the first accessor must be a property name or key subscript, not a numeric subscript", (3, 8, 3, 10))
+    ]
+    _, diags = evaluate(decl, mode="open")
+    got = sorted((where(d), d.summary) for d in diags)
+    assert got == [
+        ((2, 8, 2, 12), 'unknown property "nope"'),
+        ((3, 8, 3, 11), "cannot access an object property using an integer index"),
+        ((4, 6, 4, 13), 'unknown property "nope"'),
+        ((5, 8, 5, 9), 'unknown property ""'),
+    ]

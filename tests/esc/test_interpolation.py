@@ -263,17 +263,17 @@ def test_whitespace_ends_the_access():
         TemplatePart("", PropertyAccess((N("", 2, 2),), 0, 2)),
         TemplatePart(" a }", None),
     )
-    assert errors == (err(MISSING_BRACE, 0, 2),)
+    assert errors == (err(MISSING_BRACE, 2, 2),)  # zero-width, where parsing stopped
 
     parts, errors = parse_template("${a b}")
     assert parts == (
         TemplatePart("", PropertyAccess((N("a", 2, 3),), 0, 3)),
         TemplatePart(" b}", None),
     )
-    assert errors == (err(MISSING_BRACE, 0, 3),)
+    assert errors == (err(MISSING_BRACE, 3, 3),)
 
     parts, errors = parse_template("${a.b\tc} ${d}")
-    assert errors == (err(MISSING_BRACE, 0, 5),)
+    assert errors == (err(MISSING_BRACE, 5, 5),)
     assert parts[0].access == PropertyAccess((N("a", 2, 3), N("b", 3, 5)), 0, 5)
     # recovery: the next interpolation is still found
     assert parts[1] == TemplatePart("\tc} ", PropertyAccess((N("d", 11, 12),), 9, 13))
@@ -282,25 +282,25 @@ def test_whitespace_ends_the_access():
 @pytest.mark.parametrize("ws", ["\n", "\r", "\u00a0", "\u3000", "\u2028"])
 def test_unicode_whitespace_ends_names(ws):
     parts, errors = parse_template("${a" + ws + "}")
-    assert errors == (err(MISSING_BRACE, 0, 3),)
+    assert errors == (err(MISSING_BRACE, 3, 3),)
 
 
 def test_missing_brace_at_end_of_text():
     parts, errors = parse_template("${a")
     assert parts == (TemplatePart("", PropertyAccess((N("a", 2, 3),), 0, 3)),)
-    assert errors == (err(MISSING_BRACE, 0, 3),)
+    assert errors == (err(MISSING_BRACE, 3, 3),)
 
     parts, errors = parse_template("x ${a.b")
     assert parts == (TemplatePart("x ", PropertyAccess((N("a", 4, 5), N("b", 5, 7)), 2, 7)),)
-    assert errors == (err(MISSING_BRACE, 2, 7),)
+    assert errors == (err(MISSING_BRACE, 7, 7),)
 
     parts, errors = parse_template("${")
     assert parts == (TemplatePart("", PropertyAccess((N("", 2, 2),), 0, 2)),)
-    assert errors == (err(MISSING_BRACE, 0, 2),)
+    assert errors == (err(MISSING_BRACE, 2, 2),)  # zero-width, where parsing stopped
 
     parts, errors = parse_template("${a.")
     assert parts[0].access.accessors == (N("a", 2, 3), N("", 3, 4))
-    assert errors == (err(EMPTY_NAME, 3, 4), err(MISSING_BRACE, 0, 4))
+    assert errors == (err(EMPTY_NAME, 3, 4), err(MISSING_BRACE, 4, 4))
 
 
 def test_character_after_subscript_ends_the_access():
@@ -309,11 +309,11 @@ def test_character_after_subscript_ends_the_access():
         TemplatePart("", PropertyAccess((N("a", 2, 3), S(0, 3, 6)), 0, 6)),
         TemplatePart("b}", None),
     )
-    assert errors == (err(MISSING_BRACE, 0, 6),)
+    assert errors == (err(MISSING_BRACE, 6, 6),)
 
     parts, errors = parse_template('${a["k"]]}')
     assert parts[0].access.accessors == (N("a", 2, 3), S("k", 3, 8))
-    assert errors == (err(MISSING_BRACE, 0, 8),)
+    assert errors == (err(MISSING_BRACE, 8, 8),)
     assert parts[1] == TemplatePart("]}", None)
 
 
@@ -354,22 +354,23 @@ def test_key_subscript_escaped_quote():
 def test_key_subscript_missing_closing_quote():
     parts, errors = parse_template('${a["foo}')
     assert parts == (TemplatePart("", PropertyAccess((N("a", 2, 3), S("foo}", 3, 9)), 0, 9)),)
-    assert errors == (err(MISSING_QUOTE, 3, 9),)
+    # the quote from after '[', the bracket from '[', the brace zero-width at the end
+    assert errors == (err(MISSING_QUOTE, 4, 9), err(MISSING_BRACKET, 3, 9), err(MISSING_BRACE, 9, 9))
 
-    # the key swallows the rest, including later interpolations; a single error
+    # the key swallows the rest, including later interpolations
     parts, errors = parse_template('x ${a["b} ${c}')
     assert len(parts) == 1
     assert parts[0].access.accessors == (N("a", 4, 5), S("b} ${c}", 5, 14))
-    assert errors == (err(MISSING_QUOTE, 5, 14),)
+    assert errors == (err(MISSING_QUOTE, 6, 14), err(MISSING_BRACKET, 5, 14), err(MISSING_BRACE, 14, 14))
 
     # an escaped quote does not close
     parts, errors = parse_template('${a["b\\"]}')
     assert parts[0].access.accessors[1] == S('b"]}', 3, 10)
-    assert errors == (err(MISSING_QUOTE, 3, 10),)
+    assert errors == (err(MISSING_QUOTE, 4, 10), err(MISSING_BRACKET, 3, 10), err(MISSING_BRACE, 10, 10))
 
     parts, errors = parse_template('${a["')
     assert parts[0].access.accessors == (N("a", 2, 3), S("", 3, 5))
-    assert errors == (err(MISSING_QUOTE, 3, 5),)
+    assert errors == (err(MISSING_QUOTE, 4, 5), err(MISSING_BRACKET, 3, 5), err(MISSING_BRACE, 5, 5))
 
 
 def test_key_subscript_missing_closing_bracket():
@@ -383,7 +384,7 @@ def test_key_subscript_missing_closing_bracket():
 
     parts, errors = parse_template('${a["b"')
     assert parts[0].access.accessors == (N("a", 2, 3), S("b", 3, 7))
-    assert errors == (err(MISSING_BRACKET, 3, 7), err(MISSING_BRACE, 0, 7))
+    assert errors == (err(MISSING_BRACKET, 3, 7), err(MISSING_BRACE, 7, 7))
 
 
 def test_key_subscript_empty():
@@ -430,7 +431,7 @@ def test_bad_numeric_subscript_kept_as_key(sub):
     access, errors = single(text)
     end = 5 + len(sub)
     assert access.accessors == (N("a", 2, 3), S(sub, 3, end))
-    assert errors == (err(BAD_INDEX, 3, end),)
+    assert errors == (err(BAD_INDEX, 4, 4 + len(sub)),)  # the text between the brackets
 
 
 def test_numeric_subscript_missing_closing_bracket():
@@ -450,31 +451,32 @@ def test_numeric_subscript_missing_closing_bracket():
 
     parts, errors = parse_template("${a[1")
     assert parts[0].access == PropertyAccess((N("a", 2, 3), S(1, 3, 5)), 0, 5)
-    assert errors == (err(MISSING_BRACKET, 3, 5), err(MISSING_BRACE, 0, 5))
+    assert errors == (err(MISSING_BRACKET, 3, 5), err(MISSING_BRACE, 5, 5))
 
     parts, errors = parse_template("${a[")
     assert parts[0].access.accessors == (N("a", 2, 3), S("", 3, 4))
-    assert errors == (err(MISSING_BRACKET, 3, 4), err(MISSING_BRACE, 0, 4))
+    assert errors == (err(MISSING_BRACKET, 3, 4), err(MISSING_BRACE, 4, 4))
 
 
 def test_numeric_root():
+    # the index stays an integer in a template; the error runs from '[' to the last digit
     access, errors = single("${[0]}")
-    assert access.accessors == (S("0", 2, 5),)
-    assert errors == (err(NUMERIC_ROOT, 2, 5),)
+    assert access.accessors == (S(0, 2, 5),)
+    assert errors == (err(NUMERIC_ROOT, 2, 4),)
 
     access, errors = single("${[-1].a}")
-    assert access.accessors == (S("-1", 2, 6), N("a", 6, 8))
-    assert errors == (err(NUMERIC_ROOT, 2, 6),)
+    assert access.accessors == (S(-1, 2, 6), N("a", 6, 8))
+    assert errors == (err(NUMERIC_ROOT, 2, 5),)
 
     # a bad numeric root reports only the numeric error (it is already a string key)
     access, errors = single("${[x]}")
     assert access.accessors == (S("x", 2, 5),)
-    assert errors == (err(BAD_INDEX, 2, 5),)
+    assert errors == (err(BAD_INDEX, 3, 4),)
 
 
 def test_multiple_errors_in_one_template():
     parts, errors = parse_template('${a.} and ${[0]} and ${b[""]}')
-    assert errors == (err(EMPTY_NAME, 3, 4), err(NUMERIC_ROOT, 12, 15), err(EMPTY_KEY, 24, 28))
+    assert errors == (err(EMPTY_NAME, 3, 4), err(NUMERIC_ROOT, 12, 14), err(EMPTY_KEY, 24, 28))
     assert [p.text for p in parts] == ["", " and ", " and "]
 
 
@@ -498,14 +500,14 @@ def test_parse_path():
 
 
 def test_parse_path_errors():
-    assert parse_path("[0]") == ((S("0", 0, 3),), (err(NUMERIC_ROOT, 0, 3),))
+    assert parse_path("[0]") == ((S("0", 0, 3),), (err(NUMERIC_ROOT, 0, 2),))  # a path's root: a key
     assert parse_path("a.") == ((N("a", 0, 1), N("", 1, 2)), (err(EMPTY_NAME, 1, 2),))
     assert parse_path("a[0") == ((N("a", 0, 1), S(0, 1, 3)), (err(MISSING_BRACKET, 1, 3),))
     # in a path an unquoted subscript runs to ']' even across '}'
-    assert parse_path("a[0}]") == ((N("a", 0, 1), S("0}", 1, 5)), (err(BAD_INDEX, 1, 5),))
-    assert parse_path('a["b') == ((N("a", 0, 1), S("b", 1, 4)), (err(MISSING_QUOTE, 1, 4),))
+    assert parse_path("a[0}]") == ((N("a", 0, 1), S("0}", 1, 5)), (err(BAD_INDEX, 2, 4),))
+    assert parse_path('a["b') == ((N("a", 0, 1), S("b", 1, 4)), (err(MISSING_QUOTE, 2, 4),))
     assert parse_path('a[""]') == ((N("a", 0, 1), S("", 1, 5)), (err(EMPTY_KEY, 1, 5),))
-    assert parse_path("a[x]") == ((N("a", 0, 1), S("x", 1, 4)), (err(BAD_INDEX, 1, 4),))
+    assert parse_path("a[x]") == ((N("a", 0, 1), S("x", 1, 4)), (err(BAD_INDEX, 2, 3),))
     acc, errors = parse_path("a b")
     assert acc == (N("a", 0, 1),)
     assert errors == (err("unexpected character in property path", 1, 2),)

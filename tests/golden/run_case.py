@@ -5,9 +5,11 @@ Usage: python tests/golden/run_case.py CASE_DIR
 The set-up replicates the reference runner (see ../shared/esc-golden/README.md): the root is
 named after the folder (or overrides.rootEnvironment), imports load ``<case>/<name>.yaml``,
 every environment decrypts with "rot128", and the providers test, secret-wrapper, error,
-schema and the rotators swap and echo are registered. With ``overrides.rotate`` the case is
-also rotated (``rotatePaths`` selecting the calls): rotateDiags, rotate, rotateJson and
-rotatePatches.
+schema and the rotators swap and echo are registered. ``check``, ``eval`` and ``rotate`` are
+the full detailed environments (``exprs``, ``properties``, ``schema``, ``executionContext``:
+:meth:`esc_pulumi.esc.Evaluation.detailed`). With ``overrides.rotate`` the case is also rotated
+(``rotatePaths`` selecting the calls): rotateDiags, rotate, rotateJson and rotatePatches.
+Compare with the expected data: ``python -m tests.golden.compare [CASE...]``.
 """
 from __future__ import annotations
 
@@ -26,14 +28,13 @@ from esc_pulumi.esc import (
     ProviderRegistry,
     Rotator,
     Value,
-    evaluate,
+    evaluate_environment,
     load_definition,
     rotate,
     schema as S,
 )
 from esc_pulumi.esc.rotation import patch_json
 from esc_pulumi.esc.values import to_plain
-from esc_pulumi.esc.views import detailed
 
 CONTEXT = {"pulumi": {"user": {"id": "USER_123"}}}
 
@@ -214,20 +215,20 @@ def run_case(case_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if decl is None:
         return out
     common = dict(loader=CaseLoader(case), providers=registry(), decrypter=rot128, context=CONTEXT)
-    checked, check_diags = evaluate(decl, mode="check", show_secrets=bool(overrides.get("showSecrets")), **common)
-    out["checkDiags"] = diagnostics(check_diags)
-    out["check"] = {"properties": detailed(checked, name)["value"]} if isinstance(checked.repr, dict) else {}
-    out["checkJson"] = to_plain(checked, redact=True)
-    opened, eval_diags = evaluate(decl, mode="open", **common)
-    out["evalDiags"] = diagnostics(eval_diags)
-    out["eval"] = {"properties": detailed(opened, name)["value"]} if isinstance(opened.repr, dict) else {}
-    out["evalJsonRedacted"] = to_plain(opened, redact=True)
-    out["evalJSONRevealed"] = to_plain(opened, redact=False)
+    checked = evaluate_environment(decl, mode="check", show_secrets=bool(overrides.get("showSecrets")), **common)
+    out["checkDiags"] = diagnostics(checked.diagnostics)
+    out["check"] = checked.detailed()
+    out["checkJson"] = to_plain(checked.value, redact=True)
+    opened = evaluate_environment(decl, mode="open", **common)
+    out["evalDiags"] = diagnostics(opened.diagnostics)
+    out["eval"] = opened.detailed()
+    out["evalJsonRedacted"] = to_plain(opened.value, redact=True)
+    out["evalJSONRevealed"] = to_plain(opened.value, redact=False)
     if overrides.get("rotate"):
         result = rotate(decl, paths=overrides.get("rotatePaths"), **common)
         out["rotateDiags"] = diagnostics(result.diagnostics)
         rotated = result.value
-        out["rotate"] = {"properties": detailed(rotated, name)["value"]} if isinstance(rotated.repr, dict) else {}
+        out["rotate"] = result.detailed()
         # Redacted, as checkJson is: the reference has one rotate view, not a revealed twin.
         out["rotateJson"] = to_plain(rotated, redact=True)
         out["rotatePatches"] = [patch_json(p) for p in result.patches]

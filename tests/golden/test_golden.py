@@ -1,23 +1,34 @@
-"""Every case of the ESC golden suite, tiers 1 (values) and 2 (diagnostics), and rotation
-(rotateDiags, rotateJson, rotatePatches) for the cases whose overrides ask for it."""
+"""Every case of the ESC golden suite, to tiers 1 (values), 2 (diagnostics) and 3 (the full
+model: the detailed check/eval/rotate environments with ``exprs``, ``properties``, ``schema``
+and ``executionContext``, diagnostics with their whole ranges, and the rotation patches).
+
+A failing case names the first path at which the engine's output differs from the case's
+``expected.json`` (see :mod:`.compare`)."""
 from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from .compare import GOLDEN, tier3_differences
 from .run_case import run_case
 
-GOLDEN = Path(__file__).resolve().parents[2] / ".." / "shared" / "esc-golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir()) if GOLDEN.is_dir() else []
 
 VALUE_KEYS = ("checkJson", "evalJsonRedacted", "evalJSONRevealed", "rotateJson")
 DIAG_KEYS = ("loadDiags", "checkDiags", "evalDiags", "rotateDiags")
 
+# Tier-3 differences not understood yet. Each is a real gap, kept visible: the test fails
+# (strict xfail) as soon as the case matches, so that the entry is removed.
+KNOWN_TIER3_GAPS = {
+    "inline-reference-rotateOnly": "the root schema of an imported check-mode fn::rotate requires every "
+    "property of the rotator's output schema, though that schema requires only some",
+}
+
 
 def _diag_multiset(ds: list[dict] | None) -> Counter:
+    """Tier 2: (severity, summary, path, where it starts); order within a position is free."""
     out: Counter = Counter()
     for d in ds or []:
         s = d.get("Subject")
@@ -26,34 +37,16 @@ def _diag_multiset(ds: list[dict] | None) -> Counter:
     return out
 
 
-def _patches(ps: list[dict] | None) -> list[dict]:
-    """Patches with each trace reduced to where its definition begins: the engine's range ends
-    are its parser's, not yet the reference's computed ones (tier 3, spec section 10)."""
-
-    def node(v: dict) -> dict:
-        out = {k: v[k] for k in ("secret", "unknown") if k in v}
-        if "value" in v:
-            x = v["value"]
-            if isinstance(x, dict):
-                out["value"] = {k: node(c) for k, c in x.items()}
-            elif isinstance(x, list):
-                out["value"] = [node(c) for c in x]
-            else:
-                out["value"] = x
-        d = v["trace"]["def"]
-        out["def"] = (d.get("environment", ""), d["begin"]["line"], d["begin"]["column"], d["begin"]["byte"])
-        return out
-
-    return [{"DocPath": p["DocPath"], "Replacement": node(p["Replacement"])} for p in ps or []]
+@pytest.fixture(scope="module")
+def results() -> dict[str, tuple[dict, dict]]:
+    return {}
 
 
-def _untraced(v: object) -> object:
-    """A detailed tree without its traces (their ranges are tier 3's work)."""
-    if isinstance(v, dict):
-        return {k: _untraced(c) for k, c in v.items() if k != "trace"}
-    if isinstance(v, list):
-        return [_untraced(c) for c in v]
-    return v
+def _case(results: dict, case: str) -> tuple[dict, dict]:
+    if case not in results:
+        expected = json.loads((GOLDEN / case / "expected.json").read_text())
+        results[case] = (expected, run_case(GOLDEN / case))
+    return results[case]
 
 
 def test_suite_is_present() -> None:
@@ -61,9 +54,8 @@ def test_suite_is_present() -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_golden_case(case: str) -> None:
-    expected = json.loads((GOLDEN / case / "expected.json").read_text())
-    got = run_case(GOLDEN / case)
+def test_golden_tiers_1_and_2(case: str, results: dict) -> None:
+    expected, got = _case(results, case)
     for key in DIAG_KEYS:
         assert _diag_multiset(got.get(key)) == _diag_multiset(expected.get(key)), key
     for key in VALUE_KEYS:
@@ -71,7 +63,29 @@ def test_golden_case(case: str) -> None:
             assert got.get(key) == expected[key], key
         else:
             assert key not in got, key
-    assert _patches(got.get("rotatePatches")) == _patches(expected.get("rotatePatches")), "rotatePatches"
-    if "rotate" in expected:
-        want = _untraced(expected["rotate"].get("properties", {}))
-        assert _untraced(got["rotate"].get("properties", {})) == want, "rotate"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_TIER3_GAPS[c], strict=True))
+        if c in KNOWN_TIER3_GAPS
+        else c
+        for c in CASES
+    ],
+)
+def test_golden_tier_3(case: str, results: dict) -> None:
+    expected, got = _case(results, case)
+    diffs = tier3_differences(expected, got)
+    assert not diffs, "first differences:\n" + "\n".join(diffs)
+
+
+def test_first_difference_names_the_path() -> None:
+    from .compare import first_difference
+
+    want = {"a": [1, {"b": 2.0}], "c": True}
+    assert first_difference(want, {"a": [1.0, {"b": 2}], "c": True}) is None  # numbers by value
+    d = first_difference(want, {"a": [1, {"b": 3}], "c": True})
+    assert d is not None and d.startswith("a[1].b:")
+    d = first_difference(want, {"a": [1, {"b": 2}], "c": 1})
+    assert d is not None and d.startswith("c:")  # a bool is not a number
