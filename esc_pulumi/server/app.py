@@ -72,6 +72,7 @@ from ..durations import DurationError, parse_duration
 from .keys import key_source, open_key
 from . import oidc
 from .oidc import OidcIssuer
+from .memory import trim_memory
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
 from .rotation import RotateOutcome, job_rotate, rotate_paths
 from .transfer import pack_value, unpack_value
@@ -736,27 +737,6 @@ def _open_entries(org: str, actor: str, target: tuple[str, str] | None, detail: 
     if not target and imported:
         detail = f"{detail}, {len(imported)} environment{'s' if len(imported) != 1 else ''} imported"
     return [AuditEntry(now, org, actor, "environment.open", root, detail), *imported]
-
-
-def trim_memory() -> None:
-    """Give freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere nothing).
-
-    Sessions are large and short-lived, and are built on helper threads, whose malloc arenas
-    keep what they freed: without this, the resident size stays at its highest point long
-    after the sessions' budget let them go."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim: Any = None
 
 
 def worker_state(config: ServerConfig) -> "EscServer":
