@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
+from .memory import resident_mb, trim_memory
+
 __all__ = ["EvalPool", "PoolTimeout", "PoolBusy", "PoolError"]
 
 log = logging.getLogger("esc_pulumi.server")
@@ -78,6 +80,8 @@ def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _lower_priority()
     state = factory(config)
+    # Above this, a finished job left freed heap behind (fragmentation): give it back.
+    trim_above = resident_mb() + 64
     while True:
         try:
             fn, args = conn.recv()
@@ -92,6 +96,9 @@ def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -
             conn.send(result)
         except (EOFError, OSError):
             return
+        del result
+        if resident_mb() > trim_above:  # after the answer: the trim is not the caller's wait
+            trim_memory()
 
 
 @dataclass
