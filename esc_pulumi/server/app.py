@@ -84,12 +84,15 @@ from .store import (
     Conflict,
     EnvironmentInfo,
     NotFound,
+    Invalid,
     SQLiteStore,
     Store,
     TokenRecord,
+    Unavailable,
     decode_page_token,
     encode_page_token,
     now_iso,
+    open_store,
     parse_iso,
 )
 
@@ -115,6 +118,9 @@ class ServerConfig:
     """
 
     data_dir: Path
+    # A postgresql:// URL: the store several replicas share (the key file stays in data_dir
+    # or key_file); None: SQLite in data_dir/esc.db.
+    database: str | None = None
     cipher: AesGcmCipher | None = None
     key_file: Path | None = None
     page_size: int = 100
@@ -152,7 +158,7 @@ def load_server_key(data_dir: Path, key_file: Path | None = None, environ: dict[
     store holds no data yet."""
     source = key_source(Path(data_dir), key_file, environ)
     own = store is None
-    st = store or SQLiteStore(Path(data_dir) / "esc.db")
+    st = store or open_store(Path(data_dir), None)
     try:
         return open_key(source, st, Path(data_dir))
     finally:
@@ -174,11 +180,12 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     return Response(dumps(obj), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
-def error_response(status: int, message: str, diagnostics: list[Diagnostic] | None = None) -> Response:
+def error_response(status: int, message: str, diagnostics: list[Diagnostic] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
     body: dict[str, Any] = {"code": status, "message": message}
     if diagnostics is not None:
         body["diagnostics"] = [diagnostic_json(d) for d in diagnostics]
-    return json_response(body, status)
+    return json_response(body, status, headers)
 
 
 class _OrgLoader:
@@ -215,7 +222,8 @@ class EscServer:
 
     def __init__(self, config: ServerConfig, store: Store | None = None, worker: bool = False) -> None:
         self.config = config
-        self.store: Store = store or SQLiteStore(Path(config.data_dir) / "esc.db")
+        self.store: Store = store or open_store(Path(config.data_dir), config.database,
+                                                **({"max_size": 2} if worker else {}))
         if config.cipher is not None:
             self.cipher = config.cipher
         elif worker:
@@ -248,7 +256,8 @@ class EscServer:
             max_duration=config.max_duration))
         self.audit: AuditWriter | None = None
         if not worker:
-            # Its own connection: the commit's fsync never holds the one requests read through.
+            # Its own connection: the commit's fsync never holds the one requests read through
+            # (a PostgreSQL store lends each thread a connection of its pool).
             audit_store = SQLiteStore(self.store.path) if isinstance(self.store, SQLiteStore) else self.store
             self.audit = AuditWriter(audit_store)
 
@@ -732,6 +741,12 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                 return error_response(404, str(e))
             except Conflict as e:
                 return error_response(409, str(e))
+            except Unavailable as e:
+                log.warning("database unavailable on %s %s: %s", request.method, loggable_path(request.scope), e)
+                return error_response(503, f"the server's database is unavailable: {e}",
+                                      headers={"Retry-After": "1"})
+            except Invalid as e:
+                return error_response(400, str(e))
             except EscError as e:
                 return error_response(400, str(e))
             except UnicodeError:  # e.g. a lone surrogate from a JSON escape: not storable text

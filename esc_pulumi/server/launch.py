@@ -30,10 +30,22 @@ __all__ = ["bind", "preflight", "run", "raise_open_files_limit"]
 log = logging.getLogger("esc_pulumi.server")
 
 
-def preflight(data_dir: Path, key_file: Path | None) -> None:
+def preflight(data_dir: Path, key_file: Path | None, database: str | None = None) -> None:
     """Check an existing data folder against its key without creating anything: EscError when
-    the key source is unreadable, is not the data's key, or is missing for a folder with data."""
-    from .store import SQLiteStore
+    the key source is unreadable, is not the data's key, or is missing for a folder with data.
+    With a PostgreSQL ``database`` the check is against what the database holds (its schema is
+    migrated first, under the migrations' lock: a replica that starts is one that can serve)."""
+    from .store import SQLiteStore, open_store
+
+    if database:
+        source = key_source(Path(data_dir), key_file)
+        store = open_store(Path(data_dir), database, max_size=1)
+        try:
+            if source.path.exists() or _has_data(store):
+                open_key(source, store, Path(data_dir), create=False)
+        finally:
+            store.close()
+        return
 
     db = Path(data_dir) / "esc.db"
     source = key_source(Path(data_dir), key_file)
