@@ -66,6 +66,7 @@ from .audit import AuditUnavailable, AuditWriter
 from ..durations import DurationError, parse_duration
 from .keys import key_source, open_key
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
+from .shared_sessions import SessionRow, SessionRows, id_hash, seal, session_rows, unseal
 from .transfer import pack_value, unpack_value
 from .encoding import dumps
 from .sessions import (
@@ -255,7 +256,9 @@ class EscServer:
             max_sessions=config.max_sessions, default_duration=config.default_duration,
             max_duration=config.max_duration))
         self.audit: AuditWriter | None = None
+        self.session_rows: SessionRows | None = None
         if not worker:
+            self.session_rows = session_rows(self.store)
             # Its own connection: the commit's fsync never holds the one requests read through
             # (a PostgreSQL store lends each thread a connection of its pool).
             audit_store = SQLiteStore(self.store.path) if isinstance(self.store, SQLiteStore) else self.store
@@ -371,15 +374,47 @@ class EscServer:
 
     # -- sessions --------------------------------------------------------------------------------
 
-    def new_session(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
-                    duration: float) -> Session:
-        return self.sessions.new(org, target, environment, evaluation, duration)
+    async def new_session(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
+                          duration: float) -> Session:
+        """A session in the database (so that every replica can read it) and in this process's
+        memory (this replica's reads need not decrypt it)."""
+        import secrets as pysecrets
 
-    def get_session(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
+        if evaluation.sealed is None:
+            packed = await asyncio.to_thread(pack_value, evaluation.value)
+            evaluation.sealed = await asyncio.to_thread(seal, self.cipher.encrypt, packed, evaluation.diagnostics)
+        sid = pysecrets.token_hex(16)
+        now = time.time()
+        row = SessionRow(id_hash(sid), org, target[0] if target else None, target[1] if target else None,
+                         environment, now, now + duration, evaluation.value_id, evaluation.size)
+        assert self.session_rows is not None
+        await asyncio.to_thread(self.session_rows.insert, row, evaluation.sealed, self.sessions.limits)
+        return self.sessions.new(org, target, environment, evaluation, duration, sid=sid)
+
+    async def get_session(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
+        """The session ``sid`` of ``org`` and ``target``, from memory, or from the database when
+        another replica opened it (404 when it is gone: expired or evicted on any replica)."""
+        assert self.session_rows is not None
+        row = self.session_rows.get(id_hash(sid))
+        if row is None or row.org != org or row.target != target:
+            raise ApiError(404, "open session not found: it expired, was evicted or never existed; open the "
+                                "environment again")
+        if row.expires <= time.time():
+            raise ApiError(404, "open session has expired: open the environment again")
         try:
             return self.sessions.get(org, target, sid)
-        except SessionGone as e:
-            raise ApiError(404, str(e)) from None
+        except SessionGone:
+            pass
+        payload = self.session_rows.payload(row.value_id)
+        if payload is None:
+            raise ApiError(404, "open session not found: it expired or was evicted; open the environment again")
+        packed, diagnostics = await asyncio.to_thread(unseal, self.cipher.decrypt, payload)
+        value = await asyncio.to_thread(unpack_value, packed)
+        evaluation = Evaluation(value, diagnostics, (), None, row.size, value_id=row.value_id, sealed=payload)
+        try:
+            return self.sessions.new(org, target, row.environment, evaluation, row.expires - time.time(), sid=sid)
+        except SessionTooLarge as e:
+            raise ApiError(422, str(e)) from None
 
     # -- evaluation ------------------------------------------------------------------------------
 
@@ -824,6 +859,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             # Rebuilding the value is as large as the value (bounded by the budget): off the loop.
             value = await asyncio.to_thread(unpack_value, out.value)
             evaluation = Evaluation(value, out.diagnostics, out.deps, out.body, out.size)
+            # What the database keeps for other replicas: the packed value, encrypted.
+            evaluation.sealed = await asyncio.to_thread(seal, server.cipher.encrypt, out.value, out.diagnostics)
             server.remember_open(org, key, actor, evaluation, out.dynamic)
         more = evaluation.diagnostics
         try:
@@ -832,7 +869,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             raise ApiError(422, str(e)) from None
         # The entries are on disk before the session exists: no open is served unaudited.
         await server.audit_now(_open_entries(org, actor.name, target, detail, evaluation.deps))
-        session = server.new_session(org, target, environment, evaluation, duration)
+        session = await server.new_session(org, target, environment, evaluation, duration)
         body: dict[str, Any] = {"id": session.id}
         if more:
             body["diagnostics"] = {"diagnostics": [diagnostic_json(d) for d in more]}
@@ -861,7 +898,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def read_yaml_session(request: Request) -> Response:
         org = request.path_params["org"]
         server.authenticate(request, org, "open")
-        session = server.get_session(org, None, request.path_params["sid"])
+        session = await server.get_session(org, None, request.path_params["sid"])
         return await _session_body(session, request)
 
     # -- one environment ----------------------------------------------------------------------
@@ -954,7 +991,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def read_session(request: Request) -> Response:
         org, project, name = env_params(request)
         server.authenticate(request, org, "open")
-        session = server.get_session(org, (project, name), request.path_params["sid"])
+        session = await server.get_session(org, (project, name), request.path_params["sid"])
         return await _session_body(session, request)
 
     # -- revisions ------------------------------------------------------------------------------
@@ -1114,6 +1151,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         while True:
             await asyncio.sleep(1.0)
             server.sessions.sweep()
+            if server.session_rows is not None:
+                try:
+                    await asyncio.to_thread(server.session_rows.sweep)
+                except Exception as e:  # noqa: BLE001 - the database away: the next second tries again
+                    log.warning("could not sweep expired sessions: %s", type(e).__name__)
             if server.sessions.freed >= 8 * MiB:
                 server.sessions.freed = 0
                 await asyncio.to_thread(trim_memory)

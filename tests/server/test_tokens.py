@@ -14,7 +14,7 @@ from .conftest import ORG, Env, create_token, run_cli, start_env
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def service(tmp_path_factory: pytest.TempPathFactory, backend_name: str) -> Iterator[Env]:
     e = start_env(tmp_path_factory.mktemp("esc-tokens"))
     try:
         yield e

@@ -101,13 +101,18 @@ def _sqlite_base(cur: Any) -> None:
 # Open sessions, shared by every process of the server: the value is encrypted (``payload``),
 # the id is stored as its SHA-256 only (it is the capability to read the session).
 _SQLITE_SESSIONS = """
+CREATE TABLE session_values (
+    id TEXT PRIMARY KEY, org TEXT NOT NULL, size INTEGER NOT NULL, payload BLOB NOT NULL
+);
+CREATE INDEX session_values_org ON session_values (org);
 CREATE TABLE sessions (
     id_hash TEXT PRIMARY KEY, org TEXT NOT NULL, project TEXT, env TEXT,
     environment TEXT NOT NULL, created REAL NOT NULL, expires REAL NOT NULL,
-    size INTEGER NOT NULL, payload BLOB NOT NULL
+    value_id TEXT NOT NULL REFERENCES session_values(id)
 );
 CREATE INDEX sessions_expires ON sessions (expires);
-CREATE INDEX sessions_org ON sessions (org, created)
+CREATE INDEX sessions_org ON sessions (org, created);
+CREATE INDEX sessions_value ON sessions (value_id)
 """
 
 SQLITE: tuple[Migration, ...] = (
@@ -159,13 +164,18 @@ CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT COLLATE "C" NOT 
 """
 
 _POSTGRES_SESSIONS = """
+CREATE TABLE session_values (
+    id TEXT COLLATE "C" PRIMARY KEY, org TEXT COLLATE "C" NOT NULL, size BIGINT NOT NULL, payload BYTEA NOT NULL
+);
+CREATE INDEX session_values_org ON session_values (org);
 CREATE TABLE sessions (
-    id_hash TEXT PRIMARY KEY, org TEXT NOT NULL, project TEXT, env TEXT,
+    id_hash TEXT COLLATE "C" PRIMARY KEY, org TEXT COLLATE "C" NOT NULL, project TEXT, env TEXT,
     environment TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, expires DOUBLE PRECISION NOT NULL,
-    size BIGINT NOT NULL, payload BYTEA NOT NULL
+    value_id TEXT COLLATE "C" NOT NULL REFERENCES session_values(id)
 );
 CREATE INDEX sessions_expires ON sessions (expires);
-CREATE INDEX sessions_org ON sessions (org, created)
+CREATE INDEX sessions_org ON sessions (org, created);
+CREATE INDEX sessions_value ON sessions (value_id)
 """
 
 POSTGRES: tuple[Migration, ...] = (
