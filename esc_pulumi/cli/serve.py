@@ -56,6 +56,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--page-size", type=int, default=100, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     limit_options(serve, timeout_default="10; a worker still busy a little later is killed")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="server processes sharing the port (default 1); each answers any request, "
+                            "sessions included, on either store")
     serve.add_argument("--eval-workers", type=int, default=None, metavar="N",
                        help="evaluation worker processes (default 2; 0: threads in the server process)")
     g = serve.add_argument_group("open sessions (they hold plaintext in memory)")
@@ -187,6 +190,8 @@ def _serve(args: argparse.Namespace) -> int:
     _positive(max_duration, "--session-max-duration", "a positive duration, such as 24h")
     connections = ConnectionLimits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
                                    keep_alive_timeout=args.keep_alive_timeout, max_connections=args.max_connections)
+    if args.workers < 1:
+        raise EscError("--workers must be at least 1")
     if not 0 <= args.port <= 65535:
         raise EscError(f"--port {args.port} is not a port: use a number from 1 to 65535 (0: any free port)")
     # 2. The data folder against its key, creating nothing.
@@ -207,9 +212,13 @@ def _serve(args: argparse.Namespace) -> int:
             session_org_memory=int(args.session_org_memory * _MiB) if args.session_org_memory else None,
             max_sessions=args.max_sessions, max_duration=max_duration,
             default_duration=min(2 * 3600.0, max_duration), **evaluation)
-        app = create_app(config)
-        for warning in app.state.server.store.warnings:
-            log.warning("%s", warning)
+        app = None
+        if args.workers == 1:
+            app = create_app(config)
+            for warning in app.state.server.store.warnings:
+                log.warning("%s", warning)
+        else:
+            launch.prepare(config)
         host, port = sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
 
@@ -220,7 +229,10 @@ def _serve(args: argparse.Namespace) -> int:
             where = redact_url(database) if database else args.data
             log.info("serving the ESC API on http://%s:%d/api/esc (data: %s)", shown, port, where)
 
-        launch.run(app, sockets, connections, announce)
+        if app is not None:
+            launch.run(app, sockets, connections, announce)
+        else:
+            launch.run_workers(config, sockets, connections, args.workers, announce)
     finally:
         for s in sockets:
             s.close()

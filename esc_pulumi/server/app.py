@@ -13,6 +13,12 @@ Endpoints (all under ``/api/esc``; JSON or YAML bodies as the ESC API has them):
 - ``GET|POST .../versions/tags``, ``GET|PATCH|DELETE .../versions/tags/{tag}``
 - ``GET|POST .../tags``, ``GET|PATCH|DELETE .../tags/{tag}``
 
+and, outside ``/api/esc``, ``GET /healthz`` (the process is alive) and ``GET /readyz`` (the
+database answers: 503 while it does not), for load balancers.
+
+A store call that finds the database away (PostgreSQL stopped, the network cut) is answered
+``503`` with ``Retry-After``; nothing was acknowledged, and the store's pool reconnects by itself.
+
 Requests are handled on the event loop thread: SQLite calls are short, and one thread
 serialises every read-check-write without further locking. Evaluations never run there: parsing
 and evaluating a definition (check, open, the check before a save) happen in a bounded pool of
@@ -804,6 +810,28 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def ping(request: Request) -> Response:
         return json_response({"status": "ok"})
 
+    async def healthz(request: Request) -> Response:
+        # Alive: the process answers (a load balancer's liveness check; the database is /readyz's).
+        return json_response({"status": "ok"})
+
+    def _ping_store() -> None:
+        ping_fn = getattr(server.store, "ping", None)
+        if ping_fn is not None:
+            ping_fn()
+        else:
+            server.store.get_meta("key_check")
+
+    async def readyz(request: Request) -> Response:
+        # Ready: the database answers now; a load balancer sends requests elsewhere until it does.
+        try:
+            await asyncio.to_thread(_ping_store)
+        except Exception as e:  # noqa: BLE001 - any failure means "not ready"; the reason is logged
+            reason = str(e) if isinstance(e, Unavailable) else type(e).__name__
+            log.warning("not ready: the database does not answer: %s", reason)
+            return json_response({"status": "unavailable", "message": f"the database does not answer: {reason}"},
+                                 503, {"Retry-After": "1"})
+        return json_response({"status": "ready"})
+
     # -- organisation -------------------------------------------------------------------------
 
     @endpoint
@@ -1116,6 +1144,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     P = E + "/{project}/{env}"
     routes = [
         Route(PREFIX + "/ping", ping, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route(E, org_environments, methods=["GET", "POST"]),
         Route(E + "/yaml/check", check_yaml, methods=["POST"]),
         Route(E + "/yaml/open", open_yaml, methods=["POST"]),

@@ -226,12 +226,17 @@ def rss_mb(pid: int) -> float:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_name" in metafunc.fixturenames:
-        names = ["sqlite"] if metafunc.definition.get_closest_marker("sqlite_only") else list(BACKENDS)
+        names = list(BACKENDS)
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            names = ["sqlite"]
+        elif metafunc.definition.get_closest_marker("postgres_only"):
+            names = ["postgres"]
         metafunc.parametrize("backend_name", names, indirect=True, scope="session")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: about SQLite's own files; runs on the SQLite store only")
+    config.addinivalue_line("markers", "postgres_only: about PostgreSQL itself (stopped mid-run, say)")
 
 
 @pytest.fixture(scope="session")
