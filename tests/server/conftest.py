@@ -54,6 +54,55 @@ def database_for(data: Path) -> str | None:
     return BACKEND.databases[key]
 
 
+def db_execute(data: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (``?`` placeholders) on the store of the data folder ``data``, committed;
+    the rows it returns. For tests that change or inspect the database behind the server."""
+    url = database_for(data)
+    if url is None:
+        import sqlite3
+
+        con = sqlite3.connect(Path(data) / "esc.db")
+        try:
+            rows = con.execute(sql, params).fetchall()
+            con.commit()
+        finally:
+            con.close()
+        return rows
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(sql.replace("?", "%s"), params)
+        return cur.fetchall() if cur.description is not None else []
+
+
+def stored_bytes(data: Path) -> bytes:
+    """Everything the store of ``data`` holds, to search for what must not be there: SQLite's
+    files (the WAL checkpointed into the main file first, and the WAL too), or every value of
+    every table of the PostgreSQL database (bytea as its raw bytes, anything else as text)."""
+    url = database_for(data)
+    if url is None:
+        import sqlite3
+
+        con = sqlite3.connect(Path(data) / "esc.db")
+        con.execute("PRAGMA wal_checkpoint(FULL)")
+        con.close()
+        files = [p for p in Path(data).iterdir() if p.name.startswith("esc.db")]
+        assert files
+        return b"".join(p.read_bytes() for p in files)
+    import psycopg
+
+    out: list[bytes] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='public'").fetchall()]
+        assert "tokens" in tables and "sessions" in tables
+        for t in tables:
+            for row in conn.execute(f'SELECT * FROM "{t}"').fetchall():
+                for v in row:
+                    out.append(bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode())
+    return b"\n".join(out)
+
+
 def cli_environ(data: Path | None) -> dict[str, str]:
     """The environment of a CLI or server process for the data folder ``data``."""
     env = dict(os.environ)

@@ -315,3 +315,30 @@ def test_replicas_starting_together_migrate_once(tmp_path: Path) -> None:
         for s in servers:
             s.stop()
     assert os.path.exists(data / "server.key")
+
+
+@pytest.mark.postgres_only
+def test_a_database_that_cannot_be_reached_or_is_not_postgres_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+
+    from .conftest import esc_pulumi_command
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "ESC_PULUMI_DATABASE"}
+        return subprocess.run([*esc_pulumi_command(), "serve", *args, "--data", str(tmp_path / "d")], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))  # a port nobody listens on
+    try:
+        url = f"postgresql://esc:hunter2@127.0.0.1:{port.getsockname()[1]}/esc"
+        for args in (("token", "list", "--database", url), ("--port", "0", "--database", url)):
+            r = cli(*args)
+            lines = r.stderr.strip().splitlines()
+            assert r.returncode == 1 and len(lines) == 1, r.stderr
+            assert lines[0].startswith("esc-pulumi: cannot reach PostgreSQL at postgresql://esc:***@127.0.0.1:")
+            assert "hunter2" not in r.stderr and "Traceback" not in r.stderr
+    finally:
+        port.close()
+    r = cli("token", "list", "--database", "mysql://db/esc")
+    assert r.returncode == 1 and "--database takes a PostgreSQL URL" in r.stderr

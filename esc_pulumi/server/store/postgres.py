@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -38,6 +39,8 @@ from .base import (
 from . import migrations
 
 __all__ = ["PostgresStore", "redact_url", "is_postgres_url"]
+
+log = logging.getLogger("esc_pulumi.server")
 
 _TOKEN_FIELDS = "hash, org, role, name, created, expires, last_used, revoked"
 
@@ -85,27 +88,29 @@ class PostgresStore:
             check=psycopg_pool.ConnectionPool.check_connection,
             reconnect_timeout=float("inf"), name="esc-pulumi",
         )
-        self._pool.open(wait=False)
         from ...errors import EscError
 
+        # The first connection directly, not through the pool: an unreachable database is then
+        # one clear error (the pool would retry and log each attempt).
         try:
-            with self._conn() as conn:
-                if migrate:
-                    migrations.apply_postgres(conn)
-                elif migrate is False:
-                    todo = migrations.pending_postgres(conn)
-                    if todo:
-                        raise EscError(f"the database {self.shown} needs schema migrations "
-                                       f"{', '.join(str(m.version) for m in todo)}: run 'esc-pulumi serve migrate'")
-        except Unavailable as e:
-            self._pool.close()
-            raise EscError(f"cannot reach PostgreSQL at {self.shown}: {e}") from None
+            conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)))
+        except psycopg.Error as e:
+            raise EscError(f"cannot reach PostgreSQL at {self.shown}: {_reason(e)}") from None
+        try:
+            if migrate:
+                migrations.apply_postgres(conn)
+            elif migrate is False:
+                todo = migrations.pending_postgres(conn)
+                if todo:
+                    raise EscError(f"the database {self.shown} needs schema migrations "
+                                   f"{', '.join(str(m.version) for m in todo)}: run 'esc-pulumi serve migrate'")
         except migrations.SchemaTooNew as e:
-            self._pool.close()
             raise EscError(str(e)) from None
-        except BaseException:
-            self._pool.close()
-            raise
+        except psycopg.OperationalError as e:
+            raise EscError(f"cannot reach PostgreSQL at {self.shown}: {_reason(e)}") from None
+        finally:
+            conn.close()
+        self._pool.open(wait=False)
 
     def close(self) -> None:
         self._pool.close()
@@ -122,9 +127,11 @@ class PostgresStore:
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout:
-            raise Unavailable("the database is not reachable: try again shortly") from None
+            raise Unavailable("it does not answer: try again shortly") from None
         except psycopg.OperationalError as e:
-            raise Unavailable(f"the database connection failed ({_reason(e)}): try again shortly") from None
+            # The reason (host, port) is the operator's, in the log; the client is told to retry.
+            log.warning("PostgreSQL at %s: %s", self.shown, _reason(e))
+            raise Unavailable("the connection to it failed: try again shortly") from None
         except psycopg.DataError:
             raise Invalid("the request holds a value the database cannot store (a NUL character?)") from None
 
