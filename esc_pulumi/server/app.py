@@ -411,11 +411,21 @@ class EscServer:
             return self.sessions.get(org, target, sid)
         except SessionGone:
             pass
-        payload = self.session_rows.payload(row.value_id)
-        if payload is None:
+        # Opened on another replica (or dropped from this one's memory): read, decrypt and unpack
+        # the value once, off the loop (it is as large as the value), and keep it here too.
+        rows = self.session_rows
+
+        def load() -> tuple[bytes, Any, Any] | None:
+            payload = rows.payload(row.value_id)
+            if payload is None:
+                return None
+            packed, diagnostics = unseal(self.cipher.decrypt, payload)
+            return payload, unpack_value(packed), diagnostics
+
+        loaded = await asyncio.to_thread(load)
+        if loaded is None:
             raise ApiError(404, "open session not found: it expired or was evicted; open the environment again")
-        packed, diagnostics = await asyncio.to_thread(unseal, self.cipher.decrypt, payload)
-        value = await asyncio.to_thread(unpack_value, packed)
+        payload, value, diagnostics = loaded
         evaluation = Evaluation(value, diagnostics, (), None, row.size, value_id=row.value_id, sealed=payload)
         try:
             return self.sessions.new(org, target, row.environment, evaluation, row.expires - time.time(), sid=sid)
