@@ -268,7 +268,8 @@ class EscServer:
             # Its own connection: the commit's fsync never holds the one requests read through
             # (a PostgreSQL store lends each thread a connection of its pool).
             audit_store = SQLiteStore(self.store.path) if isinstance(self.store, SQLiteStore) else self.store
-            self.audit = AuditWriter(audit_store)
+            self.audit = AuditWriter(audit_store, session_rows=session_rows(audit_store),
+                                     session_limits=self.sessions.limits)
 
     # -- caches --------------------------------------------------------------------------------
 
@@ -368,22 +369,24 @@ class EscServer:
         # The names come from the request path: bounded here, escaped when printed.
         self.audit.write_soon(AuditEntry(now_iso(), org[:200], actor, "access.denied", target[:300], detail[:1000]))
 
-    async def audit_now(self, entries: list[AuditEntry]) -> None:
-        """Write ``entries`` durably before the caller answers; 503 when the log cannot be written
-        (an open that cannot be audited is not served)."""
+    async def audit_now(self, entries: list[AuditEntry], sessions: list[tuple[SessionRow, bytes]] | None = None
+                        ) -> None:
+        """Write ``entries`` (and new ``sessions``) durably before the caller answers; 503 when
+        the log cannot be written (an open that cannot be audited is not served)."""
         if self.audit is None:
             return
         try:
-            await self.audit.write(entries)
+            await self.audit.write(entries, sessions or ())
         except AuditUnavailable:
             raise ApiError(503, "the audit log cannot be written: try again later") from None
 
     # -- sessions --------------------------------------------------------------------------------
 
-    async def new_session(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
-                          duration: float) -> Session:
-        """A session in the database (so that every replica can read it) and in this process's
-        memory (this replica's reads need not decrypt it)."""
+    async def open_session(self, org: str, target: tuple[str, str] | None, environment: str,
+                           evaluation: Evaluation, duration: float, entries: list[AuditEntry]) -> Session:
+        """A session in the database (so that every replica can read it), committed with the
+        open's audit ``entries`` in one transaction, and in this process's memory (this
+        replica's reads need not decrypt it)."""
         import secrets as pysecrets
 
         if evaluation.sealed is None:
@@ -393,8 +396,11 @@ class EscServer:
         now = time.time()
         row = SessionRow(id_hash(sid), org, target[0] if target else None, target[1] if target else None,
                          environment, now, now + duration, evaluation.value_id, evaluation.size)
-        assert self.session_rows is not None
-        await asyncio.to_thread(self.session_rows.insert, row, evaluation.sealed, self.sessions.limits)
+        if self.audit is not None:
+            await self.audit_now(entries, [(row, evaluation.sealed)])
+        else:
+            assert self.session_rows is not None
+            await asyncio.to_thread(self.session_rows.insert, row, evaluation.sealed, self.sessions.limits)
         return self.sessions.new(org, target, environment, evaluation, duration, sid=sid)
 
     async def get_session(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
@@ -905,9 +911,9 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             server.sessions.check_size(evaluation)  # refused before it is audited as an open
         except SessionTooLarge as e:
             raise ApiError(422, str(e)) from None
-        # The entries are on disk before the session exists: no open is served unaudited.
-        await server.audit_now(_open_entries(org, actor.name, target, detail, evaluation.deps))
-        session = await server.new_session(org, target, environment, evaluation, duration)
+        # The entries are on disk with the session (one transaction): no open is served unaudited.
+        session = await server.open_session(org, target, environment, evaluation, duration,
+                                            _open_entries(org, actor.name, target, detail, evaluation.deps))
         body: dict[str, Any] = {"id": session.id}
         if more:
             body["diagnostics"] = {"diagnostics": [diagnostic_json(d) for d in more]}

@@ -28,9 +28,10 @@ import hashlib
 import pickle
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from .sessions import SESSION_OVERHEAD, SessionLimits
+from .store import AuditEntry
 
 __all__ = ["SessionRow", "SessionRows", "session_rows", "seal", "unseal", "id_hash"]
 
@@ -93,24 +94,50 @@ class SessionRows:
     def insert(self, row: SessionRow, payload: bytes, limits: SessionLimits, now: float | None = None) -> int:
         """Make room as the bounds say and insert ``row`` (with its value, unless a session of
         the same value exists); returns how many sessions were evicted."""
-        now = time.time() if now is None else now
         with self._tx_factory() as db:
-            if self._postgres:
-                db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
-            self._delete_expired(db, now)
-            usage: dict[str, int] = {}
-            count = 0
-            for org, n, values in self._exec(db, (
-                    "SELECT s.org, COUNT(*), (SELECT COALESCE(SUM(v.size), 0) FROM session_values v "
-                    "WHERE v.org = s.org) FROM sessions s GROUP BY s.org")).fetchall():
-                usage[org] = int(n) * SESSION_OVERHEAD + int(values)
-                count += int(n)
+            return self._insert_many(db, [(row, payload)], limits, now)
+
+    def commit(self, entries: Sequence[AuditEntry], token_uses: dict[str, str] | None,
+               sessions: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits) -> None:
+        """One transaction holding audit entries, tokens' last-used times and new sessions: the
+        audit writer's group commit, so that an open's entries and its session are durable
+        together, with one commit (one fsync) for every open that arrived meanwhile."""
+        with self._tx_factory() as db:
+            rows = [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries]
+            if rows:
+                self._many(db, "INSERT INTO audit (time, org, actor, action, target, detail) VALUES (?,?,?,?,?,?)", rows)
+            if token_uses:
+                self._many(db, "UPDATE tokens SET last_used=? WHERE hash=? AND (last_used IS NULL OR last_used < ?)",
+                           [(t, h, t) for h, t in sorted(token_uses.items())])
+            if sessions:
+                self._insert_many(db, sessions, limits, None)
+
+    def _many(self, db: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self._postgres:
+            with db.cursor() as cur:
+                cur.executemany(self._q(sql), rows)
+        else:
+            db.executemany(sql, rows)
+
+    def _insert_many(self, db: Any, items: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits,
+                     now: float | None) -> int:
+        now = time.time() if now is None else now
+        if self._postgres:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+        self._delete_expired(db, now)
+        usage: dict[str, int] = {}
+        count = 0
+        for org, n, values in self._exec(db, (
+                "SELECT s.org, COUNT(*), (SELECT COALESCE(SUM(v.size), 0) FROM session_values v "
+                "WHERE v.org = s.org) FROM sessions s GROUP BY s.org")).fetchall():
+            usage[org] = int(n) * SESSION_OVERHEAD + int(values)
+            count += int(n)
+        evicted = 0
+        for row, payload in items:
             shared = self._exec(db, "SELECT 1 FROM session_values WHERE id=?", (row.value_id,)).fetchone()
             cost = SESSION_OVERHEAD + (0 if shared else row.size)
-            evicted = 0
             while usage.get(row.org) and usage[row.org] + cost > limits.org_bytes:
-                freed = self._evict_oldest(db, row.org, keep=row.value_id)
-                usage[row.org] -= freed
+                usage[row.org] -= self._evict_oldest(db, row.org, keep=row.value_id)
                 count -= 1
                 evicted += 1
                 if usage[row.org] <= 0:
@@ -131,6 +158,8 @@ class SessionRows:
                            "value_id) VALUES (?,?,?,?,?,?,?,?)",
                        (row.id_hash, row.org, row.project, row.env, row.environment, row.created, row.expires,
                         row.value_id))
+            usage[row.org] = usage.get(row.org, 0) + cost
+            count += 1
         return evicted
 
     def _evict_oldest(self, db: Any, org: str, keep: str) -> int:

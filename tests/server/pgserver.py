@@ -87,14 +87,24 @@ class PgServer:
         return pg
 
     def start_server(self) -> None:
-        r = self._as_owner(str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-l",  # type: ignore[attr-defined]
-                           str(self.root / "server.log"), "-w", "-t", "60", "start")
-        if r.returncode:
-            log = (self.root / "server.log").read_text() if (self.root / "server.log").exists() else ""
-            raise RuntimeError(f"PostgreSQL did not start:\n{r.stdout}\n{r.stderr}\n{log}")
+        log = self.root / "server.log"
+        for attempt in range(3):
+            r = self._as_owner(str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-l",  # type: ignore[attr-defined]
+                               str(log), "-w", "-t", "60", "start")
+            if r.returncode == 0:
+                return
+            time.sleep(1.0)  # the previous server may still be letting go of its port
+        text = log.read_text()[-4000:] if log.exists() else ""
+        raise RuntimeError(f"PostgreSQL did not start:\n{r.stdout}\n{r.stderr}\n{text}")
 
     def stop_server(self, mode: str = "fast") -> None:
-        self._as_owner(str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop")  # type: ignore[attr-defined]
+        r = self._as_owner(str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", "60",  # type: ignore[attr-defined]
+                           "stop")
+        deadline = time.monotonic() + 30
+        while (self.datadir / "postmaster.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if (self.datadir / "postmaster.pid").exists():
+            raise RuntimeError(f"PostgreSQL did not stop:\n{r.stdout}\n{r.stderr}")
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{dbname}"
@@ -114,8 +124,7 @@ class PgServer:
         return self.url(name)
 
     def teardown(self) -> None:
-        self.stop_server("immediate")
-        deadline = time.monotonic() + 10
-        while (self.datadir / "postmaster.pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            self.stop_server("immediate")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from typing import Any, Iterable, Iterator, Sequence
 
 from .base import (
@@ -81,11 +82,14 @@ class PostgresStore:
         self.shown = redact_url(url)
         self.warnings: list[str] = []
         self._timeout = timeout
+        self._used: dict[int, float] = {}  # id(connection) -> when it last answered
+        self._pool_cls = psycopg_pool.ConnectionPool
         self._pool = psycopg_pool.ConnectionPool(
             url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
-            # A connection that died with the server is found out before it is lent.
-            check=psycopg_pool.ConnectionPool.check_connection,
+            # A connection that died with the server is found out before it is lent (one idle for
+            # a while: under load the check would cost a round trip per request).
+            check=self._check,
             reconnect_timeout=float("inf"), name="esc-pulumi",
         )
         from ...errors import EscError
@@ -115,6 +119,12 @@ class PostgresStore:
     def close(self) -> None:
         self._pool.close()
 
+    _IDLE_CHECK = 1.0  # seconds a connection may sit unused before it is checked when lent
+
+    def _check(self, conn: Any) -> None:
+        if time.monotonic() - self._used.get(id(conn), 0.0) >= self._IDLE_CHECK:
+            self._pool_cls.check_connection(conn)
+
     # -- plumbing ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -126,6 +136,7 @@ class PostgresStore:
         try:
             with self._pool.connection() as conn:
                 yield conn
+                self._used[id(conn)] = time.monotonic()
         except PoolTimeout:
             raise Unavailable("it does not answer: try again shortly") from None
         except psycopg.OperationalError as e:
@@ -312,6 +323,14 @@ class PostgresStore:
 
     def resolve_version(self, org: str, project: str, name: str, version: str | None) -> tuple[int, int]:
         with self._conn() as conn:
+            if version is None or version == LATEST:
+                # One round trip for the common case (every open resolves its imports with it).
+                row = conn.execute(
+                    "SELECT e.id, (SELECT MAX(r.number) FROM revisions r WHERE r.env_id = e.id) FROM environments e "
+                    "WHERE e.org=%s AND e.project=%s AND e.name=%s", (org, project, name)).fetchone()
+                if row is None:
+                    raise NotFound(f"environment {project}/{name} not found")
+                return int(row[0]), int(row[1] or 0)
             env = self._env(conn, org, project, name)
             return env.id, self._resolve(conn, env, version)
 
