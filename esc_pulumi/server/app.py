@@ -87,6 +87,7 @@ from .sessions import (
     estimate_size,
 )
 from .store import (
+    LATEST,
     AuditEntry,
     Conflict,
     EnvironmentInfo,
@@ -483,14 +484,34 @@ class EscServer:
         self._evaluations[(org, actor.name, *key)] = result
 
     def _still_valid(self, org: str, ev: Evaluation) -> bool:
+        refs = []
         for name, env_id, number in ev.deps:
             try:
-                ref = EnvironmentRef.parse(name)
-                if self.store.resolve_version(org, ref.project, ref.name, ref.version) != (env_id, number):
+                refs.append((EnvironmentRef.parse(name), (env_id, number)))
+            except InvalidReference:
+                return False
+        many = getattr(self.store, "resolve_latest_many", None)
+        if many is not None:
+            # A database across the network: the latest heads of the closure in one round trip.
+            latest = [(r, want) for r, want in refs if r.version in (None, LATEST)]
+            got = many(org, [(r.project, r.name) for r, _ in latest])
+            if any(g != want for g, (_, want) in zip(got, latest)):
+                return False
+            refs = [(r, want) for r, want in refs if r.version not in (None, LATEST)]
+        for ref, want in refs:
+            try:
+                if self.store.resolve_version(org, ref.project, ref.name, ref.version) != want:
                     return False
-            except (NotFound, InvalidReference):
+            except NotFound:
                 return False
         return True
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, on a thread when the store is across the network (its round trips
+        then overlap other requests), else here (SQLite's calls are shorter than a thread hop)."""
+        if isinstance(self.store, SQLiteStore):
+            return fn(*args)
+        return await asyncio.to_thread(fn, *args)
 
 
 # -- request helpers ----------------------------------------------------------------------------
@@ -891,7 +912,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                     target: tuple[str, str] | None, environment: str, detail: str,
                     key: tuple[Any, ...] | None) -> Response:
         duration = _duration(request, server.sessions.limits)
-        evaluation = server.cached_open(org, key, actor)
+        evaluation = await server.call(server.cached_open, org, key, actor)
         if evaluation is None:
             out: OpenOutcome = await run_job(job_open, org, actor, source, environment)
             if _limited(out.parse_diagnostics) or _limited(out.diagnostics):
@@ -1017,7 +1038,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def _open_stored(request: Request, version: str | None) -> Response:
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "open")
-        env_id, number = server.store.resolve_version(org, project, name, version)
+        env_id, number = await server.call(server.store.resolve_version, org, project, name, version)
         env_name = f"{project}/{name}"
         key = None if server.revision_is_dynamic(env_id, number) else ("rev", env_id, number)
         return await _open(request, org, actor, ("rev", env_id, number, env_name), (project, name), env_name,

@@ -334,6 +334,23 @@ class PostgresStore:
             env = self._env(conn, org, project, name)
             return env.id, self._resolve(conn, env, version)
 
+    def resolve_latest_many(self, org: str, names: Sequence[tuple[str, str]]) -> list[tuple[int, int] | None]:
+        """``(environment id, head revision)`` of each ``(project, name)`` (None: no such
+        environment), in one round trip: an open checks its whole import closure with it."""
+        if not names:
+            return []
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT q.i, e.id, (SELECT MAX(r.number) FROM revisions r WHERE r.env_id = e.id) "
+                "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS q(project, name, i) "
+                "LEFT JOIN environments e ON e.org = %s AND e.project = q.project AND e.name = q.name",
+                ([p for p, _ in names], [n for _, n in names], org)).fetchall()
+        out: list[tuple[int, int] | None] = [None] * len(names)
+        for i, env_id, head in rows:
+            if env_id is not None:
+                out[int(i) - 1] = (int(env_id), int(head or 0))
+        return out
+
     def get_revision(self, org: str, project: str, name: str, version: str | int) -> Revision:
         # REPEATABLE READ: the revision, its tags and the head come from one snapshot.
         with self._conn() as conn:
