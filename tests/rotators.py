@@ -10,6 +10,8 @@ subprocess: the CLI), every default ``ProviderRegistry`` finds them.
   it in any output means it leaked); the rotateOnly input ``admin`` must be given to rotate.
 - ``rt-secret``: a ``secret = True`` rotator: its whole state, numbers included, is secret.
 - ``rt-fail``: opens with its state; rotating fails with ``the admin API refused the rotation``.
+- ``rt-slow``: rotating creates ``<flag>.started``, waits until the file named by its ``flag``
+  input exists (at most 30 s), then succeeds: a test changes the environment meanwhile.
 """
 from __future__ import annotations
 
@@ -17,7 +19,28 @@ import textwrap
 from pathlib import Path
 
 MODULE = "esc_pulumi_rotatetest_rotators"
-PASSWORD, SECRET, FAIL = "rt-password", "rt-secret", "rt-fail"
+PASSWORD, SECRET, FAIL, SLOW = "rt-password", "rt-secret", "rt-fail", "rt-slow"
+
+
+# A definition with two rotated values (rt-password with a rotateOnly input, rt-secret) and the
+# comments a rewrite must keep; the rotation tests of the CLI and of the server share it.
+DB = """\
+# Database credentials (keep this comment)
+values:
+  host: db.example.com
+  db:
+    fn::rotate::rt-password:
+      inputs:
+        admin: root-admin   # the managing login
+        host: ${host}
+      state:
+        gen: 1   # generation
+        password: {fn::secret: first-pw-J2K}
+  token:
+    fn::rotate::rt-secret: {inputs: {}}
+  # a comment between
+  url: postgres://${db.password}@${host}
+"""
 
 
 def new_password(gen: int) -> str:
@@ -76,6 +99,21 @@ class Fail(Rotator):
 
     def rotate(self, inputs, state, context):
         raise ProviderError("the admin API refused the rotation")
+
+
+class Slow(Rotator):
+    def open_state(self, inputs, state, context):
+        return state
+
+    def rotate(self, inputs, state, context):
+        import os, time
+
+        flag = inputs.repr["flag"].repr
+        open(flag + ".started", "w").close()
+        deadline = time.monotonic() + 30
+        while not os.path.exists(flag) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {"n": 2}
 '''
 
 
@@ -88,6 +126,6 @@ def install(root: Path) -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: esc-pulumi-rotatetest-rotators\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
         f"[esc_pulumi.providers]\n{PASSWORD} = {MODULE}:Password\n{SECRET} = {MODULE}:WholeSecret\n"
-        f"{FAIL} = {MODULE}:Fail\n"
+        f"{FAIL} = {MODULE}:Fail\n{SLOW} = {MODULE}:Slow\n"
     )
     return root

@@ -20,6 +20,7 @@ import json
 import re
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +30,7 @@ from ..errors import (
     ConfigurationError,
     DefinitionError,
     EnvironmentNotFound,
+    EscError,
     PermissionDenied,
 )
 from .credentials import Token, is_http_url
@@ -85,17 +87,19 @@ class CloudBackend:
         return self._client
 
     def _call(
-        self, method: str, path: str, *, org: str, query=None, body: str | None = None, raw: bool = False
+        self, method: str, path: str, *, org: str, query=None, body: str | dict | None = None, raw: bool = False,
+        content_type: str = "application/x-yaml", action: str = "open environments",
     ) -> Any:
         """One HTTP request; returns the decoded JSON body (the bytes with ``raw``) or raises
-        the right EscError."""
+        the right EscError (``action`` is what a 403 says the token may not do). A ``body`` is
+        sent as it is (YAML text) or, a dict, encoded by the SDK as ``content_type`` says."""
         from pulumi_esc_sdk.exceptions import ApiException
         import urllib3
 
         client = self._api()
         headers = {"Accept": "application/json"}
         if body is not None:
-            headers["Content-Type"] = "application/x-yaml"
+            headers["Content-Type"] = content_type
         params = client.param_serialize(
             method=method,
             resource_path=path,
@@ -126,7 +130,7 @@ class CloudBackend:
                 return json.loads(data or b"{}")
             except ValueError:
                 raise BackendError(f"the ESC service at {self.url} answered {method} {path} with invalid JSON") from None
-        self._fail(status, data, org)
+        self._fail(status, data, org, action)
 
     def _waiting(self) -> None:
         line = (
@@ -162,7 +166,7 @@ class CloudBackend:
             return f"cannot connect to the ESC service at {self.url}: TLS failed ({type(reason).__name__})"
         return f"cannot reach the ESC service at {self.url} ({type(reason).__name__}): is the URL right and the service up?"
 
-    def _fail(self, status: int, data: bytes, org: str) -> None:
+    def _fail(self, status: int, data: bytes, org: str, action: str = "open environments") -> None:
         try:
             doc = json.loads(data)
         except ValueError:
@@ -181,7 +185,7 @@ class CloudBackend:
             )
         if status == 403:
             raise PermissionDenied(
-                f"the access token (from {self.token.source}) may not open environments of "
+                f"the access token (from {self.token.source}) may not {action} of "
                 f"organization {org!r} at {self.url} (403)"
             )
         if status == 404:
@@ -286,6 +290,50 @@ class CloudBackend:
         imports = definition.get("imports") or []
         names = tuple(i if isinstance(i, str) else next(iter(i)) for i in imports if isinstance(i, (str, dict)) and i)
         return OpenedEnvironment(value=value, diagnostics=tuple(diags), requests=requests, environments=names)
+
+
+    def rotate(self, name: str, paths: "list[str] | tuple[str, ...]" = (), *, organization: str | None = None,
+               limits: Any = None) -> "RemoteRotation":
+        """Ask the service to rotate environment ``name`` (``project/env``): every ``fn::rotate``
+        of its definition, or those at ``paths`` (relative to ``values``). The service records
+        the new states as a new revision and audits it; nothing is saved when a rotator fails
+        (raised as :class:`DefinitionError` with the diagnostics). ``limits`` is ignored: the
+        service evaluates under its own.
+
+        Example::
+
+            done = CloudBackend(url, token=token).rotate("app/db", ["password"], organization="acme")
+            done.rotated, done.revision      # ('password',), 4
+        """
+        from urllib.parse import quote
+
+        from ..refs import EnvironmentRef
+
+        if not organization:
+            raise ConfigurationError(f"no ESC organization for {self.url}: set ESC_PULUMI_ORGANIZATION")
+        ref = EnvironmentRef.parse(name)
+        if ref.version and ref.version != "latest":
+            raise EscError(f"cannot rotate {name!r}: a pinned revision or tag is a snapshot; "
+                           f"rotate {ref.project}/{ref.name} itself")
+        path = f"/environments/{{orgName}}/{quote(ref.project, safe='')}/{quote(ref.name, safe='')}/rotate"
+        done = self._call("POST", path, org=organization, body={"paths": list(paths)},
+                          content_type="application/json", action="rotate environments")
+        if not isinstance(done, dict) or not isinstance(done.get("postRotationRevision"), int):
+            raise BackendError(f"the ESC service at {self.url} returned an unexpected rotation result")
+        rotated = tuple(str(p) for p in done.get("rotated") or ())
+        return RemoteRotation(tuple(_diagnostics(done.get("diagnostics") or [])), rotated,
+                              int(done.get("preRotationRevision") or 0), done["postRotationRevision"])
+
+
+@dataclass(frozen=True)
+class RemoteRotation:
+    """What the service says of a rotation: its diagnostics, the property paths rotated, and
+    the revisions before and after."""
+
+    diagnostics: tuple[Any, ...]
+    rotated: tuple[str, ...]
+    previous_revision: int
+    revision: int
 
 
 _UNKNOWN_ENV = re.compile(r'unknown environment "([^"]+)"')

@@ -50,7 +50,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "PATHs, property paths under values, e.g. db.password) and write each new state into the "
         "definition in place, keeping comments and layout; secrets are encrypted when the file "
         "holds ciphertexts (key: ESC_PULUMI_PASSPHRASE or ESC_PULUMI_KEY_FILE). Nothing is written "
-        "when a rotator fails or the environment has errors. file:// backends only.",
+        "when a rotator fails or the environment has errors. On an ESC service (esc-pulumi serve) "
+        "the service rotates and saves the new states as a new revision, audited.",
     )
     r.add_argument("ref", metavar="REF", help="environment reference (env, project/env)")
     r.add_argument("paths", nargs="*", metavar="PATH", help="property path of a fn::rotate to rotate")
@@ -86,20 +87,18 @@ def _env_usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
 
 
 def cmd_env_rotate(args: argparse.Namespace) -> int:
-    """Rotate REF through its backend (file:// only) and say which calls were rotated; the new
-    states themselves are never printed (they are credentials, secret or not)."""
+    """Rotate REF through its backend and say which calls were rotated; the new states
+    themselves are never printed (they are credentials, secret or not). On file:// the states
+    are written into the definition; on an ESC service the service saves a new revision."""
+    from ..backends.cloud import CloudBackend
     from ..backends.local import LocalBackend
     from ..esc.rotation import format_rotate_path
     from .targets import diag_line, print_definition_errors, resolve_target, sorted_diagnostics
 
     target = resolve_target(args, [args.ref])
     backend = target.backend
-    if not isinstance(backend, LocalBackend):
-        # The ESC service rotates itself (a new revision, audited): not done from here yet.
-        raise EscError(
-            f"env rotate works on file:// backends; {args.ref} is on {getattr(backend, 'url', 'a service')}: "
-            "rotate it with the service (esc env rotate)"
-        )
+    if not isinstance(backend, (LocalBackend, CloudBackend)):
+        raise EscError(f"env rotate: {args.ref} is on {getattr(backend, 'url', 'a backend')}, which cannot rotate")
     assert target.composition is not None
     name = target.composition["imports"][0]
     try:
@@ -110,8 +109,12 @@ def cmd_env_rotate(args: argparse.Namespace) -> int:
         print_definition_errors(e)
         print(f"esc-pulumi: {args.ref}: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1
-    for d in sorted_diagnostics(result.diagnostics):
+    for d in sorted_diagnostics(list(result.diagnostics)):
         print(diag_line(d), file=sys.stderr)
+    if isinstance(backend, CloudBackend):
+        print(f"{name}: rotated {', '.join(result.rotated)} (revision {result.previous_revision} -> "
+              f"{result.revision})", file=sys.stderr)
+        return 0
     where = backend.display(backend.path_of(name))
     if not result.patches:
         print(f"{where}: nothing rotated (the selected calls could not run)", file=sys.stderr)

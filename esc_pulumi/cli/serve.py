@@ -3,6 +3,7 @@
 Example::
 
     esc-pulumi serve --data ./esc-data --port 8080                 # binds 127.0.0.1
+    esc-pulumi serve --data ./esc-data --issuer-url https://esc.example.com   # also an OIDC issuer
     esc-pulumi serve token create --data ./esc-data --org acme --role opener --name ci --expires 90d
     esc-pulumi serve token list --data ./esc-data
     esc-pulumi serve token revoke --data ./esc-data --org acme ci
@@ -53,6 +54,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--key-file", type=Path, default=None,
                        help="file holding the server key (created for a new data folder; default <data>/server.key, "
                             "or $ESC_PULUMI_SERVER_KEY_FILE)")
+    serve.add_argument("--issuer-url", default=None, metavar="URL",
+                       help="be an OIDC issuer at this public URL (https://...): aws-login's oidc mode gets its "
+                            "tokens from the server; discovery at URL/.well-known/openid-configuration, signing "
+                            "key <data>/oidc-signing.pem")
     serve.add_argument("--page-size", type=int, default=100, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     limit_options(serve, timeout_default="10; a worker still busy a little later is killed")
@@ -194,9 +199,16 @@ def _serve(args: argparse.Namespace) -> int:
         raise EscError("--workers must be at least 1")
     if not 0 <= args.port <= 65535:
         raise EscError(f"--port {args.port} is not a port: use a number from 1 to 65535 (0: any free port)")
-    # 2. The data folder against its key, creating nothing.
+    issuer_url = None
+    if args.issuer_url is not None:
+        from ..server.oidc import check_issuer_url
+
+        issuer_url = check_issuer_url(args.issuer_url)
+    # 2. The data folder against its key (and its OIDC signing key), creating nothing.
     database = _database(args)
     launch.preflight(args.data, args.key_file, database)
+    if issuer_url is not None:
+        launch.preflight_signing_key(args.data)
     # 3. The sockets: a port in use or a bad host fails here, still with nothing created.
     sockets = launch.bind(args.host, args.port)
     try:
@@ -211,7 +223,7 @@ def _serve(args: argparse.Namespace) -> int:
             session_memory=int(args.session_memory * _MiB),
             session_org_memory=int(args.session_org_memory * _MiB) if args.session_org_memory else None,
             max_sessions=args.max_sessions, max_duration=max_duration,
-            default_duration=min(2 * 3600.0, max_duration), **evaluation)
+            default_duration=min(2 * 3600.0, max_duration), issuer_url=issuer_url, **evaluation)
         app = None
         if args.workers == 1:
             app = create_app(config)
@@ -228,6 +240,10 @@ def _serve(args: argparse.Namespace) -> int:
 
             where = redact_url(database) if database else args.data
             log.info("serving the ESC API on http://%s:%d/api/esc (data: %s)", shown, port, where)
+            issuer = app.state.server.issuer if app is not None else None
+            if issuer is not None:
+                log.info("OIDC issuer %s (signing key %s; discovery at %s/.well-known/openid-configuration)",
+                         issuer.url, issuer.keys[0].kid, issuer.url)
 
         if app is not None:
             launch.run(app, sockets, connections, announce)

@@ -48,7 +48,7 @@ def require_boto3(provider: str) -> Any:
     """The ``boto3`` module, or a :class:`ProviderError` naming the extra to install."""
     try:
         import boto3
-        import botocore.session
+        import botocore.session  # noqa: F401  (boto3 without botocore is a broken install)
     except ImportError:
         missing = True
     else:

@@ -41,7 +41,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 from ..durations import parse_duration
 from ..esc import Provider, ProviderError, Value, schema, to_plain
@@ -102,7 +102,13 @@ LOGIN_INPUTS = schema.Schema.from_json(
                     "sessionName": {"type": "string", "pattern": r"^[\w+=,.@-]{2,64}$"},
                     "duration": {"type": "string", "pattern": GO_DURATION, "default": _DEFAULT_DURATION},
                     "policyArns": {"type": "array", "items": {"type": "string"}},
-                    "subjectAttributes": {"type": "array", "items": {"type": "string"}},
+                    "subjectAttributes": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": [
+                            "rootEnvironment.name", "currentEnvironment.name", "pulumi.user.login",
+                            "pulumi.organization.login",
+                        ]},
+                    },
                 },
                 "required": ["roleArn", "sessionName"],
             },
@@ -232,9 +238,11 @@ class OidcTokenRequest:
     """What an OIDC token for one ``aws-login`` is for: a :data:`TokenSource` gets it.
 
     ``audience`` and ``subject`` are what Pulumi Cloud's issuer would put in the token
-    (``aws:<org>``, ``pulumi:environments:org:<org>:env:<project>/<env>``), ``None`` where the
-    execution context does not say (no organisation, no environment name); an issuer may add
-    the ``subject_attributes``. A source that only reads a token made elsewhere ignores them.
+    (``aws:<org>``, ``pulumi:environments:org:<org>:env:<project>/<env>``, or with
+    ``subject_attributes`` ``pulumi:environments:pulumi.organization.login:<org>:<attribute>:<value>...``),
+    ``None`` where the execution context does not say (no organisation, no environment name).
+    An issuer (``esc-pulumi serve --issuer-url``) signs them as they are; a source that only
+    reads a token made elsewhere ignores them.
     """
 
     role_arn: str
@@ -280,23 +288,66 @@ def environment_token(request: OidcTokenRequest, environ: Mapping[str, str] | No
     raise ProviderError(f"aws-login: oidc: {problem}")
 
 
-def _oidc_request(oidc: Mapping[str, Any], context: Mapping[str, Any]) -> OidcTokenRequest:
+# What ``subjectAttributes`` may name (Pulumi's), and where each value is in the context.
+SUBJECT_ATTRIBUTES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "rootEnvironment.name": (("rootEnvironment", "name"),),
+    # The environment that holds the login; the root's when the opener does not say.
+    "currentEnvironment.name": (("currentEnvironment", "name"), ("rootEnvironment", "name")),
+    "pulumi.user.login": (("pulumi", "user", "login"),),
+    "pulumi.organization.login": (("pulumi", "organization", "login"),),
+}
+
+
+def _oidc_request(oidc: Mapping[str, Any], context: Mapping[str, Any], defined_in: str | None = None
+                  ) -> OidcTokenRequest:
+    """The request for one login. The subject is Pulumi Cloud's: by default
+    ``pulumi:environments:org:<org>:env:<project>/<env>``; with ``subjectAttributes``,
+    ``pulumi:environments:pulumi.organization.login:<org>`` followed by ``:<attribute>:<value>``
+    for each attribute, in order (``None`` when a value is not in the context).
+
+    The environment is the one whose definition holds the login (``currentEnvironment``):
+    the context's when it says, else ``defined_in`` (where the call's inputs are written),
+    else the root environment being opened. Pulumi Cloud puts the root's name in the default
+    subject, which is ``<yaml>`` when the Pulumi CLI opens a stack's environments (as an
+    anonymous definition importing them); naming the login's own environment keeps the
+    subject meaningful there."""
+    if "currentEnvironment" not in context and defined_in:
+        context = {**context, "currentEnvironment": {"name": defined_in}}
     org = _context_text(context, "pulumi", "organization", "login")
-    env = _context_text(context, "currentEnvironment", "name")
+    env = _context_text(context, "currentEnvironment", "name") or _context_text(context, "rootEnvironment", "name")
+    attributes = tuple(str(a) for a in oidc.get("subjectAttributes") or ())
     audience = subject = None
     if org and env:  # both are needed: the audience depends on the environment's project
         project, _, name = env.partition("@")[0].rpartition("/")  # no @revision or @tag
         project = project or "default"
         audience = org if project == "default" else f"aws:{org}"
         subject = f"pulumi:environments:org:{org}:env:{project}/{name}"
+    if attributes and org:
+        subject = f"pulumi:environments:pulumi.organization.login:{org}"
+        for attribute in attributes:
+            value = next(filter(None, (_context_text(context, *p) for p in SUBJECT_ATTRIBUTES.get(attribute, ()))),
+                         None)
+            if value is None:
+                subject = None
+                break
+            subject += f":{attribute}:{value}"
+    elif attributes:
+        subject = None
     return OidcTokenRequest(
         role_arn=str(oidc["roleArn"]),
         session_name=str(oidc["sessionName"]),
         audience=audience,
         subject=subject,
-        subject_attributes=tuple(str(a) for a in oidc.get("subjectAttributes") or ()),
+        subject_attributes=attributes,
         context=context,
     )
+
+
+def _defined_in(inputs: Value) -> str | None:
+    """The environment whose definition holds the call's inputs (the range of the expression
+    that produced them), or None when the engine does not say."""
+    where = getattr(getattr(getattr(inputs, "defn", None), "range", None), "environment", None)
+    return where if isinstance(where, str) else None
 
 
 def _context_text(context: Mapping[str, Any], *path: str) -> str | None:
@@ -344,9 +395,10 @@ class AwsLogin(Provider):
         if "static" in data:
             # A key pair is its own login: nothing to call.
             return AwsCredentials.from_login(data["static"]).output()
-        return self._oidc(data["oidc"], secret_texts(inputs), context)
+        return self._oidc(data["oidc"], inputs, context)
 
-    def _oidc(self, oidc: Mapping[str, Any], hidden: Sequence[str], context: Mapping[str, Any]) -> dict[str, str]:
+    def _oidc(self, oidc: Mapping[str, Any], inputs: Value, context: Mapping[str, Any]) -> dict[str, str]:
+        hidden = secret_texts(inputs)
         duration_text = str(oidc.get("duration") or _DEFAULT_DURATION)
         try:
             seconds = parse_duration(duration_text)
@@ -356,7 +408,7 @@ class AwsLogin(Provider):
             raise sdk.fail(
                 f'aws-login: oidc: duration "{duration_text}" must be a Go duration from 15m to 12h', hidden
             )
-        request = _oidc_request(oidc, context)
+        request = _oidc_request(oidc, context, _defined_in(inputs))
         token = self.token_source(request)
         if not token:
             raise sdk.fail(_no_token_message(request), hidden)

@@ -7,11 +7,15 @@ Endpoints (all under ``/api/esc``; JSON or YAML bodies as the ESC API has them):
 - ``POST /environments/{org}/yaml/check``, ``POST /environments/{org}/yaml/open``,
   ``GET /environments/{org}/yaml/open/{id}`` (anonymous definitions, as the Pulumi CLI uses them)
 - ``GET|HEAD|PATCH|DELETE /environments/{org}/{project}/{env}`` definition, ETag, update, delete
-- ``POST .../clone``, ``GET .../decrypt``, ``POST .../open``, ``GET .../open/{id}`` (and
+- ``POST .../clone``, ``GET .../decrypt``, ``POST .../rotate`` (:mod:`.rotation`), ``POST .../open``, ``GET .../open/{id}`` (and
   ``.../open//{id}?property=path``)
 - ``GET .../versions``, ``GET .../versions/{version}``, ``POST .../versions/{version}/open``
 - ``GET|POST .../versions/tags``, ``GET|PATCH|DELETE .../versions/tags/{tag}``
 - ``GET|POST .../tags``, ``GET|PATCH|DELETE .../tags/{tag}``
+
+With ``ServerConfig.issuer_url`` (``esc-pulumi serve --issuer-url``), the OIDC issuer's
+``<issuer path>/.well-known/openid-configuration`` and ``.../jwks.json``, without a token
+(:mod:`.oidc`).
 
 and, outside ``/api/esc``, ``GET /healthz`` (the process is alive) and ``GET /readyz`` (the
 database answers: 503 while it does not), for load balancers.
@@ -71,8 +75,11 @@ from .accesslog import AccessLog, loggable_path, redacted_path
 from .audit import AuditUnavailable, AuditWriter
 from ..durations import DurationError, parse_duration
 from .keys import key_source, open_key
+from . import oidc
+from .oidc import OidcIssuer
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
 from .shared_sessions import SessionRow, SessionRows, id_hash, seal, session_rows, unseal
+from .rotation import RotateOutcome, job_rotate, rotate_paths
 from .transfer import pack_value, unpack_value
 from .encoding import dumps
 from .sessions import (
@@ -93,6 +100,7 @@ from .store import (
     EnvironmentInfo,
     NotFound,
     Invalid,
+    Revision,
     SQLiteStore,
     Store,
     TokenRecord,
@@ -133,7 +141,13 @@ class ServerConfig:
     key_file: Path | None = None
     page_size: int = 100
     max_body: int = 1 << 20
+    # None: the default registry, whose aws-login takes its OIDC tokens from this server's
+    # issuer (or fails, naming --issuer-url); an application's own registry is used as it is.
     providers: ProviderRegistry | None = None
+    # The server's public URL as an OIDC issuer (``esc-pulumi serve --issuer-url``; see
+    # :mod:`.oidc`), and its signing key file (None: ``<data>/oidc-signing.pem``).
+    issuer_url: str | None = None
+    oidc_key_file: Path | None = None
     # Open sessions hold plaintext in memory: their number, their estimated memory in all and
     # per organisation (None: all of it; the fair-share eviction still keeps organisations
     # apart), and their lifetime (the ``duration`` an open may ask for, and its default).
@@ -240,7 +254,10 @@ class EscServer:
             self.cipher = AesGcmCipher(read_key_file(key_source(Path(config.data_dir), config.key_file).path))
         else:
             self.cipher = load_server_key(Path(config.data_dir), config.key_file, store=self.store)
-        self.providers = config.providers or ProviderRegistry()
+        # Workers read the signing key the server made (or checked) before they started.
+        self.issuer = (OidcIssuer.load(config.issuer_url, Path(config.data_dir), create=not worker,
+                                       key_file=config.oidc_key_file) if config.issuer_url else None)
+        self.providers = config.providers or self._default_providers()
         # The engine's deadline is the request's time limit; the pool kills a worker a little
         # after it, so the engine's diagnostic (with its range) normally arrives first.
         limits = config.eval_limits
@@ -271,6 +288,15 @@ class EscServer:
             audit_store = SQLiteStore(self.store.path) if isinstance(self.store, SQLiteStore) else self.store
             self.audit = AuditWriter(audit_store, session_rows=session_rows(audit_store),
                                      session_limits=self.sessions.limits)
+
+    def _default_providers(self) -> ProviderRegistry:
+        """The registry every server has (the installed providers, by their entry points), its
+        ``aws-login`` taking OIDC tokens from this server only: never from the server's own
+        environment (``ESC_PULUMI_OIDC_TOKEN``), which every organisation would share."""
+        from ..providers.aws import AwsLogin
+
+        source = self.issuer.token_source if self.issuer is not None else oidc.no_issuer
+        return ProviderRegistry({"aws-login": AwsLogin(token_source=source)})
 
     # -- caches --------------------------------------------------------------------------------
 
@@ -447,20 +473,22 @@ class EscServer:
 
     def _evaluate(self, org: str, decl: Any, mode: str, actor: TokenRecord
                   ) -> tuple[Value, list[Diagnostic], _OrgLoader, bool]:
-        loader = _OrgLoader(self, org)
         if decl is None:  # an empty definition
-            return Value({}), [], loader, False
-        context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}}}
-        value, diags = evaluate(
-            decl,
-            mode=mode,  # type: ignore[arg-type]
-            loader=loader,
-            providers=self.providers,
-            decrypter=self.cipher.decrypt,
-            context=context,
-            limits=self.limits,
-        )
+            return Value({}), [], _OrgLoader(self, org), False
+        args = self.engine_args(org, decl, actor)
+        value, diags = evaluate(decl, mode=mode, **args)  # type: ignore[arg-type]
+        loader = args["loader"]
         return value, diags, loader, loader.dynamic
+
+    def engine_args(self, org: str, decl: Any, actor: TokenRecord) -> dict[str, Any]:
+        """What the engine gets to evaluate (or rotate) ``decl`` for ``actor`` in ``org``: the
+        organisation's loader, the providers, the decrypter, the context and the limits."""
+        # The root environment's name reaches providers too (the engine gives them this context
+        # as it is): aws-login's OIDC subject and audience name it.
+        context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}},
+                   "rootEnvironment": {"name": decl.name}}
+        return dict(loader=_OrgLoader(self, org), providers=self.providers, decrypter=self.cipher.decrypt,
+                    context=context, limits=self.limits)
 
     def cached_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord) -> Evaluation | None:
         """The evaluation of the same revisions, if it may be reused.
@@ -555,8 +583,11 @@ async def _yaml_text(request: Request, limit: int) -> str:
         raise ApiError(400, "the definition is not UTF-8 text") from None
 
 
-async def _json_object(request: Request, limit: int) -> dict[str, Any]:
+async def _json_object(request: Request, limit: int, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object body; with ``optional``, no body at all is ``{}``."""
     raw = await _body(request, limit)
+    if optional and not raw.strip():
+        return {}
     try:
         data = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
@@ -1035,6 +1066,45 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                                            f"revision {rev.number}")])
         return Response(text, media_type=YAML_TYPE)
 
+    @endpoint
+    async def rotate_env(request: Request) -> Response:
+        org, project, name = env_params(request)
+        # Rotating runs rotators with the environment's secrets and saves a new revision.
+        actor = server.authenticate(request, org, "write")
+        data = await _json_object(request, limit, optional=True)
+        try:
+            paths = rotate_paths(data)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        env_id, number = server.store.resolve_version(org, project, name, None)
+        target = f"{project}/{name}"
+        out: RotateOutcome = await run_job(job_rotate, org, actor, env_id, number, target, paths)
+        if _limited(out.diagnostics):
+            raise _limit_error(out.diagnostics)
+        if out.failed or out.text is None:
+            if out.rotated:
+                # Rotators that ran may have changed credentials whose new states are lost.
+                await server.audit_now([AuditEntry(
+                    now_iso(), org, actor.name, "environment.rotate.failed", target,
+                    f"revision {number}; rotators ran for {', '.join(out.rotated)}, their new states are discarded")])
+            message = ("rotation failed; nothing was saved" if out.failed
+                       else "nothing rotated: the selected calls could not run; nothing was saved")
+            raise ApiError(400, message, out.diagnostics or [error_diagnostic(message)])
+        try:
+            rev = server.store.update_environment(org, project, name, out.text, actor.name,
+                                                  Revision(env_id, number, "", "", "").etag)
+        except Conflict:
+            await server.audit_now([AuditEntry(
+                now_iso(), org, actor.name, "environment.rotate.failed", target,
+                f"revision {number} changed while rotating; rotators ran for {', '.join(out.rotated)}")])
+            raise ApiError(409, f"environment {target} changed while rotating (it was at revision {number}): "
+                                "nothing was saved; the rotators have run: rotate again to record new states") from None
+        await server.audit_now([AuditEntry(now_iso(), org, actor.name, "environment.rotate", target,
+                                           f"revision {number} -> {rev.number}: {', '.join(out.rotated)}")])
+        body = {"preRotationRevision": number, "postRotationRevision": rev.number, "rotated": list(out.rotated),
+                "diagnostics": [diagnostic_json(d) for d in out.diagnostics]}
+        return json_response(body, headers={"ETag": rev.etag, "Pulumi-ESC-Revision": str(rev.number)})
+
     async def _open_stored(request: Request, version: str | None) -> Response:
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "open")
@@ -1175,6 +1245,18 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         t = server.store.update_env_tag(org, project, name, tag, cur_value, new_name, new_value, actor.name)  # type: ignore[arg-type]
         return json_response(_env_tag_json(t))
 
+    # -- OIDC issuer (no token: relying parties such as AWS IAM fetch these) ----------------------
+
+    oidc_cache = {"Cache-Control": "public, max-age=300"}
+
+    async def oidc_discovery(request: Request) -> Response:
+        assert server.issuer is not None
+        return json_response(server.issuer.discovery(), headers=oidc_cache)
+
+    async def oidc_jwks(request: Request) -> Response:
+        assert server.issuer is not None
+        return json_response(server.issuer.jwks(), headers=oidc_cache)
+
     # -- routing ----------------------------------------------------------------------------------
 
     E = PREFIX + "/environments/{org}"
@@ -1191,6 +1273,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route(P, environment, methods=["GET", "HEAD", "PATCH", "DELETE"]),
         Route(P + "/clone", clone, methods=["POST"]),
         Route(P + "/decrypt", decrypt, methods=["GET"]),
+        Route(P + "/rotate", rotate_env, methods=["POST"]),
         Route(P + "/open", open_env, methods=["POST"]),
         Route(P + "/open/{sid}", read_session, methods=["GET"]),
         Route(P + "/open//{sid}", read_session, methods=["GET"]),
@@ -1202,6 +1285,12 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route(P + "/versions/{version}", revision, methods=["GET"]),
         Route(P + "/versions/{version}/open", open_env_at_version, methods=["POST"]),
     ]
+    if server.issuer is not None:
+        # Under the issuer URL's path, where discovery looks; and at the root as well, for a
+        # proxy that maps that path onto this server's root.
+        for base in dict.fromkeys((server.issuer.path, "")):
+            routes += [Route(base + oidc.DISCOVERY, oidc_discovery, methods=["GET"]),
+                       Route(base + oidc.JWKS, oidc_jwks, methods=["GET"])]
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

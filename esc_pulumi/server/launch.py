@@ -26,7 +26,8 @@ from ..errors import EscError
 from .connections import ConnectionLimits, protocol_class
 from .keys import key_source, open_key
 
-__all__ = ["bind", "preflight", "prepare", "run", "run_workers", "raise_open_files_limit"]
+__all__ = ["bind", "preflight", "preflight_signing_key", "prepare", "run", "run_workers",
+           "raise_open_files_limit"]
 
 log = logging.getLogger("esc_pulumi.server")
 
@@ -64,6 +65,17 @@ def preflight(data_dir: Path, key_file: Path | None, database: str | None = None
             open_key(source, store, Path(data_dir), create=False)
     finally:
         store.close()
+
+
+def preflight_signing_key(data_dir: Path) -> None:
+    """An existing OIDC signing key must be readable and an RSA key: EscError now, before the
+    bind, rather than a server that starts and cannot issue (a missing one is made later)."""
+    from .oidc import PREVIOUS_KEY_FILE, SIGNING_KEY_FILE, read_signing_key
+
+    for name in (SIGNING_KEY_FILE, PREVIOUS_KEY_FILE):
+        path = Path(data_dir) / name
+        if path.exists():
+            read_signing_key(path)
 
 
 def _has_data(store: Any) -> bool:

@@ -8,7 +8,6 @@ is one diagnostic with AWS's error code and message and no credential in it; not
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterator
 

@@ -40,29 +40,29 @@ values:
     host: ${{aws.params.host}}
 """
 
-BAD = f"""
+BAD = """
 values:
   login:
     fn::open::aws-login:
-      static: {{accessKeyId: AKIACHECK0000000001}}
+      static: {accessKeyId: AKIACHECK0000000001}
   both:
     fn::open::aws-login:
-      static: {{accessKeyId: a, secretAccessKey: b}}
-      oidc: {{roleArn: "arn:aws:iam::123456789012:role/esc", sessionName: ok}}
+      static: {accessKeyId: a, secretAccessKey: b}
+      oidc: {roleArn: "arn:aws:iam::123456789012:role/esc", sessionName: ok}
   oidc:
     fn::open::aws-login:
-      oidc: {{roleArn: not-an-arn, sessionName: x, duration: two hours}}
+      oidc: {roleArn: not-an-arn, sessionName: x, duration: two hours}
   secrets:
     fn::open::aws-secrets:
       region: 42
-      login: ${{login}}
+      login: ${login}
       get:
-        api-key: {{secretID: prod/api-key}}
+        api-key: {secretID: prod/api-key}
   params:
     fn::open::aws-parameter-store:
-      login: {{accessKeyId: a, secretAccessKey: b}}
+      login: {accessKeyId: a, secretAccessKey: b}
       get:
-        host: {{name: /prod/db/host, decrypt: "yes"}}
+        host: {name: /prod/db/host, decrypt: "yes"}
 """
 
 DURATION = r'"^[-+]?(0|(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"'

@@ -10,8 +10,10 @@ these plaintexts would otherwise turn up.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -224,3 +226,98 @@ def test_check_output(seeded: Aws, tmp_path: Path, project) -> None:
     assert "error: expected string, got number" in out
     assert leaks([out]) == []
     assert seeded.requests() == []
+
+
+# -- the server as an OIDC issuer ---------------------------------------------------------------
+
+ISSUED_APP = """
+values:
+  aws:
+    login:
+      fn::open::aws-login:
+        oidc: {roleArn: "arn:aws:iam::123456789012:role/leak", sessionName: leak-issuer, duration: 1h}
+    secrets:
+      fn::open::aws-secrets:
+        region: %s
+        login: ${aws.login}
+        get:
+          value: {secretId: leak/value}
+  pulumiConfig:
+    leaked: ${aws.secrets.value}
+""" % REGION
+# botocore refuses a policy ARN under 20 characters after the token is minted: a failure with
+# the token in hand, whose SDK message quotes the request's parameters.
+FAILING_APP = ISSUED_APP.replace("duration: 1h}", "duration: 1h, policyArns: [short]}")
+JWT_SHAPE = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,}")
+
+
+def signing_key_texts(data: Path) -> list[str]:
+    """The private key as anything could print it: the PEM, each line of its body, and the
+    private numbers in base64url (a JWK's form), decimal and hex."""
+    from cryptography.hazmat.primitives import serialization
+
+    from esc_pulumi.server.oidc import _uint
+
+    pem = (data / "oidc-signing.pem").read_text()
+    body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+    numbers = serialization.load_pem_private_key(pem.encode(), None).private_numbers()
+    private = [numbers.d, numbers.p, numbers.q, numbers.dmp1, numbers.dmq1, numbers.iqmp]
+    return [pem, *body, *(_uint(n) for n in private), *(str(n) for n in private), *(f"{n:x}" for n in private)]
+
+
+def test_the_issuers_key_and_tokens_never_show(seeded: Aws, moto_server, tmp_path: Path) -> None:
+    from esc_pulumi.server.oidc import OidcIssuer
+
+    from ..server.conftest import ORG, run_cli
+    from .test_aws_oidc_issuer import exchanges, start_issuing, store
+
+    # Debug logging, and evaluations on the server's own threads, so that the issuer's and the
+    # SDK's log records reach the server's log (spawned workers log nowhere).
+    env = start_issuing(tmp_path / "data", moto_server, tmp_path / "aws-home", "--log-level", "debug",
+                        "--eval-workers", "0")
+    try:
+        store(env, "myproj", "issued", ISSUED_APP)
+        store(env, "myproj", "failing", FAILING_APP)
+        seeded.requests()
+        shown: list[str] = []
+        # Through the SDK, and through esc-pulumi's own CLI with the server as its backend.
+        _, values, _ = env.client("opener").open_and_read_environment(ORG, "myproj", "issued")
+        assert values["pulumiConfig"] == {"leaked": SECRET_VALUE}
+        cli_env = {"ESC_PULUMI_BACKEND": env.server.url, "ESC_PULUMI_ORGANIZATION": ORG,
+                   "PULUMI_ACCESS_TOKEN": env.tokens["opener"]}
+        for args in (["--format", "json"], ["--format", "detailed"], ["aws"]):
+            r = run_script(["open", "myproj/issued", *args], cwd=tmp_path, env=cli_env)
+            assert r.code == 0, r.err
+            shown.append(r.out + r.err)
+        assert "[secret]" in shown[0], shown
+        r = run_script(["open", "myproj/failing"], cwd=tmp_path, env=cli_env)
+        assert r.code != 0 and "aws-login: oidc: AssumeRoleWithWebIdentity" in r.err, r.err
+        shown.append(r.out + r.err)
+        status, _, body = env.request("POST", f"/environments/{ORG}/myproj/failing/open", role="opener")
+        assert status == 400 and "ParamValidationError" in body["diagnostics"][0]["summary"], body
+        shown.append(json.dumps(body))
+        status, _, body = env.request("POST", f"/environments/{ORG}/yaml/open", ISSUED_APP, role="opener")
+        assert status == 400
+        shown.append(json.dumps(body))
+        # What the operator sees.
+        data = env.server.data
+        for args in (["audit"], ["audit", "--json"], ["token", "list"]):
+            r = run_cli("serve", *args, "--data", str(data))
+            shown.append(r.stdout + r.stderr)
+        assert "myproj/issued" in shown[-3]
+    finally:
+        env.server.stop()
+    log = env.server.log_path.read_text()
+    assert "issued an OIDC token: sub pulumi:environments:org:acme:env:myproj/issued" in log, log
+    assert "OIDC issuer http://127.0.0.1" in log
+    shown.append(log)
+
+    tokens = [f["WebIdentityToken"] for f in exchanges(seeded.requests())]
+    assert len(tokens) == 4, tokens  # the SDK's open and the CLI's three
+    url = f"{env.server.url}/oidc"
+    # A failing open minted a token too (ParamValidationError comes after the mint): mint one
+    # more of our own so that every shape of token is searched for.
+    tokens.append(OidcIssuer.load(url, data, create=False).mint("sub", "aws:acme"))
+    secret = [*tokens, *(t.rsplit(".", 1)[1] for t in tokens), *signing_key_texts(data)]
+    assert leaks(shown, secret) == []
+    assert [m.group(0) for text in shown for m in JWT_SHAPE.finditer(text)] == []

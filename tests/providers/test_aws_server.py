@@ -6,6 +6,8 @@ secret flags. Neither the server's log nor its audit holds a credential or a sec
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from typing import Iterator
 
 import pytest
@@ -101,3 +103,29 @@ def test_no_plaintext_in_the_log_or_the_audit(service: Env, aws) -> None:
     assert "audited" in audit
     log = service.server.log_path.read_text()
     assert [p for p in PLAINTEXTS if p in log + audit] == []
+
+
+def test_oidc_without_an_issuer_names_the_flag(service: Env, aws) -> None:
+    # A server started without --issuer-url has no token to give, and never takes one from its
+    # own environment (every organisation would share it): the login fails, naming the flag.
+    role = "arn:aws:iam::123456789012:role/esc"
+    text = DEFINITION.replace(
+        f"static:\n          accessKeyId: {ACCESS_KEY}\n          secretAccessKey: {{fn::secret: {SECRET_KEY}}}",
+        f"oidc: {{roleArn: '{role}', sessionName: no-issuer}}",
+    )
+    assert "oidc:" in text
+    client = service.client("admin")
+    client.create_environment(ORG, "myproj", "no-issuer")
+    client.update_environment_yaml(ORG, "myproj", "no-issuer", text)
+    status, _, body = service.request("POST", f"/environments/{ORG}/myproj/no-issuer/open", role="opener")
+    assert status == 400, body
+    assert body["diagnostics"][0]["summary"] == (
+        f'aws-login: oidc: no OIDC token for role "{role}": this server is not an OIDC issuer: start it with '
+        "esc-pulumi serve --issuer-url <its public https URL>, and register that URL as an OIDC identity "
+        "provider of the AWS account"
+    )
+    assert aws.requests() == []
+    # Nor does it serve an issuer's documents.
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(service.server.url + "/.well-known/openid-configuration", timeout=10)
+    assert info.value.code == 404
