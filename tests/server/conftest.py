@@ -291,7 +291,11 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
     """One real PostgreSQL server for the whole test session (fails, never skips, without binaries)."""
-    pg = PgServer.start(tmp_path_factory.mktemp("postgres") / "pg")
+    import tempfile
+
+    # Not under pytest's basetemp: its folders are 0700 and cleaned by any later pytest run of
+    # this user, while the postgres user must reach this one until the end.
+    pg = PgServer.start(Path(tempfile.mkdtemp(prefix="esc-pulumi-pg-")) / "pg")
     try:
         yield pg
     finally:

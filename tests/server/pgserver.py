@@ -127,4 +127,5 @@ class PgServer:
         try:
             self.stop_server("immediate")
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            shutil.rmtree(self.root.parent if self.root.parent.name.startswith("esc-pulumi-pg-") else self.root,
+                          ignore_errors=True)
