@@ -43,7 +43,8 @@ def preflight(data_dir: Path, key_file: Path | None, database: str | None = None
         source = key_source(Path(data_dir), key_file)
         store = open_store(Path(data_dir), database, max_size=1)
         try:
-            if source.path.exists() or _has_data(store):
+            # The database before the file (see keys.open_key): replicas may be starting together.
+            if _has_data(store) or source.path.exists():
                 open_key(source, store, Path(data_dir), create=False)
         finally:
             store.close()
