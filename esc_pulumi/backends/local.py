@@ -34,7 +34,37 @@ from typing import Any, Callable, Literal, Mapping
 
 from ..errors import BackendError, DecryptionError, DefinitionError, EnvironmentNotFound, EscError
 from ..refs import EnvironmentRef
+from ..secrets.binding import MOVED_FILE, file_binding
 from .base import OpenedEnvironment
+
+
+def env_name_of_ref(name: str) -> str:
+    """The canonical ``project/env`` of reference ``name`` (``env``, ``proj/env@tag``): what
+    the ciphertexts of its file are bound to."""
+    ref = EnvironmentRef.parse(name)
+    return f"{ref.project}/{ref.name}"
+
+
+def env_name_of_file(path: Path) -> str:
+    """The canonical ``project/env`` of the definition file ``path``
+    (``<DIR>/<project>/<env>[@<tag>].yaml``, as the backend lays them out), for
+    ``env encrypt``/``env decrypt``: its folder's name and its name without ``.yaml`` or tag.
+
+    Example::
+
+        env_name_of_file(Path("envs/app/dev@v1.yaml"))   # 'app/dev'
+    """
+    p = Path(os.path.abspath(path))
+    stem = p.name[: -len(p.suffix)] if p.suffix in (".yaml", ".yml") else p.name
+    return f"{p.parent.name}/{stem.split('@', 1)[0]}"
+
+
+def file_cipher(cipher: Any, name: str) -> Any:
+    """The :class:`~esc_pulumi.secrets.binding.BoundCipher` of environment ``name``
+    (``project/env``) of a file:// folder: new ciphertexts bound to it; old unbound ones open."""
+    from ..secrets.binding import BoundCipher
+
+    return BoundCipher(cipher, file_binding(name), legacy=cipher, moved=MOVED_FILE)
 
 
 class _Session:
@@ -46,7 +76,7 @@ class _Session:
         self.missing: dict[str, str] = {}  # environment name -> message
         self.decrypt_failures: list[str] = []
         self.loaded: list[str] = []
-        self._decrypt: Callable[[bytes], bytes] | None = None
+        self._cipher: Any = None  # the AesGcmCipher, made when a ciphertext is met
 
     def load(self, name: str):  # -> LoadedEnvironment
         from ..esc import LoadedEnvironment, LoadError
@@ -59,10 +89,22 @@ class _Session:
         except EscError as e:  # a bad name (InvalidReference), a path outside the folder, ...
             raise LoadError(str(e)) from None
         self.loaded.append(name)
-        return LoadedEnvironment(text=text, decrypter=self.decrypt)
+        return LoadedEnvironment(text=text, decrypter=self.decrypter_for(name))
 
-    def decrypt(self, payload: bytes) -> bytes:
-        if self._decrypt is None:
+    def decrypter_for(self, name: str) -> Callable[[bytes], bytes]:
+        """The decrypter of environment ``name``'s ciphertexts: bound to its canonical name
+        (``project/env``; a tag's file shares its environment's), old unbound ones still open."""
+        binding = file_binding(env_name_of_ref(name))
+
+        def decrypt(payload: bytes) -> bytes:
+            return self.decrypt(payload, binding)
+
+        return decrypt
+
+    def decrypt(self, payload: bytes, binding: bytes | None = None) -> bytes:
+        from ..secrets.binding import BoundCipher, MovedCiphertext
+
+        if self._cipher is None:
             from ..secrets.crypto import local_cipher
 
             try:
@@ -74,9 +116,14 @@ class _Session:
                 msg = "cannot decrypt a secret: no key is set: set ESC_PULUMI_PASSPHRASE or ESC_PULUMI_KEY_FILE"
                 self.decrypt_failures.append(msg)
                 raise DecryptionError(msg)
-            self._decrypt = cipher.decrypt
+            self._cipher = cipher
         try:
-            return self._decrypt(payload)
+            if binding is None:  # no environment of its own: unbound ciphertexts only
+                return self._cipher.decrypt(payload)
+            return BoundCipher(self._cipher, binding, legacy=self._cipher, moved=MOVED_FILE).decrypt(payload)
+        except MovedCiphertext:
+            self.decrypt_failures.append(MOVED_FILE)
+            raise
         except DecryptionError:
             self.decrypt_failures.append(
                 "cannot decrypt a secret: wrong ESC_PULUMI_PASSPHRASE or key file, or corrupted data"
@@ -310,21 +357,23 @@ class LocalBackend:
                     f"{self.display(path)} holds ciphertexts: set ESC_PULUMI_PASSPHRASE or "
                     "ESC_PULUMI_KEY_FILE to rotate it"
                 )
+            bound = file_cipher(cipher, env_name_of_ref(name))
             try:
-                decrypt_secrets(text, cipher.decrypt)
+                decrypt_secrets(text, bound.decrypt)
             except DecryptionError:
                 raise DecryptionError(
                     f"{self.display(path)}: its ciphertexts do not decrypt with the key from the "
-                    "environment (wrong passphrase or key file): nothing rotated"
+                    "environment (wrong passphrase or key file, or moved from another environment): "
+                    "nothing rotated"
                 ) from None
-            session._decrypt = cipher.decrypt
+            session._cipher = cipher
         context = dict(self.context)
         if organization and "pulumi" not in context:
             context["pulumi"] = {"organization": {"login": organization}}
         common = dict(
             loader=session,
             providers=self.providers if self.providers is not None else ProviderRegistry(),
-            decrypter=session.decrypt,
+            decrypter=session.decrypter_for(name),
             context=context,
             limits=limits if limits is not None else self.limits,
         )
@@ -352,7 +401,8 @@ class LocalBackend:
         result = dataclasses.replace(result, diagnostics=diags)
         if not result.patches:
             return result
-        new = apply_state_patches(text, result.patches, cipher.encrypt if cipher is not None else None)
+        new = apply_state_patches(
+            text, result.patches, file_cipher(cipher, env_name_of_ref(name)).encrypt if cipher is not None else None)
         target = path.resolve() if path.is_symlink() else path  # a link stays a link
         if target.read_bytes() != original:
             raise EscError(

@@ -130,7 +130,8 @@ def cmd_env_crypt(args: argparse.Namespace, *, decrypt: bool) -> int:
     from ..errors import DecryptionError
     from ..esc.syntax import parse_yaml
     from ..secrets.crypto import key_source, local_cipher
-    from ..secrets.definitions import decrypt_secrets, encrypt_secrets
+    from ..backends.local import env_name_of_file, file_cipher
+    from ..secrets.definitions import decrypt_secrets, encrypt_secrets, reseal_secrets
 
     cipher = local_cipher()
     if cipher is None:
@@ -152,18 +153,27 @@ def cmd_env_crypt(args: argparse.Namespace, *, decrypt: bool) -> int:
         broken = [d for d in diags if d.is_error]
         if broken:
             raise EscError(f"{name}: not valid YAML, nothing changed: {broken[0].summary}")
+        # Ciphertexts are bound to the environment the file is (<project>/<env>.yaml): one
+        # copied from another environment's file does not open here.
+        bound = file_cipher(cipher, env_name_of_file(path))
         try:
             if not decrypt:
                 # Every ciphertext of a file must open with one key: refuse to add ones made with
                 # another, which would leave a file no single key can open.
                 try:
-                    decrypt_secrets(original, cipher.decrypt)
+                    decrypt_secrets(original, bound.decrypt)
                 except DecryptionError:
                     raise EscError(
                         f"{name}: its existing ciphertexts do not decrypt with the key from "
-                        f"{key_source()}: use the key they were made with; nothing changed"
+                        f"{key_source()} for environment {env_name_of_file(path)}: wrong passphrase or key "
+                        "(use the key they were made with), or the file was moved or copied from another "
+                        "environment (`esc-pulumi env decrypt` it before moving it); nothing changed"
                     ) from None
-            new = decrypt_secrets(original, cipher.decrypt) if decrypt else encrypt_secrets(original, cipher.encrypt)
+                # Old, unbound, ciphertexts are re-encrypted bound to this environment.
+                original_bound = reseal_secrets(original, bound.decrypt, bound.encrypt, keep=bound.is_current)
+                new = encrypt_secrets(original_bound, bound.encrypt)
+            else:
+                new = decrypt_secrets(original, bound.decrypt)
         except EscError as e:
             raise type(e)(e.args[0] if str(e).startswith(f"{name}: ") else f"{name}: {e}") from None
         # A symlink is written through: its target gets the new text, the link stays a link.

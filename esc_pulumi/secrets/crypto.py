@@ -69,18 +69,19 @@ class AesGcmCipher:
     def __repr__(self) -> str:  # never show the key
         return "AesGcmCipher(<key>)"
 
-    def encrypt(self, plaintext: bytes) -> bytes:
-        """``nonce || ciphertext`` of ``plaintext``."""
+    def encrypt(self, plaintext: bytes, aad: bytes | None = None) -> bytes:
+        """``nonce || ciphertext`` of ``plaintext``, authenticating ``aad`` (associated data:
+        not stored, the same must be given to decrypt)."""
         nonce = os.urandom(NONCE_SIZE)
-        return nonce + self._aead.encrypt(nonce, bytes(plaintext), None)
+        return nonce + self._aead.encrypt(nonce, bytes(plaintext), aad)
 
-    def decrypt(self, payload: bytes) -> bytes:
-        """The plaintext of ``payload``; :class:`DecryptionError` if the key is wrong or the
-        payload was tampered with (the message never holds data)."""
+    def decrypt(self, payload: bytes, aad: bytes | None = None) -> bytes:
+        """The plaintext of ``payload``; :class:`DecryptionError` if the key is wrong, the
+        associated data differs or the payload was tampered with (the message never holds data)."""
         if len(payload) < NONCE_SIZE + 16:
             raise DecryptionError(_DECRYPT_FAILED)
         try:
-            return self._aead.decrypt(bytes(payload[:NONCE_SIZE]), bytes(payload[NONCE_SIZE:]), None)
+            return self._aead.decrypt(bytes(payload[:NONCE_SIZE]), bytes(payload[NONCE_SIZE:]), aad)
         except (InvalidTag, ValueError):
             raise DecryptionError(_DECRYPT_FAILED) from None
 

@@ -40,7 +40,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..esc.rotation import Patch
     from ..esc.values import Value
 
-__all__ = ["apply_state_patches", "decrypt_secrets", "encrypt_secrets", "plaintext_secrets", "uses_ciphertexts"]
+__all__ = [
+    "apply_state_patches", "decrypt_secrets", "encrypt_secrets", "plaintext_secrets", "reseal_secrets",
+    "uses_ciphertexts",
+]
 
 SECRET = "fn::secret"
 CIPHERTEXT = "ciphertext"
@@ -167,6 +170,28 @@ def _ciphertext_of(value: Node) -> str | None:
     return None
 
 
+def _ciphertexts(data: bytes) -> Iterator[tuple[_Site, Node, bytes]]:
+    """Each ``fn::secret: {ciphertext: ...}`` of a definition: its site, the value node and the
+    payload (:class:`DecryptionError` naming the secret's path for an invalid envelope)."""
+    for site in _sites(data):
+        value = site.entry.value
+        envelope = _ciphertext_of(value)
+        if envelope is None:
+            continue
+        try:
+            payload = unseal(envelope)
+        except EnvelopeError as e:
+            raise DecryptionError(f"cannot decrypt the secret at {site.path or '<root>'}: invalid ciphertext ({e})") from None
+        yield site, value, payload
+
+
+def _open(decrypt: Callable[[bytes], bytes], payload: bytes, site: _Site) -> bytes:
+    try:
+        return decrypt(payload)
+    except DecryptionError as e:  # say which secret: the message holds no data
+        raise type(e)(f"cannot decrypt the secret at {site.path or '<root>'}: {e}") from None
+
+
 def decrypt_secrets(text: str, decrypt: Callable[[bytes], bytes]) -> str:
     """Replace every ``fn::secret: {ciphertext: ...}`` by the plaintext string.
 
@@ -179,17 +204,9 @@ def decrypt_secrets(text: str, decrypt: Callable[[bytes], bytes]) -> str:
     """
     data = text.encode("utf-8")
     edits: list[tuple[int, int, bytes]] = []
-    for site in _sites(data):
-        value = site.entry.value
-        envelope = _ciphertext_of(value)
-        if envelope is None:
-            continue
+    for site, value, payload in _ciphertexts(data):
         try:
-            payload = unseal(envelope)
-        except EnvelopeError as e:
-            raise DecryptionError(f"cannot decrypt the secret at {site.path or '<root>'}: invalid ciphertext ({e})") from None
-        try:
-            plaintext = decrypt(payload).decode("utf-8")
+            plaintext = _open(decrypt, payload, site).decode("utf-8")
         except UnicodeDecodeError:
             raise DecryptionError("cannot decrypt: wrong passphrase or key, or corrupted data") from None
         literal = _literal(plaintext).encode("utf-8")
@@ -203,6 +220,33 @@ def decrypt_secrets(text: str, decrypt: Callable[[bytes], bytes]) -> str:
                 edits.append((j, end, b" " + literal))
                 continue
         edits.append((begin, end, literal))
+    if not edits:
+        return text
+    return _splice(data, edits).decode("utf-8")
+
+
+def reseal_secrets(
+    text: str, decrypt: Callable[[bytes], bytes], encrypt: Callable[[bytes], bytes],
+    keep: Callable[[bytes], bool] | None = None,
+) -> str:
+    """Re-encrypt every ``{ciphertext: ...}``: opened with ``decrypt``, sealed again with
+    ``encrypt``; only the envelope texts change (layout, comments and plaintext secrets stay).
+    A payload for which ``keep`` is true stays as it is. The plaintext exists only in memory.
+    Raises :class:`~esc_pulumi.errors.DecryptionError` naming the secret's path when one does
+    not open (nothing is returned half-done).
+
+    Example::
+
+        moved = reseal_secrets(text, here.decrypt, there.encrypt)
+    """
+    data = text.encode("utf-8")
+    edits: list[tuple[int, int, bytes]] = []
+    for site, value, payload in _ciphertexts(data):
+        if keep is not None and keep(payload):
+            continue
+        plaintext = _open(decrypt, payload, site)
+        node = value.entries[0].value  # type: ignore[attr-defined]
+        edits.append((node.range.begin.byte, node.range.end.byte, seal(encrypt(plaintext)).encode("ascii")))
     if not edits:
         return text
     return _splice(data, edits).decode("utf-8")

@@ -60,8 +60,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..secrets.crypto import AesGcmCipher
-from ..secrets.definitions import encrypt_secrets
-from ..errors import EscError, InvalidReference
+from ..secrets.definitions import encrypt_secrets, reseal_secrets
+from .keys import OrgKeyring, migrate_ciphertexts
+from ..errors import DecryptionError, EscError, InvalidReference
 from ..refs import NameKind, name_problem
 from ..esc import ANONYMOUS, EvalLimits, LoadedEnvironment, LoadError, ProviderRegistry, Value, evaluate, load_definition
 from ..esc.budget import LimitDiagnostic
@@ -232,7 +233,8 @@ class _OrgLoader:
         decl, diags = self.server.declaration(env_id, number, f"{ref.project}/{ref.name}")
         self.resolved.append((name, env_id, number))
         self.dynamic = self.dynamic or self.server.is_dynamic(env_id, number)
-        return LoadedEnvironment(text="", decl=decl, diagnostics=diags, decrypter=self.server.cipher.decrypt)
+        decrypter = self.server.keyring.for_env(self.org, ref.project, ref.name).decrypt
+        return LoadedEnvironment(text="", decl=decl, diagnostics=diags, decrypter=decrypter)
 
 
 class EscServer:
@@ -254,6 +256,13 @@ class EscServer:
             self.cipher = AesGcmCipher(read_key_file(key_source(Path(config.data_dir), config.key_file).path))
         else:
             self.cipher = load_server_key(Path(config.data_dir), config.key_file, store=self.store)
+        # Secrets are encrypted with per-organisation data keys, bound to their environment.
+        self.keyring = OrgKeyring(self.cipher, self.store)
+        if not worker:
+            count, backup = migrate_ciphertexts(self.store, self.keyring)
+            if count:
+                log.warning("re-encrypted the ciphertexts of %d revisions for their organisation and environment "
+                            "(the store before that: %s)", count, backup)
         # Workers read the signing key the server made (or checked) before they started.
         self.issuer = (OidcIssuer.load(config.issuer_url, Path(config.data_dir), create=not worker,
                                        key_file=config.oidc_key_file) if config.issuer_url else None)
@@ -467,27 +476,34 @@ class EscServer:
 
     # -- evaluation ------------------------------------------------------------------------------
 
-    def evaluate(self, org: str, decl: Any, mode: str, actor: TokenRecord) -> tuple[Value, list[Diagnostic]]:
-        value, diags, _, _ = self._evaluate(org, decl, mode, actor)
+    def evaluate(self, org: str, decl: Any, mode: str, actor: TokenRecord, env: tuple[str, str] | None = None
+                 ) -> tuple[Value, list[Diagnostic]]:
+        value, diags, _, _ = self._evaluate(org, decl, mode, actor, env)
         return value, diags
 
-    def _evaluate(self, org: str, decl: Any, mode: str, actor: TokenRecord
+    def _evaluate(self, org: str, decl: Any, mode: str, actor: TokenRecord, env: tuple[str, str] | None = None
                   ) -> tuple[Value, list[Diagnostic], _OrgLoader, bool]:
+        """``env``: the stored environment (project, name) ``decl`` is, whose ciphertexts it
+        opens; None for an anonymous definition (which opens none of its own)."""
         if decl is None:  # an empty definition
             return Value({}), [], _OrgLoader(self, org), False
-        args = self.engine_args(org, decl, actor)
+        args = self.engine_args(org, decl, actor, env)
         value, diags = evaluate(decl, mode=mode, **args)  # type: ignore[arg-type]
         loader = args["loader"]
         return value, diags, loader, loader.dynamic
 
-    def engine_args(self, org: str, decl: Any, actor: TokenRecord) -> dict[str, Any]:
+    def engine_args(self, org: str, decl: Any, actor: TokenRecord, env: tuple[str, str] | None = None
+                    ) -> dict[str, Any]:
         """What the engine gets to evaluate (or rotate) ``decl`` for ``actor`` in ``org``: the
-        organisation's loader, the providers, the decrypter, the context and the limits."""
+        organisation's loader, the providers, the decrypter (of the stored environment ``env``,
+        (project, name); None: an anonymous definition, which opens no ciphertext of its own),
+        the context and the limits."""
         # The root environment's name reaches providers too (the engine gives them this context
         # as it is): aws-login's OIDC subject and audience name it.
         context = {"pulumi": {"user": {"login": actor.name}, "organization": {"login": org}},
                    "rootEnvironment": {"name": decl.name}}
-        return dict(loader=_OrgLoader(self, org), providers=self.providers, decrypter=self.cipher.decrypt,
+        decrypter = self.keyring.for_env(org, *env).decrypt if env is not None else self.keyring.for_inline(org)
+        return dict(loader=_OrgLoader(self, org), providers=self.providers, decrypter=decrypter,
                     context=context, limits=self.limits)
 
     def cached_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord) -> Evaluation | None:
@@ -686,6 +702,21 @@ def _limit_error(diags: list[Diagnostic]) -> ApiError:
     return ApiError(422, message, [limit] if limit is not None else [error_diagnostic(message)])
 
 
+def _seal_for(server: "EscServer", org: str, project: str, name: str, text: str) -> str:
+    """``text`` to store as revision of ``org/project/name``: plaintext secrets encrypted for
+    it, and every ciphertext it already holds checked to be this environment's (one copied from
+    elsewhere is refused now, with its path, rather than failing every later open)."""
+    from ..secrets.definitions import decrypt_secrets, uses_ciphertexts
+
+    bound = server.keyring.for_env(org, project, name, create=True)
+    if uses_ciphertexts(text):
+        try:
+            decrypt_secrets(text, bound.decrypt)
+        except DecryptionError as e:
+            raise ApiError(400, f"{e}; nothing was saved") from None
+    return encrypt_secrets(text, bound.encrypt)
+
+
 def job_check(server: "EscServer", org: str, actor: TokenRecord, text: str
               ) -> tuple[int, bytes | None, list[Diagnostic]]:
     """``yaml/check``: (status, body, diagnostics); status 422 (no body) over a limit."""
@@ -704,7 +735,8 @@ def job_validate(server: "EscServer", org: str, actor: TokenRecord, text: str, e
     """The check before a save: the definition's diagnostics."""
     decl, diags = load_definition(text, env_name)
     if not _errors(diags) and decl is not None:
-        _, more = server.evaluate(org, decl, "check", actor)
+        project, _, name = env_name.partition("/")
+        _, more = server.evaluate(org, decl, "check", actor, (project, name))
         diags = diags + more
     return diags
 
@@ -738,7 +770,8 @@ def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[An
             return OpenOutcome([error_diagnostic(str(e))], [])
     if _errors(diags):
         return OpenOutcome(diags, [])
-    value, more, loader, dynamic = server._evaluate(org, decl, "open", actor)
+    env = tuple(source[3].split("/", 1)) if source[0] == "rev" else None
+    value, more, loader, dynamic = server._evaluate(org, decl, "open", actor, env)  # type: ignore[arg-type]
     if _errors(more):
         return OpenOutcome(diags, more)
     body = dumps({"properties": _properties(value, environment)})
@@ -1028,7 +1061,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             raise _limit_error(diags)
         if _errors(diags):
             raise ApiError(400, "the definition has errors; nothing was saved", diags)
-        stored = encrypt_secrets(text, server.cipher.encrypt)
+        stored = _seal_for(server, org, project, name, text)
         rev = server.store.update_environment(org, project, name, stored, actor.name, request.headers.get("if-match"))
         body = {"diagnostics": [diagnostic_json(d) for d in diags]}
         return json_response(body, headers={"ETag": rev.etag, "Pulumi-ESC-Revision": str(rev.number)})
@@ -1047,11 +1080,18 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             if not isinstance(v, bool):
                 raise ApiError(400, f"'{key}' must be a boolean")
             flags[key] = v
-        server.store.clone_environment(
-            org, project, name, dest_project, dest_name, actor.name,  # type: ignore[arg-type]
-            history=flags["preserveHistory"], env_tags=flags["preserveEnvironmentTags"],
-            revision_tags=flags["preserveRevisionTags"],
-        )
+        # Ciphertexts are bound to their environment: the copy's are re-encrypted for it.
+        source = server.keyring.for_env(org, project, name)
+        dest = server.keyring.for_env(org, dest_project, dest_name, create=True)  # type: ignore[arg-type]
+        try:
+            server.store.clone_environment(
+                org, project, name, dest_project, dest_name, actor.name,  # type: ignore[arg-type]
+                history=flags["preserveHistory"], env_tags=flags["preserveEnvironmentTags"],
+                revision_tags=flags["preserveRevisionTags"],
+                reseal=lambda text: reseal_secrets(text, source.decrypt, dest.encrypt),
+            )
+        except DecryptionError as e:
+            raise ApiError(400, f"cannot clone {project}/{name}: {e}; nothing was created") from None
         return Response(status_code=204)
 
     @endpoint
@@ -1061,7 +1101,10 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "decrypt")
         rev = server.store.get_revision(org, project, name, "latest")
-        text = decrypt_secrets(rev.yaml, server.cipher.decrypt)
+        try:
+            text = decrypt_secrets(rev.yaml, server.keyring.for_env(org, project, name).decrypt)
+        except DecryptionError as e:
+            raise ApiError(400, str(e)) from None
         await server.audit_now([AuditEntry(now_iso(), org, actor.name, "environment.decrypt", f"{project}/{name}",
                                            f"revision {rev.number}")])
         return Response(text, media_type=YAML_TYPE)

@@ -1,6 +1,9 @@
 """The server key: where it comes from, and the check that it is the key of the data.
 
-Secrets are stored encrypted with the server key. Started with another key (a ``--key-file``
+Secrets are stored encrypted with per-organisation data keys, which are stored wrapped by the
+server key (:class:`OrgKeyring`; each ciphertext bound to its org/project/env, see
+:mod:`esc_pulumi.secrets.binding`; :func:`migrate_ciphertexts` upgrades older stores). Started
+with another key (a ``--key-file``
 pointing elsewhere, a lost ``server.key`` that was then made anew), a server would run and
 fail every open with "wrong passphrase or key". So the store keeps a *key check value*: a
 fixed text encrypted with the key (AES-GCM: it tells nothing of the key, and only the same key
@@ -30,7 +33,7 @@ from ..secrets.crypto import AesGcmCipher, create_key_file, read_key_file
 from ..secrets.definitions import decrypt_secrets
 from .store import Store
 
-__all__ = ["KeySource", "KeyMismatch", "key_source", "open_key", "verify_key"]
+__all__ = ["KeySource", "KeyMismatch", "OrgKeyring", "key_source", "migrate_ciphertexts", "open_key", "verify_key"]
 
 KEY_CHECK = "key_check"
 _CHECK_TEXT = b"esc_pulumi server key check v1"
@@ -82,6 +85,16 @@ def verify_key(store: Store, cipher: AesGcmCipher, source: KeySource, data_dir: 
         if not ok:
             raise mismatch
         return True
+    # Org data keys are wrapped by the server key: one of them checks it (version 2 data).
+    some_key = store.some_org_key() if hasattr(store, "some_org_key") else None  # type: ignore[attr-defined]
+    if some_key is not None:
+        from ..secrets.binding import org_key_binding
+
+        try:
+            cipher.decrypt(some_key[1], org_key_binding(some_key[0]))
+        except DecryptionError:
+            raise mismatch from None
+        return False
     text = store.some_ciphertext() if hasattr(store, "some_ciphertext") else None  # type: ignore[attr-defined]
     if text is not None:
         def probe(payload: bytes) -> bytes:
@@ -140,3 +153,108 @@ def _read(source: KeySource) -> bytes:
         return read_key_file(source.path)
     except EscError as e:
         raise EscError(f"{e} ({source.origin})") from None
+
+
+# -- organisation data keys (envelope encryption) ----------------------------------------------
+
+FORMAT_META = "secrets_format"
+FORMAT = "2"  # every ciphertext bound to (org, project, env) under its org's data key
+
+
+class OrgKeyring:
+    """The per-organisation data keys of one server process, and the bound ciphers made from
+    them.
+
+    Each organisation has a random 256-bit data key, stored wrapped (AES-GCM) by the server key
+    with the organisation's name as associated data, so a wrapped key copied to another org
+    does not unwrap. Unwrapped keys are cached here (per process, per keyring): an open costs
+    no store read nor unwrap once the org's key is known.
+
+    Example::
+
+        ring = OrgKeyring(server_cipher, store)
+        c = ring.for_env("acme", "app", "dev")       # BoundCipher
+        c.decrypt(c.encrypt(b"x")) == b"x"
+    """
+
+    def __init__(self, server_cipher: AesGcmCipher, store: Store) -> None:
+        import threading
+
+        self._server = server_cipher
+        self._store = store
+        self._keys: dict[str, AesGcmCipher] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "OrgKeyring(<keys>)"
+
+    def org_cipher(self, org: str, *, create: bool) -> AesGcmCipher | None:
+        """``org``'s data key (None when it has none and ``create`` is false: no ciphertext
+        of that org can exist)."""
+        cipher = self._keys.get(org)
+        if cipher is not None:
+            return cipher
+        from ..secrets.binding import org_key_binding
+        from ..secrets.crypto import KEY_SIZE
+
+        with self._lock:
+            if org in self._keys:
+                return self._keys[org]
+            wrapped = self._store.get_org_key(org)
+            if wrapped is None:
+                if not create:
+                    return None
+                wrapped = self._store.put_org_key(
+                    org, self._server.encrypt(os.urandom(KEY_SIZE), org_key_binding(org)))
+            try:
+                key = self._server.decrypt(wrapped, org_key_binding(org))
+            except DecryptionError:
+                raise DecryptionError(
+                    f"the data key of organisation {org} does not open with the server key: "
+                    "the store was altered or belongs to another key") from None
+            cipher = self._keys[org] = AesGcmCipher(key)
+            return cipher
+
+    def for_env(self, org: str, project: str, name: str, *, create: bool = False, legacy: bool = False):
+        """The :class:`~esc_pulumi.secrets.binding.BoundCipher` of the stored environment
+        ``org/project/name`` (``create``: make the org's key if it has none, to encrypt;
+        ``legacy``: also open version 1 payloads with the server key, for the migration)."""
+        from ..secrets.binding import BoundCipher, server_binding
+
+        return BoundCipher(self.org_cipher(org, create=create), server_binding(org, project, name),
+                           legacy=self._server if legacy else None)
+
+    def for_inline(self, org: str):
+        """The decrypter of an anonymous (``yaml/open``, ``yaml/check``) definition: it has no
+        environment, and no API encrypts for one, so it holds no ciphertext of its own: every
+        ciphertext is refused (one copied from a stored environment, of this org or another,
+        must not open outside it). Its imports decrypt with their own environment's binding."""
+        from ..secrets.binding import INLINE_REFUSED, MovedCiphertext
+
+        def refuse(payload: bytes) -> bytes:
+            raise MovedCiphertext(INLINE_REFUSED)
+
+        return refuse
+
+
+def migrate_ciphertexts(store: Store, keyring: OrgKeyring) -> tuple[int, str | None]:
+    """Re-encrypt every version 1 (unbound, server key) ciphertext of every revision with its
+    org's data key and its (org, project, env) binding: one transaction after a backup of the
+    store; idempotent, and a no-op once the store is marked migrated. Returns (revisions
+    rewritten, backup location). A ciphertext that does not open aborts it all (EscError)."""
+    from ..secrets.definitions import reseal_secrets, uses_ciphertexts
+
+    if store.get_meta(FORMAT_META) == FORMAT:
+        return 0, None
+
+    def rewrite(org: str, project: str, name: str, yaml: str) -> str | None:
+        if "ciphertext" not in yaml or not uses_ciphertexts(yaml):
+            return None
+        target = keyring.for_env(org, project, name, create=True, legacy=True)
+        try:
+            new = reseal_secrets(yaml, target.decrypt, target.encrypt, keep=target.is_current)
+        except DecryptionError as e:
+            raise EscError(f"cannot migrate the ciphertexts of {org}/{project}/{name}: {e}; nothing was changed") from None
+        return None if new == yaml else new
+
+    return store.rewrite_revisions(rewrite, meta=(FORMAT_META, FORMAT))

@@ -12,7 +12,7 @@ every ``fn::rotate`` of the definition is rotated. The answer::
 The work runs in an evaluation worker (:func:`job_rotate`): a check first, which calls no
 rotator, so that a definition with errors fails before any credential has been changed; then
 the rotation; then the new states written into the stored definition (layout and comments
-kept, secrets encrypted with the server key). The handler then saves the text as a new
+kept, secrets encrypted for this environment with its organisation's key). The handler then saves the text as a new
 revision, conditional on the revision that was rotated still being the latest (``If-Match`` in
 the store): a definition changed meanwhile is not overwritten. Nothing is saved when anything
 fails, and every attempt is audited (``environment.rotate``, or ``environment.rotate.failed``
@@ -94,16 +94,19 @@ def job_rotate(server: "EscServer", org: str, actor: TokenRecord, env_id: int, n
         wanted.append(keys)
     # A check first, which calls no rotator: errors stop the rotation before any credential
     # has been changed that could then not be recorded.
-    _, check_diags = server.evaluate(org, decl, "check", actor)
+    project, _, env = name.partition("/")
+    _, check_diags = server.evaluate(org, decl, "check", actor, (project, env))
     if any(d.is_error for d in check_diags):
         return RotateOutcome(list(load_diags) + check_diags)
-    result = rotate(decl, paths=wanted or None, **server.engine_args(org, decl, actor))
+    result = rotate(decl, paths=wanted or None, **server.engine_args(org, decl, actor, (project, env)))
     diags = list(load_diags) + result.diagnostics
     ran = tuple(format_rotate_path(p.path) for p in result.patches)
     if result.failed or not result.patches:
         return RotateOutcome(diags, None, ran)
     try:
-        text = apply_state_patches(rev.yaml, result.patches, server.cipher.encrypt)
+        # New secrets are encrypted for this environment, as a save would (its binding).
+        sealer = server.keyring.for_env(org, project, env, create=True)
+        text = apply_state_patches(rev.yaml, result.patches, sealer.encrypt)
     except DefinitionError as e:  # names paths, never values
         return RotateOutcome(diags + [error_diagnostic(str(e))], None, ran)
     return RotateOutcome(diags, text, ran)

@@ -47,6 +47,29 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[emu.Emulat
         server.stop()
 
 
+def oidc_definition(role: str, session_name: str, secret_id: str, oidc_extra: str = "", values: str = "") -> str:
+    """An environment that logs in with ``aws-login``'s ``oidc`` (``oidc_extra``: more of its
+    inputs, as indented lines) and reads the secret ``secret_id`` as the config key ``apiKey``;
+    ``values``: more top-level values, as indented lines."""
+    return f"""
+values:
+  aws:
+    login:
+      fn::open::aws-login:
+        oidc:
+          roleArn: {role}
+          sessionName: {session_name}{oidc_extra}
+    secrets:
+      fn::open::aws-secrets:
+        region: {REGION}
+        login: ${{aws.login}}
+        get:
+          api-key: {{secretId: {secret_id}}}
+  pulumiConfig:
+    apiKey: ${{aws.secrets.api-key}}
+{values}"""
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -19,7 +19,7 @@ from esc_pulumi.errors import DefinitionError
 from esc_pulumi.esc import ProviderRegistry
 from esc_pulumi.providers.aws import AwsLogin, OidcTokenRequest
 
-from .conftest import REGION, Aws, closed_port
+from .conftest import Aws, closed_port, oidc_definition
 
 ROLE = "arn:aws:iam::123456789012:role/esc-oidc"
 STACK = "config:\n  esc:backend: file://envs\n  esc:environments: [myproj/app]\n"
@@ -35,26 +35,11 @@ TOKEN = jwt({"iss": "https://ci.example.test", "aud": "aws:acme", "sub": "repo:a
 
 
 def app(oidc_extra: str = "") -> str:
-    return f"""
-values:
-  aws:
-    login:
-      fn::open::aws-login:
-        oidc:
-          roleArn: {ROLE}
-          sessionName: esc-pulumi-test{oidc_extra}
-    secrets:
-      fn::open::aws-secrets:
-        region: {REGION}
-        login: ${{aws.login}}
-        get:
-          api-key: {{secretId: prod/api-key}}
-  pulumiConfig:
-    apiKey: ${{aws.secrets.api-key}}
+    return oidc_definition(ROLE, "esc-pulumi-test", "prod/api-key", oidc_extra, values="""\
   environmentVariables:
-    AWS_ACCESS_KEY_ID: ${{aws.login.accessKeyId}}
-    AWS_SESSION_TOKEN: ${{aws.login.sessionToken}}
-"""
+    AWS_ACCESS_KEY_ID: ${aws.login.accessKeyId}
+    AWS_SESSION_TOKEN: ${aws.login.sessionToken}
+""")
 
 
 def form(body: str) -> dict[str, str]:

@@ -26,30 +26,14 @@ from esc_pulumi.server.oidc import OidcIssuer, SigningKey, TOKEN_LIFETIME
 
 from ..server.conftest import ORG, ROLES, Env, ServerProcess, create_token, free_port, run_cli
 from . import emulator as emu
-from .conftest import _AWS_SCRUB, REGION, Aws, aws_environ
+from .conftest import _AWS_SCRUB, Aws, aws_environ, oidc_definition
 
 ROLE = "arn:aws:iam::123456789012:role/esc-issuer"
 SECRET_VALUE = "issuer-secret-value-P7"
 
 
 def definition(extra: str = "") -> str:
-    return f"""
-values:
-  aws:
-    login:
-      fn::open::aws-login:
-        oidc:
-          roleArn: {ROLE}
-          sessionName: esc-issuer-test{extra}
-    secrets:
-      fn::open::aws-secrets:
-        region: {REGION}
-        login: ${{aws.login}}
-        get:
-          api-key: {{secretId: issuer/api-key}}
-  pulumiConfig:
-    apiKey: ${{aws.secrets.api-key}}
-"""
+    return oidc_definition(ROLE, "esc-issuer-test", "issuer/api-key", extra)
 
 
 def start_issuing(data: Path, moto: emu.Emulator, home: Path, *extra: str, path: str = "/oidc",

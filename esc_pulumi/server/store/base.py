@@ -10,7 +10,7 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 LATEST = "latest"
 
@@ -158,7 +158,7 @@ class Store(Protocol):
     def create_environment(self, org: str, project: str, name: str, yaml: str, actor: str) -> Revision: ...
     def clone_environment(
         self, org: str, project: str, name: str, dest_project: str, dest_name: str, actor: str,
-        *, history: bool, env_tags: bool, revision_tags: bool,
+        *, history: bool, env_tags: bool, revision_tags: bool, reseal: Callable[[str], str] | None = None,
     ) -> Revision: ...
     def update_environment(
         self, org: str, project: str, name: str, yaml: str, actor: str, if_match: str | None = None
@@ -187,6 +187,16 @@ class Store(Protocol):
                    actor: str | None = None, action: str | None = None) -> list[AuditEntry]: ...
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    # Organisation data keys, wrapped by the server key (AES-GCM, the org as associated data).
+    # put_org_key stores ``wrapped`` unless the org has a key and returns the stored one: two
+    # processes creating a key at once agree on the first.
+    def get_org_key(self, org: str) -> bytes | None: ...
+    def put_org_key(self, org: str, wrapped: bytes) -> bytes: ...
+    # The migration hook: back up, then rewrite every revision and set ``meta`` in one
+    # transaction (nothing when ``rewrite`` changes nothing); (count, backup location).
+    def rewrite_revisions(
+        self, rewrite: Callable[[str, str, str, str], str | None], *, meta: tuple[str, str]
+    ) -> tuple[int, str | None]: ...
     def close(self) -> None: ...
 
 

@@ -115,9 +115,14 @@ CREATE INDEX sessions_org ON sessions (org, created);
 CREATE INDEX sessions_value ON sessions (value_id)
 """
 
+# Per-organisation data keys, wrapped by the server key. IF NOT EXISTS: the release that brought
+# them created the table before migrations were versioned.
+_SQLITE_ORG_KEYS = "CREATE TABLE IF NOT EXISTS org_keys (org TEXT PRIMARY KEY, wrapped BLOB NOT NULL, created TEXT NOT NULL)"
+
 SQLITE: tuple[Migration, ...] = (
     Migration(1, "environments, revisions, tags, tokens, audit, meta", _sqlite_base),
     Migration(2, "open sessions", _statements(_SQLITE_SESSIONS)),
+    Migration(3, "organisation data keys", _statements(_SQLITE_ORG_KEYS)),
 )
 
 # COLLATE "C": names compare and sort by code point, as on SQLite, whatever the database's locale
@@ -178,9 +183,13 @@ CREATE INDEX sessions_org ON sessions (org, created);
 CREATE INDEX sessions_value ON sessions (value_id)
 """
 
+_POSTGRES_ORG_KEYS = ('CREATE TABLE org_keys (org TEXT COLLATE "C" PRIMARY KEY, wrapped BYTEA NOT NULL, '
+                      'created TEXT NOT NULL)')
+
 POSTGRES: tuple[Migration, ...] = (
     Migration(1, "environments, revisions, tags, tokens, audit, meta", _statements(_POSTGRES_BASE)),
     Migration(2, "open sessions", _statements(_POSTGRES_SESSIONS)),
+    Migration(3, "organisation data keys", _statements(_POSTGRES_ORG_KEYS)),
 )
 
 LATEST_VERSION = max(m.version for m in SQLITE)

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import re
 import time
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .base import (
     LATEST,
@@ -251,7 +251,7 @@ class PostgresStore:
 
     def clone_environment(
         self, org: str, project: str, name: str, dest_project: str, dest_name: str, actor: str,
-        *, history: bool, env_tags: bool, revision_tags: bool,
+        *, history: bool, env_tags: bool, revision_tags: bool, reseal: Callable[[str], str] | None = None,
     ) -> Revision:
         now = now_iso()
         with self._tx() as conn:
@@ -285,6 +285,13 @@ class PostgresStore:
                     "INSERT INTO env_tags (env_id, name, value, created, modified, editor) "
                     "SELECT %s, name, value, created, modified, editor FROM env_tags WHERE env_id=%s",
                     (dest, src.id))
+            if reseal is not None:
+                # Ciphertexts are bound to their environment: re-encrypted for the copy's (a
+                # DecryptionError rolls the whole clone back).
+                for n, text in conn.execute("SELECT number, yaml FROM revisions WHERE env_id=%s", (dest,)).fetchall():
+                    new = reseal(text)
+                    if new != text:
+                        conn.execute("UPDATE revisions SET yaml=%s WHERE env_id=%s AND number=%s", (new, dest, n))
             yaml = conn.execute("SELECT yaml FROM revisions WHERE env_id=%s AND number=%s",
                                 (dest, number)).fetchone()[0]
             self._audit(conn, [AuditEntry(now, org, actor, "environment.clone", f"{dest_project}/{dest_name}",
@@ -602,9 +609,67 @@ class PostgresStore:
             conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
                          "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (key, value))
 
+    # -- organisation data keys and the migration of ciphertexts -----------------------------
+
+    def get_org_key(self, org: str) -> bytes | None:
+        """The wrapped data key of ``org`` (None: it has none yet)."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT wrapped FROM org_keys WHERE org=%s", (org,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_org_key(self, org: str, wrapped: bytes) -> bytes:
+        """Store ``wrapped`` as ``org``'s data key unless it has one; returns the one stored
+        (another replica's, when it won the race)."""
+        with self._tx() as conn:
+            conn.execute("INSERT INTO org_keys (org, wrapped, created) VALUES (%s,%s,%s) ON CONFLICT (org) DO NOTHING",
+                         (org, bytes(wrapped), now_iso()))
+            row = conn.execute("SELECT wrapped FROM org_keys WHERE org=%s", (org,)).fetchone()
+        return bytes(row[0])
+
+    def some_org_key(self) -> tuple[str, bytes] | None:
+        """One (org, wrapped data key), to check a server key against."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT org, wrapped FROM org_keys LIMIT 1").fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
+    def rewrite_revisions(
+        self, rewrite: Callable[[str, str, str, str], str | None], *, meta: tuple[str, str]
+    ) -> tuple[int, str | None]:
+        """Rewrite every revision: ``rewrite(org, project, name, yaml)`` returns the new text
+        (None: unchanged). If any changes, the revisions are first copied to a backup table
+        (``revisions_backup_<UTC time>``); then all are rewritten and ``meta`` set in ONE
+        transaction that holds the migrations' advisory lock (replicas starting together
+        migrate once; an exception from ``rewrite`` leaves everything as it was). Returns
+        (revisions rewritten, the backup table)."""
+        query = ("SELECT e.org, e.project, e.name, r.env_id, r.number, r.yaml FROM revisions r "
+                 "JOIN environments e ON e.id = r.env_id ORDER BY r.env_id, r.number")
+        with self._conn() as conn:
+            rows = conn.execute(query).fetchall()
+        # A dry run first, outside the transaction (``rewrite`` may prepare org keys then).
+        if not [1 for o, p, n, _, _, y in rows if rewrite(o, p, n, y) is not None]:
+            self.set_meta(*meta)
+            return 0, None
+        backup = "revisions_backup_" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()).lower()
+        count = 0
+        with self._tx() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (migrations.ADVISORY_LOCK,))
+            if conn.execute("SELECT value FROM meta WHERE key=%s", (meta[0],)).fetchone() == (meta[1],):
+                return 0, None  # another replica migrated while this one waited for the lock
+            if conn.execute("SELECT to_regclass(%s)", (backup,)).fetchone()[0] is None:
+                conn.execute(f"CREATE TABLE {backup} AS SELECT * FROM revisions")
+            for o, p, n, env_id, number, y in conn.execute(query).fetchall():
+                new = rewrite(o, p, n, y)
+                if new is not None and new != y:
+                    conn.execute("UPDATE revisions SET yaml=%s WHERE env_id=%s AND number=%s", (new, env_id, number))
+                    count += 1
+            conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
+                         "ON CONFLICT (key) DO UPDATE SET value=excluded.value", meta)
+        return count, f"table {backup}"
+
     def has_data(self) -> bool:
         with self._conn() as conn:
-            return conn.execute("SELECT 1 FROM revisions LIMIT 1").fetchone() is not None
+            return conn.execute(
+                "SELECT 1 FROM revisions UNION ALL SELECT 1 FROM org_keys LIMIT 1").fetchone() is not None
 
     def some_ciphertext(self) -> str | None:
         with self._conn() as conn:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterable, Sequence
+import time
+from typing import Callable, Iterable, Sequence
 
 from . import migrations
 from .files import private_file, private_folder, tighten_file
@@ -163,7 +164,7 @@ class SQLiteStore:
 
     def clone_environment(
         self, org: str, project: str, name: str, dest_project: str, dest_name: str, actor: str,
-        *, history: bool, env_tags: bool, revision_tags: bool,
+        *, history: bool, env_tags: bool, revision_tags: bool, reseal: Callable[[str], str] | None = None,
     ) -> Revision:
         now = now_iso()
         with self._tx():
@@ -211,6 +212,15 @@ class SQLiteStore:
                     "SELECT ?, name, value, created, modified, editor FROM env_tags WHERE env_id=?",
                     (dest, src.id),
                 )
+            if reseal is not None:
+                # Ciphertexts are bound to their environment: re-encrypted for the copy's (a
+                # DecryptionError rolls the whole clone back).
+                for n, text in self._db.execute(
+                    "SELECT number, yaml FROM revisions WHERE env_id=?", (dest,)
+                ).fetchall():
+                    new = reseal(text)
+                    if new != text:
+                        self._db.execute("UPDATE revisions SET yaml=? WHERE env_id=? AND number=?", (new, dest, n))
             yaml = self._db.execute(
                 "SELECT yaml FROM revisions WHERE env_id=? AND number=?", (dest, number)
             ).fetchone()[0]
@@ -532,10 +542,75 @@ class SQLiteStore:
             self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                              "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (key, value))
 
+    # -- organisation data keys and the migration of ciphertexts -----------------------------
+
+    def get_org_key(self, org: str) -> bytes | None:
+        """The wrapped data key of ``org`` (None: it has none yet)."""
+        with self._lock:
+            row = self._db.execute("SELECT wrapped FROM org_keys WHERE org=?", (org,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_org_key(self, org: str, wrapped: bytes) -> bytes:
+        """Store ``wrapped`` as ``org``'s data key unless it has one; returns the one stored
+        (another process's, when it won the race)."""
+        with self._tx():
+            self._db.execute("INSERT INTO org_keys (org, wrapped, created) VALUES (?,?,?) ON CONFLICT (org) DO NOTHING",
+                             (org, bytes(wrapped), now_iso()))
+            row = self._db.execute("SELECT wrapped FROM org_keys WHERE org=?", (org,)).fetchone()
+        return bytes(row[0])
+
+    def rewrite_revisions(
+        self, rewrite: Callable[[str, str, str, str], str | None], *, meta: tuple[str, str]
+    ) -> tuple[int, str | None]:
+        """Rewrite every revision of every environment: ``rewrite(org, project, name, yaml)``
+        returns the new text (None: unchanged). If any changes, the database is first backed up
+        to ``backup-<UTC time>.db`` beside it (SQLite's backup API: a consistent copy); then all
+        revisions are rewritten, and ``meta`` set, in ONE transaction: an exception from
+        ``rewrite`` leaves everything as it was. Returns (revisions rewritten, backup path)."""
+        query = ("SELECT e.org, e.project, e.name, r.env_id, r.number, r.yaml FROM revisions r "
+                 "JOIN environments e ON e.id = r.env_id ORDER BY r.env_id, r.number")
+        with self._lock:
+            rows = self._db.execute(query).fetchall()
+        # A dry run first, outside any transaction: the backup cannot be taken inside one.
+        # (Every row: ``rewrite`` may prepare what it needs, such as org keys, outside the
+        # transaction too.)
+        if not [1 for o, p, n, _, _, y in rows if rewrite(o, p, n, y) is not None]:
+            self.set_meta(*meta)
+            return 0, None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        backup, i = self.path.with_name(f"backup-{stamp}.db"), 1
+        while backup.exists():
+            backup, i = self.path.with_name(f"backup-{stamp}-{i}.db"), i + 1
+        private_file(backup)
+        with self._lock:
+            target = sqlite3.connect(str(backup))
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+        count = 0
+        with self._tx():
+            # Read again under the write lock: another process may have written meanwhile.
+            for o, p, n, env_id, number, y in self._db.execute(query).fetchall():
+                new = rewrite(o, p, n, y)
+                if new is not None and new != y:
+                    self._db.execute("UPDATE revisions SET yaml=? WHERE env_id=? AND number=?", (new, env_id, number))
+                    count += 1
+            self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value=excluded.value", meta)
+        return count, str(backup)
+
+    def some_org_key(self) -> tuple[str, bytes] | None:
+        """One (org, wrapped data key), to check a server key against."""
+        with self._lock:
+            row = self._db.execute("SELECT org, wrapped FROM org_keys LIMIT 1").fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
     def has_data(self) -> bool:
         """Whether any environment revision is stored (secrets encrypted with some key)."""
         with self._lock:
-            return self._db.execute("SELECT 1 FROM revisions LIMIT 1").fetchone() is not None
+            return self._db.execute(
+                "SELECT 1 FROM revisions UNION ALL SELECT 1 FROM org_keys LIMIT 1").fetchone() is not None
 
     def some_ciphertext(self) -> str | None:
         """A stored revision that holds a ciphertext (the newest), to check a key against."""
