@@ -189,6 +189,11 @@ def prepare(config: Any) -> None:
         load_server_key(Path(config.data_dir), config.key_file, store=store)
     finally:
         store.close()
+    if getattr(config, "issuer_url", None):
+        from .oidc import OidcIssuer
+
+        OidcIssuer.load(config.issuer_url, Path(config.data_dir), create=True,
+                        key_file=getattr(config, "oidc_key_file", None))
 
 
 def _serve_worker(config: Any, sockets: list[socket.socket], limits: ConnectionLimits, log_level: int,
