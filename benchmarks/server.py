@@ -23,12 +23,20 @@ own process's resident memory is measured before, half-way and after (target: it
 most the budget plus 100 MB, what one such open holds while it is being built and answered;
 without the bound it grew by about 11 MB an open, linearly).
 
-Every open's audit entry is on disk before its answer (group commit), so the open figures
-include that. Each figure is printed with its target and a met/missed verdict.
+Then the stores (issue 13): open throughput and p50/p99 with 20 clients on SQLite in one
+process, on PostgreSQL in one process, and on PostgreSQL in two processes (``--workers 2``),
+each with its own ping floor (targets: two processes at least 1.6x one process's open
+throughput; open p50 at most 3x the ping floor's p50). The PostgreSQL server is a temporary
+one started from the machine's binaries (as the tests do), or ``--database URL``.
+
+Every open's audit entry is on disk before its answer (group commit), and its session is in
+the database (encrypted) before its answer, so the open figures include both. Each figure is
+printed with its target and a met/missed verdict.
 
 Usage::
 
     python benchmarks/server.py [--clients 20] [--requests 4000] [--session-opens 60]
+    python benchmarks/server.py --only stores [--database postgresql://...]
 """
 from __future__ import annotations
 
@@ -48,7 +56,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from verdict import at_most
+from verdict import at_least, at_most
 
 ORG = "bench"
 
@@ -337,13 +345,98 @@ def _session_memory_figures(opens: int, budget_mb: int = 64) -> None:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def _start_seeded(data: Path, extra: list[str], environ: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, str]:
+    """A server on ``data`` (and ``extra`` options) with the benchmark's environments stored."""
+    port = _free_port()
+    token = subprocess.run(
+        [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", "admin"],
+        check=True, capture_output=True, text=True, env=environ,
+    ).stdout.strip().splitlines()[-1]
+    log = open(data / "server.log", "ab")
+    proc = subprocess.Popen([*_cli(), "serve", "--port", str(port), "--data", str(data), "--log-level", "warning",
+                             *extra], stdout=log, stderr=log, env=environ)
+    base = f"http://127.0.0.1:{port}/api/esc"
+    for _ in range(1200):
+        try:
+            urllib.request.urlopen(base + "/ping", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError((data / "server.log").read_text())
+            time.sleep(0.05)
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    for name, text in _definitions().items():
+        req = urllib.request.Request(f"{base}/environments/{ORG}", method="POST", headers=headers,
+                                     data=json.dumps({"project": "default", "name": name}).encode())
+        urllib.request.urlopen(req).read()
+        req = urllib.request.Request(f"{base}/environments/{ORG}/default/{name}", method="PATCH",
+                                     headers={**headers, "Content-Type": "application/x-yaml"}, data=text.encode())
+        urllib.request.urlopen(req).read()
+    return proc, port, token
+
+
+def _store_figures(clients: int, requests: int, database: str | None) -> None:
+    """Open throughput and latency per store and process count (see the module docstring)."""
+    import os
+
+    pg = None
+    root = Path(tempfile.mkdtemp(prefix="esc-bench-stores-"))
+    try:
+        if database is None:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "server"))
+            from pgserver import PgServer
+
+            pg = PgServer.start(root / "pg")
+        results: dict[str, dict[str, float]] = {}
+        print(f"stores: {clients} clients, {requests} opens each (a keep-alive connection per client)")
+        for label, use_pg, workers in (("sqlite x1", False, 1), ("postgres x1", True, 1), ("postgres x2", True, 2)):
+            data = root / label.replace(" ", "-")
+            data.mkdir()
+            environ = dict(os.environ)
+            environ.pop("ESC_PULUMI_DATABASE", None)
+            if use_pg:
+                environ["ESC_PULUMI_DATABASE"] = database or pg.new_database()  # type: ignore[union-attr]
+            proc, port, token = _start_seeded(data, ["--workers", str(workers)], environ)
+            try:
+                auth = {"Authorization": f"token {token}"}
+                open_path = f"/api/esc/environments/{ORG}/default/app/open"
+
+                def ping(conn: http.client.HTTPConnection) -> None:
+                    _call(conn, "GET", "/api/esc/ping", {})
+
+                def open_only(conn: http.client.HTTPConnection) -> None:
+                    _call(conn, "POST", open_path, auth)
+
+                _load(port, clients, 200, ping)
+                _load(port, clients, 400, open_only)  # warm-up: every process's caches
+                floor = _stats(f"{label} ping", _load(port, clients, requests, ping), None)
+                opened = _stats(f"{label} open", _load(port, clients, requests, open_only), floor)
+                results[label] = opened
+                p50 = opened["p50"] / floor["p50"]
+                print(f"{'':<12} open p50 = x{p50:.2f} the ping floor's p50 {at_most(p50, 3)}")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        scale = results["postgres x2"]["rate"] / results["postgres x1"]["rate"]
+        print(f"postgres: 2 processes = x{scale:.2f} one process's open throughput {at_least(scale, 1.6)}")
+    finally:
+        if pg is not None:
+            pg.teardown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--requests", type=int, default=4000, help="operations per scenario")
     ap.add_argument("--pings", type=int, default=1000, help="pings for each /ping p99 of the bomb figures")
     ap.add_argument("--session-opens", type=int, default=30, help="opens of ~0.9 MB definitions for the memory figure")
+    ap.add_argument("--only", choices=["server", "stores"], default=None, help="only these figures")
+    ap.add_argument("--database", default=None, help="the PostgreSQL of the store figures (default: a temporary one)")
     args = ap.parse_args(argv)
+    if args.only == "stores":
+        _store_figures(args.clients, args.requests, args.database)
+        return 0
 
     data = Path(tempfile.mkdtemp(prefix="esc-bench-"))
     port = _free_port()
@@ -408,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(timeout=15)
         shutil.rmtree(data, ignore_errors=True)
     _session_memory_figures(args.session_opens)
+    if args.only is None:
+        _store_figures(args.clients, args.requests, args.database)
     return 0
 
 

@@ -30,6 +30,7 @@ from ..server.auth import ROLES, new_token, parse_lifetime
 __all__ = ["register", "main"]
 
 DEFAULT_DATA = "esc-data"
+DATABASE_VAR = "ESC_PULUMI_DATABASE"
 _MiB = 1 << 20
 
 log = logging.getLogger("esc_pulumi.server")
@@ -60,6 +61,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--page-size", type=int, default=100, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     limit_options(serve, timeout_default="10; a worker still busy a little later is killed")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="server processes sharing the port (default 1); each answers any request, "
+                            "sessions included, on either store")
     serve.add_argument("--eval-workers", type=int, default=None, metavar="N",
                        help="evaluation worker processes (default 2; 0: threads in the server process)")
     g = serve.add_argument_group("open sessions (they hold plaintext in memory)")
@@ -109,6 +113,12 @@ def register(subparsers: Any) -> None:
     revoke.set_defaults(func=_token_revoke)
     token.set_defaults(func=lambda args: (token.print_help(sys.stderr), 2)[1])
 
+    migrate = sub.add_parser("migrate", help="apply the store's schema migrations (a server applies them on start)")
+    _data_arg(migrate)
+    migrate.add_argument("--check", action="store_true",
+                         help="only list the migrations still pending; exit 1 when there are any (deploy pipelines)")
+    migrate.set_defaults(func=_migrate)
+
     audit = sub.add_parser("audit", help="print the audit log (opens, changes, denied requests), oldest first")
     _data_arg(audit)
     audit.add_argument("--org", default=None, help="only this organization")
@@ -124,14 +134,26 @@ def register(subparsers: Any) -> None:
 def _data_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=Path(DEFAULT_DATA),
                    help=f"data folder (SQLite database, server key; default ./{DEFAULT_DATA})")
+    p.add_argument("--database", default=None, metavar="URL",
+                   help="a PostgreSQL database instead of SQLite: postgresql://user@host:5432/dbname "
+                        f"(default ${DATABASE_VAR}; the key file stays in --data or --key-file)")
 
 
-def _store(data: Path, create: bool = True):
-    from ..server.store import SQLiteStore
+def _database(args: argparse.Namespace) -> str | None:
+    """``--database``, else ``$ESC_PULUMI_DATABASE``, else None (SQLite in --data)."""
+    import os
 
-    if not create and not (data / "esc.db").exists():
+    return args.database or os.environ.get(DATABASE_VAR) or None
+
+
+def _store(args: argparse.Namespace, create: bool = True):
+    from ..server.store import open_store
+
+    data: Path = args.data
+    database = _database(args)
+    if not database and not create and not (data / "esc.db").exists():
         raise EscError(f"no server data in {data}: create a token or start 'esc-pulumi serve --data {data}' first")
-    store = SQLiteStore(data / "esc.db", create=create)
+    store = open_store(data, database, create=create, **({"max_size": 1} if database else {}))
     for warning in store.warnings:
         print(f"esc-pulumi: warning: {warning}", file=sys.stderr)
     return store
@@ -173,6 +195,8 @@ def _serve(args: argparse.Namespace) -> int:
     _positive(max_duration, "--session-max-duration", "a positive duration, such as 24h")
     connections = ConnectionLimits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
                                    keep_alive_timeout=args.keep_alive_timeout, max_connections=args.max_connections)
+    if args.workers < 1:
+        raise EscError("--workers must be at least 1")
     if not 0 <= args.port <= 65535:
         raise EscError(f"--port {args.port} is not a port: use a number from 1 to 65535 (0: any free port)")
     issuer_url = None
@@ -181,7 +205,8 @@ def _serve(args: argparse.Namespace) -> int:
 
         issuer_url = check_issuer_url(args.issuer_url)
     # 2. The data folder against its key (and its OIDC signing key), creating nothing.
-    launch.preflight(args.data, args.key_file)
+    database = _database(args)
+    launch.preflight(args.data, args.key_file, database)
     if issuer_url is not None:
         launch.preflight_signing_key(args.data)
     # 3. The sockets: a port in use or a bad host fails here, still with nothing created.
@@ -194,26 +219,36 @@ def _serve(args: argparse.Namespace) -> int:
         from ..server.app import ServerConfig, create_app
 
         config = ServerConfig(
-            data_dir=args.data, key_file=args.key_file, page_size=args.page_size,
+            data_dir=args.data, database=database, key_file=args.key_file, page_size=args.page_size,
             session_memory=int(args.session_memory * _MiB),
             session_org_memory=int(args.session_org_memory * _MiB) if args.session_org_memory else None,
             max_sessions=args.max_sessions, max_duration=max_duration,
             default_duration=min(2 * 3600.0, max_duration), issuer_url=issuer_url, **evaluation)
-        app = create_app(config)
-        for warning in app.state.server.store.warnings:
-            log.warning("%s", warning)
+        app = None
+        if args.workers == 1:
+            app = create_app(config)
+            for warning in app.state.server.store.warnings:
+                log.warning("%s", warning)
+        else:
+            launch.prepare(config)
         host, port = sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
 
         def announce() -> None:
             # 5. Only now is it true.
-            log.info("serving the ESC API on http://%s:%d/api/esc (data: %s)", shown, port, args.data)
-            issuer = app.state.server.issuer
+            from ..server.store.postgres import redact_url
+
+            where = redact_url(database) if database else args.data
+            log.info("serving the ESC API on http://%s:%d/api/esc (data: %s)", shown, port, where)
+            issuer = app.state.server.issuer if app is not None else None
             if issuer is not None:
                 log.info("OIDC issuer %s (signing key %s; discovery at %s/.well-known/openid-configuration)",
                          issuer.url, issuer.keys[0].kid, issuer.url)
 
-        launch.run(app, sockets, connections, announce)
+        if app is not None:
+            launch.run(app, sockets, connections, announce)
+        else:
+            launch.run_workers(config, sockets, connections, args.workers, announce)
     finally:
         for s in sockets:
             s.close()
@@ -236,7 +271,7 @@ def _token_create(args: argparse.Namespace) -> int:
         token, record = new_token(args.org, args.role, args.name, lifetime)
     except ValueError as e:
         raise EscError(str(e)) from None
-    store = _store(args.data)
+    store = _store(args)
     try:
         store.add_token(record)
     except Conflict as e:
@@ -258,7 +293,7 @@ def _token_json(r: Any, now: float) -> dict[str, Any]:
 def _token_list(args: argparse.Namespace) -> int:
     from ..server.accesslog import escape
 
-    store = _store(args.data, create=False)
+    store = _store(args, create=False)
     try:
         records = store.list_tokens(args.org)
     finally:
@@ -281,7 +316,7 @@ def _token_list(args: argparse.Namespace) -> int:
 def _token_revoke(args: argparse.Namespace) -> int:
     from ..server.accesslog import escape
 
-    store = _store(args.data, create=False)
+    store = _store(args, create=False)
     try:
         records = store.list_tokens(args.org)
         wanted = args.token.strip()
@@ -308,6 +343,41 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from ..server.store import migrations
+    from ..server.store.postgres import PostgresStore, redact_url
+
+    database = _database(args)
+    where = redact_url(database) if database else str(args.data / "esc.db")
+    if args.check:
+        if database:
+            store = PostgresStore(database, max_size=1, migrate=None)
+            try:
+                with store._conn() as conn:
+                    todo = migrations.pending_postgres(conn)
+            finally:
+                store.close()
+        elif (args.data / "esc.db").exists():
+            db = sqlite3.connect(str(args.data / "esc.db"), isolation_level=None)
+            try:
+                todo = migrations.pending_sqlite(db)
+            finally:
+                db.close()
+        else:
+            todo = list(migrations.SQLITE)
+        for m in todo:
+            print(f"pending: {m.version} {m.name}")
+        print(f"{where}: {'%d migrations pending' % len(todo) if todo else 'schema up to date'} "
+              f"(version {migrations.LATEST_VERSION} is this release's)", file=sys.stderr)
+        return 1 if todo else 0
+    store = _store(args)  # opening applies them, under the migrations' lock
+    store.close()
+    print(f"{where}: schema up to date (version {migrations.LATEST_VERSION})", file=sys.stderr)
+    return 0
+
+
 def _audit(args: argparse.Namespace) -> int:
     from ..server.accesslog import escape
 
@@ -320,7 +390,7 @@ def _audit(args: argparse.Namespace) -> int:
             raise EscError("--env must name an environment: project/env")
         if "/" not in environment:
             environment = f"default/{environment}"
-    store = _store(args.data, create=False)
+    store = _store(args, create=False)
     try:
         entries = store.read_audit(args.org, args.limit, environment=environment, actor=args.actor,
                                    action=args.action)

@@ -17,6 +17,12 @@ With ``ServerConfig.issuer_url`` (``esc-pulumi serve --issuer-url``), the OIDC i
 ``<issuer path>/.well-known/openid-configuration`` and ``.../jwks.json``, without a token
 (:mod:`.oidc`).
 
+and, outside ``/api/esc``, ``GET /healthz`` (the process is alive) and ``GET /readyz`` (the
+database answers: 503 while it does not), for load balancers.
+
+A store call that finds the database away (PostgreSQL stopped, the network cut) is answered
+``503`` with ``Retry-After``; nothing was acknowledged, and the store's pool reconnects by itself.
+
 Requests are handled on the event loop thread: SQLite calls are short, and one thread
 serialises every read-check-write without further locking. Evaluations never run there: parsing
 and evaluating a definition (check, open, the check before a save) happen in a bounded pool of
@@ -74,6 +80,7 @@ from . import oidc
 from .oidc import OidcIssuer
 from .memory import trim_memory
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
+from .shared_sessions import SessionRow, SessionRows, id_hash, seal, session_rows, unseal
 from .rotation import RotateOutcome, job_rotate, rotate_paths
 from .transfer import pack_value, unpack_value
 from .encoding import dumps
@@ -89,17 +96,21 @@ from .sessions import (
     estimate_size,
 )
 from .store import (
+    LATEST,
     AuditEntry,
     Conflict,
     EnvironmentInfo,
     NotFound,
+    Invalid,
     Revision,
     SQLiteStore,
     Store,
     TokenRecord,
+    Unavailable,
     decode_page_token,
     encode_page_token,
     now_iso,
+    open_store,
     parse_iso,
 )
 
@@ -125,6 +136,9 @@ class ServerConfig:
     """
 
     data_dir: Path
+    # A postgresql:// URL: the store several replicas share (the key file stays in data_dir
+    # or key_file); None: SQLite in data_dir/esc.db.
+    database: str | None = None
     cipher: AesGcmCipher | None = None
     key_file: Path | None = None
     page_size: int = 100
@@ -168,7 +182,7 @@ def load_server_key(data_dir: Path, key_file: Path | None = None, environ: dict[
     store holds no data yet."""
     source = key_source(Path(data_dir), key_file, environ)
     own = store is None
-    st = store or SQLiteStore(Path(data_dir) / "esc.db")
+    st = store or open_store(Path(data_dir), None)
     try:
         return open_key(source, st, Path(data_dir))
     finally:
@@ -190,11 +204,12 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     return Response(dumps(obj), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
-def error_response(status: int, message: str, diagnostics: list[Diagnostic] | None = None) -> Response:
+def error_response(status: int, message: str, diagnostics: list[Diagnostic] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
     body: dict[str, Any] = {"code": status, "message": message}
     if diagnostics is not None:
         body["diagnostics"] = [diagnostic_json(d) for d in diagnostics]
-    return json_response(body, status)
+    return json_response(body, status, headers)
 
 
 class _OrgLoader:
@@ -232,7 +247,8 @@ class EscServer:
 
     def __init__(self, config: ServerConfig, store: Store | None = None, worker: bool = False) -> None:
         self.config = config
-        self.store: Store = store or SQLiteStore(Path(config.data_dir) / "esc.db")
+        self.store: Store = store or open_store(Path(config.data_dir), config.database,
+                                                **({"max_size": 2} if worker else {}))
         if config.cipher is not None:
             self.cipher = config.cipher
         elif worker:
@@ -274,10 +290,14 @@ class EscServer:
             max_sessions=config.max_sessions, default_duration=config.default_duration,
             max_duration=config.max_duration))
         self.audit: AuditWriter | None = None
+        self.session_rows: SessionRows | None = None
         if not worker:
-            # Its own connection: the commit's fsync never holds the one requests read through.
+            self.session_rows = session_rows(self.store)
+            # Its own connection: the commit's fsync never holds the one requests read through
+            # (a PostgreSQL store lends each thread a connection of its pool).
             audit_store = SQLiteStore(self.store.path) if isinstance(self.store, SQLiteStore) else self.store
-            self.audit = AuditWriter(audit_store)
+            self.audit = AuditWriter(audit_store, session_rows=session_rows(audit_store),
+                                     session_limits=self.sessions.limits)
 
     def _default_providers(self) -> ProviderRegistry:
         """The registry every server has (the installed providers, by their entry points), its
@@ -386,27 +406,74 @@ class EscServer:
         # The names come from the request path: bounded here, escaped when printed.
         self.audit.write_soon(AuditEntry(now_iso(), org[:200], actor, "access.denied", target[:300], detail[:1000]))
 
-    async def audit_now(self, entries: list[AuditEntry]) -> None:
-        """Write ``entries`` durably before the caller answers; 503 when the log cannot be written
-        (an open that cannot be audited is not served)."""
+    async def audit_now(self, entries: list[AuditEntry], sessions: list[tuple[SessionRow, bytes]] | None = None
+                        ) -> None:
+        """Write ``entries`` (and new ``sessions``) durably before the caller answers; 503 when
+        the log cannot be written (an open that cannot be audited is not served)."""
         if self.audit is None:
             return
         try:
-            await self.audit.write(entries)
+            await self.audit.write(entries, sessions or ())
         except AuditUnavailable:
             raise ApiError(503, "the audit log cannot be written: try again later") from None
 
     # -- sessions --------------------------------------------------------------------------------
 
-    def new_session(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
-                    duration: float) -> Session:
-        return self.sessions.new(org, target, environment, evaluation, duration)
+    async def open_session(self, org: str, target: tuple[str, str] | None, environment: str,
+                           evaluation: Evaluation, duration: float, entries: list[AuditEntry]) -> Session:
+        """A session in the database (so that every replica can read it), committed with the
+        open's audit ``entries`` in one transaction, and in this process's memory (this
+        replica's reads need not decrypt it)."""
+        import secrets as pysecrets
 
-    def get_session(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
+        if evaluation.sealed is None:
+            packed = await asyncio.to_thread(pack_value, evaluation.value)
+            evaluation.sealed = await asyncio.to_thread(seal, self.cipher.encrypt, packed, evaluation.diagnostics)
+        sid = pysecrets.token_hex(16)
+        now = time.time()
+        row = SessionRow(id_hash(sid), org, target[0] if target else None, target[1] if target else None,
+                         environment, now, now + duration, evaluation.value_id, evaluation.size)
+        if self.audit is not None:
+            await self.audit_now(entries, [(row, evaluation.sealed)])
+        else:
+            assert self.session_rows is not None
+            await asyncio.to_thread(self.session_rows.insert, row, evaluation.sealed, self.sessions.limits)
+        return self.sessions.new(org, target, environment, evaluation, duration, sid=sid)
+
+    async def get_session(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
+        """The session ``sid`` of ``org`` and ``target``, from memory, or from the database when
+        another replica opened it (404 when it is gone: expired or evicted on any replica)."""
+        assert self.session_rows is not None
+        row = self.session_rows.get(id_hash(sid))
+        if row is None or row.org != org or row.target != target:
+            raise ApiError(404, "open session not found: it expired, was evicted or never existed; open the "
+                                "environment again")
+        if row.expires <= time.time():
+            raise ApiError(404, "open session has expired: open the environment again")
         try:
             return self.sessions.get(org, target, sid)
-        except SessionGone as e:
-            raise ApiError(404, str(e)) from None
+        except SessionGone:
+            pass
+        # Opened on another replica (or dropped from this one's memory): read, decrypt and unpack
+        # the value once, off the loop (it is as large as the value), and keep it here too.
+        rows = self.session_rows
+
+        def load() -> tuple[bytes, Any, Any] | None:
+            payload = rows.payload(row.value_id)
+            if payload is None:
+                return None
+            packed, diagnostics = unseal(self.cipher.decrypt, payload)
+            return payload, unpack_value(packed), diagnostics
+
+        loaded = await asyncio.to_thread(load)
+        if loaded is None:
+            raise ApiError(404, "open session not found: it expired or was evicted; open the environment again")
+        payload, value, diagnostics = loaded
+        evaluation = Evaluation(value, diagnostics, (), None, row.size, value_id=row.value_id, sealed=payload)
+        try:
+            return self.sessions.new(org, target, row.environment, evaluation, row.expires - time.time(), sid=sid)
+        except SessionTooLarge as e:
+            raise ApiError(422, str(e)) from None
 
     # -- evaluation ------------------------------------------------------------------------------
 
@@ -467,14 +534,34 @@ class EscServer:
         self._evaluations[(org, actor.name, *key)] = result
 
     def _still_valid(self, org: str, ev: Evaluation) -> bool:
+        refs = []
         for name, env_id, number in ev.deps:
             try:
-                ref = EnvironmentRef.parse(name)
-                if self.store.resolve_version(org, ref.project, ref.name, ref.version) != (env_id, number):
+                refs.append((EnvironmentRef.parse(name), (env_id, number)))
+            except InvalidReference:
+                return False
+        many = getattr(self.store, "resolve_latest_many", None)
+        if many is not None:
+            # A database across the network: the latest heads of the closure in one round trip.
+            latest = [(r, want) for r, want in refs if r.version in (None, LATEST)]
+            got = many(org, [(r.project, r.name) for r, _ in latest])
+            if any(g != want for g, (_, want) in zip(got, latest)):
+                return False
+            refs = [(r, want) for r, want in refs if r.version not in (None, LATEST)]
+        for ref, want in refs:
+            try:
+                if self.store.resolve_version(org, ref.project, ref.name, ref.version) != want:
                     return False
-            except (NotFound, InvalidReference):
+            except NotFound:
                 return False
         return True
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, on a thread when the store is across the network (its round trips
+        then overlap other requests), else here (SQLite's calls are shorter than a thread hop)."""
+        if isinstance(self.store, SQLiteStore):
+            return fn(*args)
+        return await asyncio.to_thread(fn, *args)
 
 
 # -- request helpers ----------------------------------------------------------------------------
@@ -791,6 +878,12 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                 return error_response(404, str(e))
             except Conflict as e:
                 return error_response(409, str(e))
+            except Unavailable as e:
+                log.warning("database unavailable on %s %s: %s", request.method, loggable_path(request.scope), e)
+                return error_response(503, f"the server's database is unavailable: {e}",
+                                      headers={"Retry-After": "1"})
+            except Invalid as e:
+                return error_response(400, str(e))
             except EscError as e:
                 return error_response(400, str(e))
             except UnicodeError:  # e.g. a lone surrogate from a JSON escape: not storable text
@@ -812,6 +905,28 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
 
     async def ping(request: Request) -> Response:
         return json_response({"status": "ok"})
+
+    async def healthz(request: Request) -> Response:
+        # Alive: the process answers (a load balancer's liveness check; the database is /readyz's).
+        return json_response({"status": "ok"})
+
+    def _ping_store() -> None:
+        ping_fn = getattr(server.store, "ping", None)
+        if ping_fn is not None:
+            ping_fn()
+        else:
+            server.store.get_meta("key_check")
+
+    async def readyz(request: Request) -> Response:
+        # Ready: the database answers now; a load balancer sends requests elsewhere until it does.
+        try:
+            await asyncio.to_thread(_ping_store)
+        except Exception as e:  # noqa: BLE001 - any failure means "not ready"; the reason is logged
+            reason = str(e) if isinstance(e, Unavailable) else type(e).__name__
+            log.warning("not ready: the database does not answer: %s", reason)
+            return json_response({"status": "unavailable", "message": f"the database does not answer: {reason}"},
+                                 503, {"Retry-After": "1"})
+        return json_response({"status": "ready"})
 
     # -- organisation -------------------------------------------------------------------------
 
@@ -856,7 +971,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                     target: tuple[str, str] | None, environment: str, detail: str,
                     key: tuple[Any, ...] | None) -> Response:
         duration = _duration(request, server.sessions.limits)
-        evaluation = server.cached_open(org, key, actor)
+        evaluation = await server.call(server.cached_open, org, key, actor)
         if evaluation is None:
             out: OpenOutcome = await run_job(job_open, org, actor, source, environment)
             if _limited(out.parse_diagnostics) or _limited(out.diagnostics):
@@ -868,15 +983,17 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             # Rebuilding the value is as large as the value (bounded by the budget): off the loop.
             value = await asyncio.to_thread(unpack_value, out.value)
             evaluation = Evaluation(value, out.diagnostics, out.deps, out.body, out.size)
+            # What the database keeps for other replicas: the packed value, encrypted.
+            evaluation.sealed = await asyncio.to_thread(seal, server.cipher.encrypt, out.value, out.diagnostics)
             server.remember_open(org, key, actor, evaluation, out.dynamic)
         more = evaluation.diagnostics
         try:
             server.sessions.check_size(evaluation)  # refused before it is audited as an open
         except SessionTooLarge as e:
             raise ApiError(422, str(e)) from None
-        # The entries are on disk before the session exists: no open is served unaudited.
-        await server.audit_now(_open_entries(org, actor.name, target, detail, evaluation.deps))
-        session = server.new_session(org, target, environment, evaluation, duration)
+        # The entries are on disk with the session (one transaction): no open is served unaudited.
+        session = await server.open_session(org, target, environment, evaluation, duration,
+                                            _open_entries(org, actor.name, target, detail, evaluation.deps))
         body: dict[str, Any] = {"id": session.id}
         if more:
             body["diagnostics"] = {"diagnostics": [diagnostic_json(d) for d in more]}
@@ -905,7 +1022,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def read_yaml_session(request: Request) -> Response:
         org = request.path_params["org"]
         server.authenticate(request, org, "open")
-        session = server.get_session(org, None, request.path_params["sid"])
+        session = await server.get_session(org, None, request.path_params["sid"])
         return await _session_body(session, request)
 
     # -- one environment ----------------------------------------------------------------------
@@ -1029,7 +1146,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def _open_stored(request: Request, version: str | None) -> Response:
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "open")
-        env_id, number = server.store.resolve_version(org, project, name, version)
+        env_id, number = await server.call(server.store.resolve_version, org, project, name, version)
         env_name = f"{project}/{name}"
         key = None if server.revision_is_dynamic(env_id, number) else ("rev", env_id, number)
         return await _open(request, org, actor, ("rev", env_id, number, env_name), (project, name), env_name,
@@ -1047,7 +1164,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def read_session(request: Request) -> Response:
         org, project, name = env_params(request)
         server.authenticate(request, org, "open")
-        session = server.get_session(org, (project, name), request.path_params["sid"])
+        session = await server.get_session(org, (project, name), request.path_params["sid"])
         return await _session_body(session, request)
 
     # -- revisions ------------------------------------------------------------------------------
@@ -1184,6 +1301,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     P = E + "/{project}/{env}"
     routes = [
         Route(PREFIX + "/ping", ping, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route(E, org_environments, methods=["GET", "POST"]),
         Route(E + "/yaml/check", check_yaml, methods=["POST"]),
         Route(E + "/yaml/open", open_yaml, methods=["POST"]),
@@ -1226,6 +1345,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         while True:
             await asyncio.sleep(1.0)
             server.sessions.sweep()
+            if server.session_rows is not None:
+                try:
+                    await asyncio.to_thread(server.session_rows.sweep)
+                except Exception as e:  # noqa: BLE001 - the database away: the next second tries again
+                    log.warning("could not sweep expired sessions: %s", type(e).__name__)
             if server.sessions.freed >= 8 * MiB:
                 server.sessions.freed = 0
                 await asyncio.to_thread(trim_memory)

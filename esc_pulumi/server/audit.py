@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 from .store import AuditEntry, Store, now_iso
 
@@ -48,6 +48,7 @@ class _Pending:
     entries: list[AuditEntry]
     future: asyncio.Future[None] | None
     loop: asyncio.AbstractEventLoop | None
+    sessions: list[tuple[Any, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +57,11 @@ class AuditWriter:
     own: the commit's fsync then never holds the connection the requests read through)."""
 
     store: Store
+    # The open sessions' rows (.shared_sessions.SessionRows on the same store) and their bounds:
+    # a session written with write(..., sessions=) is committed in the same transaction as
+    # the entries, so the group commit carries both.
+    session_rows: Any = None
+    session_limits: Any = None
     touch_seconds: float = 5.0
     max_backlog: int = 10_000
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -73,13 +79,17 @@ class AuditWriter:
             self._thread = threading.Thread(target=self._run, name="esc-pulumi-audit", daemon=True)
             self._thread.start()
 
-    async def write(self, entries: Sequence[AuditEntry]) -> None:
-        """Return once ``entries`` are committed to disk; :class:`AuditUnavailable` if they
-        could not be written."""
+    async def write(self, entries: Sequence[AuditEntry], sessions: Sequence[tuple[Any, bytes]] = ()) -> None:
+        """Return once ``entries`` (and ``sessions``: ``(SessionRow, payload)``) are committed
+        to disk; :class:`AuditUnavailable` if they could not be written."""
         if self._thread is None or self._stop:
             # No writer thread (used outside a running server): write here and now.
             try:
-                await asyncio.to_thread(self.store.append_audit, list(entries))
+                if sessions:
+                    await asyncio.to_thread(self.session_rows.commit, list(entries), None, list(sessions),
+                                            self.session_limits)
+                else:
+                    await asyncio.to_thread(self.store.append_audit, list(entries))
             except Exception:
                 log.exception("could not write %d audit entries", len(entries))
                 raise AuditUnavailable() from None
@@ -89,7 +99,7 @@ class AuditWriter:
         # Retrieved even when nobody awaits it any more (the client left): no "never retrieved" noise.
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         with self._cond:
-            self._pending.append(_Pending(list(entries), fut, loop))
+            self._pending.append(_Pending(list(entries), fut, loop, list(sessions)))
             self._cond.notify()
         # shield: a client that leaves does not un-write its entry; the request just stops waiting.
         await asyncio.shield(fut)
@@ -158,9 +168,13 @@ class AuditWriter:
                                       f"{dropped} denied requests not logged: too many at once"))
         if not entries and not touches:
             return
+        sessions = [x for p in batch for x in p.sessions]
         error = False
         try:
-            self.store.append_audit(entries, touches)
+            if sessions:
+                self.session_rows.commit(entries, touches, sessions, self.session_limits)
+            else:
+                self.store.append_audit(entries, touches)
         except Exception:  # disk full, database locked for too long: the waiting requests fail
             log.exception("could not write %d audit entries", len(entries))
             error = True

@@ -127,8 +127,11 @@ def open_key(source: KeySource, store: Store, data_dir: Path, create: bool = Tru
     first time). A missing key file is created only when the store holds no data yet and
     ``create`` is true; otherwise :class:`~esc_pulumi.errors.EscError` says what to do."""
     path = source.path
+    # The store first, then the file: a server creating the key writes the file before the
+    # check value, so one starting beside it that sees the check value also sees the file.
+    data = has_data(store)
     if not path.exists():
-        if has_data(store):
+        if data:
             raise EscError(
                 f"the key file {source.describe()} does not exist, but {data_dir} holds data encrypted with "
                 "a key: give the key file it was created with (--key-file or $ESC_PULUMI_SERVER_KEY_FILE)")

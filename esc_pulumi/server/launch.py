@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 from pathlib import Path
 from typing import Any, Callable
@@ -25,15 +26,29 @@ from ..errors import EscError
 from .connections import ConnectionLimits, protocol_class
 from .keys import key_source, open_key
 
-__all__ = ["bind", "preflight", "preflight_signing_key", "run", "raise_open_files_limit"]
+__all__ = ["bind", "preflight", "preflight_signing_key", "prepare", "run", "run_workers",
+           "raise_open_files_limit"]
 
 log = logging.getLogger("esc_pulumi.server")
 
 
-def preflight(data_dir: Path, key_file: Path | None) -> None:
+def preflight(data_dir: Path, key_file: Path | None, database: str | None = None) -> None:
     """Check an existing data folder against its key without creating anything: EscError when
-    the key source is unreadable, is not the data's key, or is missing for a folder with data."""
-    from .store import SQLiteStore
+    the key source is unreadable, is not the data's key, or is missing for a folder with data.
+    With a PostgreSQL ``database`` the check is against what the database holds (its schema is
+    migrated first, under the migrations' lock: a replica that starts is one that can serve)."""
+    from .store import SQLiteStore, open_store
+
+    if database:
+        source = key_source(Path(data_dir), key_file)
+        store = open_store(Path(data_dir), database, max_size=1)
+        try:
+            # The database before the file (see keys.open_key): replicas may be starting together.
+            if _has_data(store) or source.path.exists():
+                open_key(source, store, Path(data_dir), create=False)
+        finally:
+            store.close()
+        return
 
     db = Path(data_dir) / "esc.db"
     source = key_source(Path(data_dir), key_file)
@@ -161,3 +176,102 @@ def run(app: Any, sockets: list[socket.socket], limits: ConnectionLimits,
                 announce()
 
     _Server(config).run(sockets=sockets)
+
+
+def prepare(config: Any) -> None:
+    """Create (or migrate) the store and the key once, before worker processes start: N
+    workers racing to create one key file or schema would each make their own."""
+    from .app import load_server_key
+    from .store import open_store
+
+    store = open_store(Path(config.data_dir), config.database)
+    try:
+        load_server_key(Path(config.data_dir), config.key_file, store=store)
+    finally:
+        store.close()
+    if getattr(config, "issuer_url", None):
+        from .oidc import OidcIssuer
+
+        OidcIssuer.load(config.issuer_url, Path(config.data_dir), create=True,
+                        key_file=getattr(config, "oidc_key_file", None))
+
+
+def _serve_worker(config: Any, sockets: list[socket.socket], limits: ConnectionLimits, log_level: int,
+                  ready: Any) -> None:
+    """One ``--workers`` process: its own application (store connections, evaluation pool,
+    audit writer) on the sockets the parent bound."""
+    import logging as _logging
+
+    _logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from .app import create_app
+
+    app = create_app(config)
+    run(app, sockets, limits, announce=ready.set)
+
+
+def run_workers(config: Any, sockets: list[socket.socket], limits: ConnectionLimits, workers: int,
+                announce: Callable[[], None] | None = None) -> None:
+    """Serve with ``workers`` processes sharing ``sockets`` (the kernel spreads the connections);
+    every process reads and writes the one store, sessions included, so any of them answers
+    any request. The parent supervises: a worker that dies is started again; SIGTERM or SIGINT
+    is passed on to every worker, each finishes its requests in flight, then the parent exits."""
+    import multiprocessing
+    import signal
+    import time
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("spawn")  # not fork: a forked event loop, threads and DB connections
+    level = logging.getLogger().getEffectiveLevel()
+    stopping = False
+
+    def spawn() -> tuple[Any, Any]:
+        ready = ctx.Event()
+        p = ctx.Process(target=_serve_worker, args=(config, sockets, limits, level, ready),
+                        name="esc-pulumi-serve-worker", daemon=False)
+        p.start()
+        return p, ready
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for p, _ in procs:
+            if p.is_alive():
+                try:
+                    os.kill(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+    procs = [spawn() for _ in range(workers)]
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        deadline = time.monotonic() + 120
+        while not stopping and not all(r.is_set() for _, r in procs):
+            dead = [p for p, _ in procs if not p.is_alive()]
+            if dead:
+                stop(signal.SIGTERM, None)
+                for p, _ in procs:
+                    p.join(15)
+                raise EscError(f"a worker process exited with {dead[0].exitcode} while starting: see the log above")
+            if time.monotonic() > deadline:
+                stop(signal.SIGTERM, None)
+                raise EscError("the worker processes did not start within 120 s")
+            time.sleep(0.05)
+        if not stopping and announce is not None:
+            announce()
+        while procs:
+            wait([p.sentinel for p, _ in procs], timeout=1.0)
+            for i, (p, r) in enumerate(list(procs)):
+                if p.is_alive():
+                    continue
+                if stopping:
+                    procs.remove((p, r))
+                else:
+                    log.error("worker process %d exited with %s: starting another", p.pid, p.exitcode)
+                    procs[i] = spawn()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        for p, _ in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(15)

@@ -68,6 +68,10 @@ class Evaluation:
     deps: tuple[tuple[str, int, int], ...]
     body: bytes | None = field(default=None, repr=False)
     size: int = 0
+    # The row of the value in the database's session_values (see .shared_sessions): its id,
+    # shared by the sessions of this evaluation, and its encrypted payload once made.
+    value_id: str = field(default_factory=lambda: pysecrets.token_hex(16), repr=False)
+    sealed: bytes | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -138,8 +142,9 @@ class Sessions:
         return SESSION_OVERHEAD + (0 if self._refs.get(id(evaluation)) else evaluation.size)
 
     def new(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
-            duration: float) -> Session:
-        """A new session, making room as the module docstring says; :class:`SessionTooLarge`."""
+            duration: float, sid: str | None = None) -> Session:
+        """A new session, making room as the module docstring says; :class:`SessionTooLarge`.
+        ``sid``: the id (a session the database already holds); default a new random one."""
         now = self._clock()
         self.sweep(now)
         lim = self.limits
@@ -149,7 +154,9 @@ class Sessions:
         while self._by_id and (self.total + self._cost(evaluation) > lim.max_bytes
                                or len(self._by_id) >= lim.max_sessions):
             self._evict_oldest(self._most_over_share(org))
-        s = Session(pysecrets.token_hex(16), org, target, environment, evaluation, now + duration)
+        if sid is not None and sid in self._by_id:
+            self._remove(self._by_id[sid])
+        s = Session(sid or pysecrets.token_hex(16), org, target, environment, evaluation, now + duration)
         cost = self._cost(evaluation)
         self._by_id[s.id] = s
         self._by_org.setdefault(org, OrderedDict())[s.id] = s

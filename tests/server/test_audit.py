@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import ORG, Env, run_cli, start_env
 
 
@@ -153,6 +155,7 @@ def test_audit_text_output_escapes_request_paths(env: Env, unique: str) -> None:
     assert "p\\n2099" in text
 
 
+@pytest.mark.sqlite_only  # SQLite's files in the data folder; PostgreSQL keeps none there
 def test_audit_of_a_missing_data_folder_is_one_line(tmp_path: Path) -> None:
     r = run_cli("serve", "audit", "--data", str(tmp_path / "nothing"), check=False)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no server data" in r.stderr

@@ -15,7 +15,7 @@ import pytest
 
 from tests.esc.test_budget import array_doubling, from_base64_many, nested_join, string_doubling
 
-from .conftest import ORG, Env, ServerProcess, create_token, free_port
+from .conftest import ORG, Env, ServerProcess, create_token, database_for, free_port
 
 BOMBS = {
     "array-toJSON": array_doubling(20),
@@ -114,18 +114,20 @@ def quick_timeout_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
     """A server with a 1-second time limit (``ServerConfig.eval_timeout``), started the way
     ``esc-pulumi serve`` starts one."""
     data = tmp_path / "data"
+    data.mkdir()
     token = create_token(data, ORG, "reader", name="reader-user")
     port = free_port()
     code = (
         "import sys, uvicorn\n"
         "from pathlib import Path\n"
         "from esc_pulumi.server.app import ServerConfig, create_app\n"
-        "app = create_app(ServerConfig(data_dir=Path(sys.argv[1]), eval_timeout=1.0))\n"
+        "app = create_app(ServerConfig(data_dir=Path(sys.argv[1]), database=sys.argv[3] or None, eval_timeout=1.0))\n"
         "uvicorn.run(app, host='127.0.0.1', port=int(sys.argv[2]), log_level='warning', lifespan='on')\n"
     )
     server = ServerProcess(data, port=port)
     log = open(server.log_path, "ab")
-    server.proc = subprocess.Popen([sys.executable, "-c", code, str(data), str(port)], stdout=log, stderr=log)
+    server.proc = subprocess.Popen([sys.executable, "-c", code, str(data), str(port), database_for(data) or ""],
+                                   stdout=log, stderr=log)
     log.close()
     deadline = time.monotonic() + 60
     while True:

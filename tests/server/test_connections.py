@@ -18,7 +18,7 @@ QUICK = ("--header-timeout", "1", "--body-timeout", "1", "--keep-alive-timeout",
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def quick(tmp_path_factory: pytest.TempPathFactory, backend_name: str) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("esc-conn"), extra=QUICK).start()
     try:
         yield server

@@ -14,9 +14,9 @@ from esc_pulumi.secrets.binding import MAGIC
 from esc_pulumi.secrets.crypto import AesGcmCipher, create_key_file
 from esc_pulumi.secrets.definitions import encrypt_secrets
 from esc_pulumi.server.keys import FORMAT, FORMAT_META, store_key_check
-from esc_pulumi.server.store import SQLiteStore
+from esc_pulumi.server.store import open_store
 
-from .conftest import ORG, Env, ServerProcess, create_token
+from .conftest import ORG, Env, ServerProcess, create_token, database_for, db_execute
 
 SECRET = "pl41nt3xt-s3cr3t"
 
@@ -105,7 +105,7 @@ def _v1_store(data: Path) -> AesGcmCipher:
     """A data folder as the previous version left it: unbound ciphertexts under the server key."""
     data.mkdir(parents=True)
     cipher = AesGcmCipher(create_key_file(data / "server.key"))
-    store = SQLiteStore(data / "esc.db")
+    store = open_store(data, database_for(data))
     store_key_check(store, cipher)
     old = "values:\n  pw:\n    fn::secret: {}\n  n: 1  # keep me\n"
     rev = store.create_environment(ORG, "app", "dev", encrypt_secrets(old.format("one"), cipher.encrypt), "ci")
@@ -115,27 +115,40 @@ def _v1_store(data: Path) -> AesGcmCipher:
     return cipher
 
 
-def _all_yaml(db: Path) -> list[str]:
-    con = sqlite3.connect(str(db))
-    try:
-        return [r[0] for r in con.execute("SELECT yaml FROM revisions ORDER BY env_id, number")]
-    finally:
-        con.close()
+def _all_yaml(data: Path) -> list[str]:
+    return [r[0] for r in db_execute(data, "SELECT yaml FROM revisions ORDER BY env_id, number")]
+
+
+def _backups(data: Path) -> list[list[str]]:
+    """The revisions of each backup the migration made: SQLite files beside the database, or
+    PostgreSQL tables."""
+    if database_for(data) is None:
+        out = []
+        for db in sorted(data.glob("backup-*.db")):
+            con = sqlite3.connect(str(db))
+            try:
+                out.append([r[0] for r in con.execute("SELECT yaml FROM revisions ORDER BY env_id, number")])
+            finally:
+                con.close()
+        return out
+    tables = db_execute(data, "SELECT table_name FROM information_schema.tables "
+                              "WHERE starts_with(table_name, 'revisions_backup_') ORDER BY table_name")
+    return [[r[0] for r in db_execute(data, f"SELECT yaml FROM {t} ORDER BY env_id, number")] for (t,) in tables]
 
 
 def test_v1_store_is_migrated_on_start_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
     cipher = _v1_store(data)
-    before = _all_yaml(data / "esc.db")
+    before = _all_yaml(data)
     assert all(not unseal(ct).startswith(MAGIC) for y in before for ct in _ciphertexts(y))
     token = create_token(data, ORG, "admin", "admin")
     other = create_token(data, "other", "admin", "admin")
     server = ServerProcess(data).start()
     try:
         env = Env(server, {"admin": token}, other)
-        backups = sorted(data.glob("backup-*.db"))
-        assert len(backups) == 1 and _all_yaml(backups[0]) == before
-        after = _all_yaml(data / "esc.db")
+        backups = _backups(data)
+        assert len(backups) == 1 and backups[0] == before
+        after = _all_yaml(data)
         assert all(unseal(ct).startswith(MAGIC) for y in after for ct in _ciphertexts(y)) and len(after) == 3
         assert all("# keep me" in y for y in after)
         # The old payloads no longer open anything: they were unbound, now refused.
@@ -157,14 +170,12 @@ def test_v1_store_is_migrated_on_start_once(tmp_path: Path) -> None:
         assert "re-encrypted the ciphertexts of 3 revisions" in server.log_path.read_text()
     finally:
         server.stop()
-    con = sqlite3.connect(str(data / "esc.db"))
-    assert con.execute("SELECT value FROM meta WHERE key=?", (FORMAT_META,)).fetchone()[0] == FORMAT
-    assert con.execute("SELECT count(*) FROM org_keys").fetchone()[0] == 2
-    con.close()
-    migrated = _all_yaml(data / "esc.db")
+    assert db_execute(data, "SELECT value FROM meta WHERE key=?", (FORMAT_META,)) == [(FORMAT,)]
+    assert db_execute(data, "SELECT count(*) FROM org_keys") == [(2,)]
+    migrated = _all_yaml(data)
     server = ServerProcess(data).start()  # a second start changes nothing
     try:
-        assert _all_yaml(data / "esc.db") == migrated and len(list(data.glob("backup-*.db"))) == 1
+        assert _all_yaml(data) == migrated and len(_backups(data)) == 1
     finally:
         server.stop()
 
@@ -173,7 +184,7 @@ def test_org_data_keys_are_wrapped_for_their_org(tmp_path: Path) -> None:
     from esc_pulumi.errors import DecryptionError
     from esc_pulumi.server.keys import OrgKeyring
 
-    store = SQLiteStore(tmp_path / "esc.db")
+    store = open_store(tmp_path, database_for(tmp_path))
     ring = OrgKeyring(AesGcmCipher(bytes(32)), store)
     a = ring.for_env("acme", "p", "e", create=True)
     ring.for_env("other", "p", "e", create=True)
@@ -183,7 +194,7 @@ def test_org_data_keys_are_wrapped_for_their_org(tmp_path: Path) -> None:
     assert OrgKeyring(AesGcmCipher(bytes(32)), store).for_env("acme", "p", "e").decrypt(payload) == b"x"
     swapped = store.get_org_key("other")
     assert store.put_org_key("acme", b"ignored") == store.get_org_key("acme")  # the first one stays
-    store._db.execute("UPDATE org_keys SET wrapped=? WHERE org='acme'", (swapped,))
+    db_execute(tmp_path, "UPDATE org_keys SET wrapped=? WHERE org='acme'", (swapped,))
     try:
         OrgKeyring(AesGcmCipher(bytes(32)), store).for_env("acme", "p", "e")
         raise AssertionError("a swapped org key unwrapped")

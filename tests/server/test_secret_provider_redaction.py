@@ -33,7 +33,7 @@ values:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def service(tmp_path_factory: pytest.TempPathFactory, backend_name: str) -> Iterator[Env]:
     prov = sp.install(tmp_path_factory.mktemp("providers"))
     saved = os.environ.get("PYTHONPATH")
     # The server process inherits the environment it is started with: only it gets the path.

@@ -45,7 +45,7 @@ def readable(env: Env, sid: str, org: str = ORG, token: str | None = None) -> bo
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def small(tmp_path_factory: pytest.TempPathFactory, backend_name: str) -> Iterator[Env]:
     e = start_env(tmp_path_factory.mktemp("esc-sessions"), "--session-memory", "10", "--eval-workers", "1")
     try:
         yield e

@@ -7,7 +7,6 @@ import base64
 import os
 import re
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -15,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ORG, Env, ServerProcess, create_token, esc_pulumi_command, free_port, run_cli
+from .conftest import (ORG, Env, ServerProcess, cli_environ, create_token, db_execute, esc_pulumi_command, free_port,
+                       run_cli)
 
 
 def serve(data: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """A server start that is expected to fail (bounded: a start that works would be killed)."""
     return subprocess.run([*esc_pulumi_command(), "serve", "--data", str(data), *args], capture_output=True,
-                          text=True, timeout=60, env=env)
+                          text=True, timeout=60, env={**cli_environ(data), **(env or {})})
 
 
 def one_line(r: subprocess.CompletedProcess[str]) -> str:
@@ -64,7 +64,7 @@ def test_serving_is_announced_after_the_bind_with_the_real_port(tmp_path: Path) 
     server.data.mkdir(parents=True)
     log = open(server.log_path, "ab")
     server.proc = subprocess.Popen([*esc_pulumi_command(), "serve", "--data", str(server.data), "--port", "0"],
-                                   stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                                   stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=cli_environ(server.data))
     log.close()
     try:
         deadline = time.monotonic() + 60
@@ -131,20 +131,13 @@ def test_another_key_is_refused_naming_its_source(tmp_path: Path) -> None:
 def test_a_data_folder_from_before_the_key_check(tmp_path: Path) -> None:
     data = tmp_path / "data"
     _secret_data(data)
-    con = sqlite3.connect(data / "esc.db")  # as an earlier version left it: no check value
-    con.execute("DELETE FROM meta")
-    con.commit()
-    con.close()
+    db_execute(data, "DELETE FROM meta")  # as an earlier version left it: no check value
     other = _key_file(tmp_path / "other.key")
     # checked against a stored ciphertext instead
     assert "is not the key the data" in one_line(serve(data, "--port", "0", "--key-file", str(other)))
     server = ServerProcess(data).start()  # the right key: starts, and records the check value
     server.stop()
-    con = sqlite3.connect(data / "esc.db")
-    try:
-        assert con.execute("SELECT count(*) FROM meta WHERE key='key_check'").fetchone() == (1,)
-    finally:
-        con.close()
+    assert db_execute(data, "SELECT count(*) FROM meta WHERE key='key_check'") == [(1,)]
 
 
 def test_an_unreadable_key_file_is_one_line(tmp_path: Path) -> None:

@@ -3,18 +3,17 @@ revocation (or a deleted row) within a second; only hashes are stored."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from .conftest import ORG, Env, create_token, run_cli, start_env
+from .conftest import ORG, Env, create_token, db_execute, run_cli, start_env, stored_bytes
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def service(tmp_path_factory: pytest.TempPathFactory, backend_name: str) -> Iterator[Env]:
     e = start_env(tmp_path_factory.mktemp("esc-tokens"))
     try:
         yield e
@@ -54,13 +53,9 @@ def test_list_shows_every_token_but_never_the_token(service: Env) -> None:
 
 
 def test_tokens_are_stored_hashed(service: Env) -> None:
-    con = sqlite3.connect(service.server.data / "esc.db")
-    try:
-        rows = con.execute("SELECT hash FROM tokens").fetchall()
-    finally:
-        con.close()
+    rows = db_execute(service.server.data, "SELECT hash FROM tokens")
     assert rows and all(len(h) == 64 and all(c in "0123456789abcdef" for c in h) for (h,) in rows)
-    db = b"".join(p.read_bytes() for p in service.server.data.iterdir() if p.name.startswith("esc.db"))
+    db = stored_bytes(service.server.data)
     for token in service.tokens.values():
         assert token.encode() not in db
 
@@ -106,12 +101,7 @@ def test_a_deleted_row_stops_working_within_a_second(service: Env, unique: str) 
     data = service.server.data
     token = create_token(data, ORG, "reader", name=f"deleted-{unique}")
     assert ping_org(service, token) == 200
-    con = sqlite3.connect(data / "esc.db")
-    try:
-        con.execute("DELETE FROM tokens WHERE name=?", (f"deleted-{unique}",))
-        con.commit()
-    finally:
-        con.close()
+    db_execute(data, "DELETE FROM tokens WHERE name=?", (f"deleted-{unique}",))
     time.sleep(1.0)
     assert ping_org(service, token) == 401
 
@@ -131,12 +121,7 @@ def test_expiry(service: Env, unique: str) -> None:
     assert 89.9 < days <= 90
     assert ping_org(service, token) == 200
     # Move the expiry into the past, as time would.
-    con = sqlite3.connect(data / "esc.db")
-    try:
-        con.execute("UPDATE tokens SET expires='2000-01-01T00:00:00.000Z' WHERE name=?", (name,))
-        con.commit()
-    finally:
-        con.close()
+    db_execute(data, "UPDATE tokens SET expires='2000-01-01T00:00:00.000Z' WHERE name=?", (name,))
     time.sleep(1.0)
     status, _, body = service.request("GET", f"/environments/{ORG}", token=token)
     assert status == 401 and "expired" in body["message"]
@@ -174,6 +159,7 @@ def test_last_used_time_is_recorded(service: Env, unique: str) -> None:
     assert used is not None and used >= before
 
 
+@pytest.mark.sqlite_only  # SQLite's files in the data folder; PostgreSQL keeps none there
 def test_token_commands_on_a_missing_data_folder(tmp_path: Path) -> None:
     for args in (["list"], ["revoke", "x"]):
         r = run_cli("serve", "token", *args, "--data", str(tmp_path / "none"), check=False)

@@ -27,6 +27,14 @@ class Conflict(StoreError):
     """Already exists, or a stale ``If-Match``."""
 
 
+class Unavailable(StoreError):
+    """The database cannot be reached now (answered 503; the store reconnects by itself)."""
+
+
+class Invalid(StoreError):
+    """A value the database cannot hold (a NUL character in PostgreSQL text, say)."""
+
+
 def now_iso() -> str:
     """The current UTC time as RFC 3339 (what the API's ``created``/``modified`` hold)."""
     t = time.time()

@@ -17,6 +17,7 @@ from pathlib import Path
 import time
 from typing import Callable, Iterable, Sequence
 
+from . import migrations
 from .files import private_file, private_folder, tighten_file
 
 from .base import (
@@ -34,47 +35,6 @@ from .base import (
 
 __all__ = ["SQLiteStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS environments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    org TEXT NOT NULL, project TEXT NOT NULL, name TEXT NOT NULL,
-    created TEXT NOT NULL, modified TEXT NOT NULL,
-    UNIQUE (org, project, name)
-);
-CREATE TABLE IF NOT EXISTS revisions (
-    env_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
-    number INTEGER NOT NULL,
-    yaml TEXT NOT NULL,
-    created TEXT NOT NULL, creator TEXT NOT NULL,
-    PRIMARY KEY (env_id, number)
-);
-CREATE TABLE IF NOT EXISTS revision_tags (
-    env_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
-    name TEXT NOT NULL, revision INTEGER NOT NULL,
-    created TEXT NOT NULL, modified TEXT NOT NULL, editor TEXT NOT NULL,
-    PRIMARY KEY (env_id, name)
-);
-CREATE TABLE IF NOT EXISTS env_tags (
-    env_id INTEGER NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
-    name TEXT NOT NULL, value TEXT NOT NULL,
-    created TEXT NOT NULL, modified TEXT NOT NULL, editor TEXT NOT NULL,
-    PRIMARY KEY (env_id, name)
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    hash TEXT PRIMARY KEY, org TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL, created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL, org TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-    target TEXT NOT NULL, detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_time ON audit (time, id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS org_keys (org TEXT PRIMARY KEY, wrapped BLOB NOT NULL, created TEXT NOT NULL);
-"""
-
-# Columns added to tokens after the first release: (name, declaration). Added in place on open.
-_TOKEN_COLUMNS = (("expires", "TEXT"), ("last_used", "TEXT"), ("revoked", "TEXT"))
 _TOKEN_FIELDS = "hash, org, role, name, created, expires, last_used, revoked"
 
 
@@ -110,20 +70,8 @@ class SQLiteStore:
             # not only across a killed process).
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
-
-    def _migrate(self) -> None:
-        """Add the columns later versions need to a database an earlier one created."""
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
-        missing = [(n, d) for n, d in _TOKEN_COLUMNS if n not in have]
-        if not missing:
-            return
-        with self._tx():
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}  # another process?
-            for name, decl in missing:
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE tokens ADD COLUMN {name} {decl}")
+            # The schema's versioned migrations, under the write lock (see .migrations).
+            migrations.apply_sqlite(self._db)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,237 @@
+"""Open sessions kept in the database, so that every replica (or worker process) answers a read
+of a session another one opened.
+
+A session is two rows: ``sessions`` (the SHA-256 of its id, never the id; its organisation,
+environment and expiry, wall-clock seconds) and ``session_values`` (the opened value,
+pickled and encrypted with the server key: AES-GCM, so a row altered in the database fails to
+open rather than unpickles). Sessions of one evaluation share one value row, as they share
+one evaluation in memory. The bounds of :class:`~.sessions.SessionLimits` hold for the rows of
+all replicas together, with the same rules as in memory (expired first, then the oldest of the
+organisation most over its fair share; one value larger than an organisation's budget is
+refused before this is reached). Making room and inserting is one transaction under a lock
+(``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so concurrent opens on
+several replicas cannot overshoot.
+
+The replica that opened keeps the value in memory too (:class:`~.sessions.Sessions`, as a
+cache); a read checks the row still exists (expired or evicted elsewhere: 404), and a replica
+that does not hold the value reads, decrypts and unpacks the row once, then caches it.
+
+Example::
+
+    rows = session_rows(store)
+    rows.insert(SessionRow(...), value_id, size, payload, limits)
+    rows.find(sid_hash)          # (row, payload) or None
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager, Iterator, Sequence
+
+from .sessions import SESSION_OVERHEAD, SessionLimits
+from .store import AuditEntry
+
+__all__ = ["SessionRow", "SessionRows", "session_rows", "seal", "unseal", "id_hash"]
+
+# The advisory lock every replica's session inserts take (PostgreSQL).
+_LOCK = 0x65736373657373  # "escsess"
+
+
+def id_hash(sid: str) -> str:
+    """What the database holds of a session id (the id itself is the capability to read it)."""
+    return hashlib.sha256(sid.encode("ascii", "replace")).hexdigest()
+
+
+def seal(encrypt: Callable[[bytes], bytes], packed: Any, diagnostics: Any) -> bytes:
+    """The encrypted payload of a value row."""
+    return encrypt(pickle.dumps((packed, diagnostics), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def unseal(decrypt: Callable[[bytes], bytes], payload: bytes) -> tuple[Any, Any]:
+    """``(packed value, diagnostics)`` of a payload (AES-GCM authenticated before unpickling)."""
+    return pickle.loads(decrypt(bytes(payload)))
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """What the database knows of a session, its value apart."""
+
+    id_hash: str = field(repr=False)
+    org: str
+    project: str | None
+    env: str | None
+    environment: str
+    created: float
+    expires: float
+    value_id: str = field(repr=False)
+    size: int = 0
+
+    @property
+    def target(self) -> tuple[str, str] | None:
+        return None if self.project is None else (self.project, self.env or "")
+
+
+class SessionRows:
+    """The session tables of one store (SQLite or PostgreSQL: the SQL is the same, written with
+    ``?`` placeholders)."""
+
+    def __init__(self, tx: Callable[[], ContextManager[Any]], conn: Callable[[], ContextManager[Any]],
+                 postgres: bool) -> None:
+        self._tx_factory = tx
+        self._conn_factory = conn
+        self._postgres = postgres
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self._postgres else sql
+
+    def _exec(self, db: Any, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return db.execute(self._q(sql), args)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def insert(self, row: SessionRow, payload: bytes, limits: SessionLimits, now: float | None = None) -> int:
+        """Make room as the bounds say and insert ``row`` (with its value, unless a session of
+        the same value exists); returns how many sessions were evicted."""
+        with self._tx_factory() as db:
+            return self._insert_many(db, [(row, payload)], limits, now)
+
+    def commit(self, entries: Sequence[AuditEntry], token_uses: dict[str, str] | None,
+               sessions: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits) -> None:
+        """One transaction holding audit entries, tokens' last-used times and new sessions: the
+        audit writer's group commit, so that an open's entries and its session are durable
+        together, with one commit (one fsync) for every open that arrived meanwhile."""
+        with self._tx_factory() as db:
+            rows = [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries]
+            if rows:
+                self._many(db, "INSERT INTO audit (time, org, actor, action, target, detail) VALUES (?,?,?,?,?,?)", rows)
+            if token_uses:
+                self._many(db, "UPDATE tokens SET last_used=? WHERE hash=? AND (last_used IS NULL OR last_used < ?)",
+                           [(t, h, t) for h, t in sorted(token_uses.items())])
+            if sessions:
+                self._insert_many(db, sessions, limits, None)
+
+    def _many(self, db: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self._postgres:
+            with db.cursor() as cur:
+                cur.executemany(self._q(sql), rows)
+        else:
+            db.executemany(sql, rows)
+
+    def _insert_many(self, db: Any, items: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits,
+                     now: float | None) -> int:
+        now = time.time() if now is None else now
+        if self._postgres:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+        self._delete_expired(db, now)
+        usage: dict[str, int] = {}
+        count = 0
+        for org, n, values in self._exec(db, (
+                "SELECT s.org, COUNT(*), (SELECT COALESCE(SUM(v.size), 0) FROM session_values v "
+                "WHERE v.org = s.org) FROM sessions s GROUP BY s.org")).fetchall():
+            usage[org] = int(n) * SESSION_OVERHEAD + int(values)
+            count += int(n)
+        evicted = 0
+        for row, payload in items:
+            shared = self._exec(db, "SELECT 1 FROM session_values WHERE id=?", (row.value_id,)).fetchone()
+            cost = SESSION_OVERHEAD + (0 if shared else row.size)
+            while usage.get(row.org) and usage[row.org] + cost > limits.org_bytes:
+                usage[row.org] -= self._evict_oldest(db, row.org, keep=row.value_id)
+                count -= 1
+                evicted += 1
+                if usage[row.org] <= 0:
+                    del usage[row.org]
+            while count and (sum(usage.values()) + cost > limits.max_bytes or count >= limits.max_sessions):
+                orgs = set(usage) | {row.org}
+                share = limits.max_bytes / len(orgs)
+                victim = max(usage, key=lambda o: usage[o] - share)
+                usage[victim] -= self._evict_oldest(db, victim, keep=row.value_id)
+                count -= 1
+                evicted += 1
+                if usage[victim] <= 0:
+                    del usage[victim]
+            if not shared:
+                self._exec(db, "INSERT INTO session_values (id, org, size, payload) VALUES (?,?,?,?)",
+                           (row.value_id, row.org, row.size, payload))
+            self._exec(db, "INSERT INTO sessions (id_hash, org, project, env, environment, created, expires, "
+                           "value_id) VALUES (?,?,?,?,?,?,?,?)",
+                       (row.id_hash, row.org, row.project, row.env, row.environment, row.created, row.expires,
+                        row.value_id))
+            usage[row.org] = usage.get(row.org, 0) + cost
+            count += 1
+        return evicted
+
+    def _evict_oldest(self, db: Any, org: str, keep: str) -> int:
+        """Delete ``org``'s oldest session (and its value when no other session holds it);
+        returns the bytes given up."""
+        victim = self._exec(db, "SELECT id_hash, value_id FROM sessions WHERE org=? ORDER BY created, id_hash "
+                                "LIMIT 1", (org,)).fetchone()
+        if victim is None:
+            return 0
+        self._exec(db, "DELETE FROM sessions WHERE id_hash=?", (victim[0],))
+        freed = SESSION_OVERHEAD
+        # The value goes with its last session, unless it is the one about to be inserted again.
+        if victim[1] != keep and not self._exec(db, "SELECT 1 FROM sessions WHERE value_id=? LIMIT 1",
+                                                (victim[1],)).fetchone():
+            size = self._exec(db, "SELECT size FROM session_values WHERE id=?", (victim[1],)).fetchone()
+            self._exec(db, "DELETE FROM session_values WHERE id=?", (victim[1],))
+            freed += int(size[0]) if size else 0
+        return freed
+
+    def _delete_expired(self, db: Any, now: float) -> int:
+        n = self._exec(db, "DELETE FROM sessions WHERE expires <= ?", (now,)).rowcount
+        if n:
+            self._exec(db, "DELETE FROM session_values WHERE NOT EXISTS "
+                           "(SELECT 1 FROM sessions s WHERE s.value_id = session_values.id)")
+        return max(n, 0)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete expired sessions and the values no session holds; returns how many went."""
+        now = time.time() if now is None else now
+        with self._conn_factory() as db:  # a read first: no write transaction when none expired
+            if self._exec(db, "SELECT 1 FROM sessions WHERE expires <= ? LIMIT 1", (now,)).fetchone() is None:
+                return 0
+        with self._tx_factory() as db:
+            return self._delete_expired(db, now)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    _FIELDS = "s.id_hash, s.org, s.project, s.env, s.environment, s.created, s.expires, s.value_id, v.size"
+
+    def get(self, sid_hash: str) -> SessionRow | None:
+        """The session's row, if it exists (expired or not: the caller says which)."""
+        with self._conn_factory() as db:
+            r = self._exec(db, f"SELECT {self._FIELDS} FROM sessions s JOIN session_values v ON v.id = s.value_id "
+                               "WHERE s.id_hash=?", (sid_hash,)).fetchone()
+        return None if r is None else SessionRow(*r[:8], size=int(r[8]))
+
+    def payload(self, value_id: str) -> bytes | None:
+        with self._conn_factory() as db:
+            r = self._exec(db, "SELECT payload FROM session_values WHERE id=?", (value_id,)).fetchone()
+        return None if r is None else bytes(r[0])
+
+    def count(self) -> int:
+        with self._conn_factory() as db:
+            return int(self._exec(db, "SELECT COUNT(*) FROM sessions").fetchone()[0])
+
+
+def session_rows(store: Any) -> SessionRows:
+    """The :class:`SessionRows` of a :class:`~.store.SQLiteStore` or :class:`~.store.postgres.PostgresStore`."""
+    from .store import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        import contextlib
+
+        @contextlib.contextmanager
+        def tx() -> Iterator[Any]:
+            with store._tx():
+                yield store._db
+
+        @contextlib.contextmanager
+        def conn() -> Iterator[Any]:
+            with store._lock:
+                yield store._db
+
+        return SessionRows(tx, conn, postgres=False)
+    return SessionRows(store._tx, store._conn, postgres=True)
