@@ -17,6 +17,7 @@ import base64
 import binascii
 import functools
 import os
+import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -147,12 +148,26 @@ def create_key_file(path: str | os.PathLike[str]) -> bytes:
     p = Path(path)
     key = os.urandom(KEY_SIZE)
     p.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two servers starting at once must not each write a different key.
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(base64.b64encode(key).decode("ascii") + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    # Written whole under a temporary name, then linked into place: a server starting at the
+    # same moment sees no file or the whole key, never an empty one; and the link fails if
+    # the file exists, so two servers starting at once never each write a different key.
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:  # mkstemp's mode is 0600
+            f.write(base64.b64encode(key).decode("ascii") + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, p)  # FileExistsError if another process was first
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: exclusive create, written at once
+            with os.fdopen(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="ascii") as f:
+                f.write(base64.b64encode(key).decode("ascii") + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+    finally:
+        os.unlink(tmp)
     return key
 
 

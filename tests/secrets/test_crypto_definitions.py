@@ -70,6 +70,45 @@ def test_key_files(tmp_path) -> None:
         read_key_file(tmp_path / "missing.key")
 
 
+def test_racing_key_file_creators_and_readers(tmp_path) -> None:
+    """Servers starting together: one creator wins, the others get FileExistsError, and a
+    reader never finds the file without its whole key (it appears complete or not at all)."""
+    import threading
+
+    path = tmp_path / "server.key"
+    won: list[bytes] = []
+    lost: list[BaseException] = []
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def create() -> None:
+        try:
+            won.append(create_key_file(path))
+        except FileExistsError as e:
+            lost.append(e)
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(path.read_bytes())
+            except FileNotFoundError:
+                pass
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    creators = [threading.Thread(target=create) for _ in range(8)]
+    for t in creators:
+        t.start()
+    for t in creators:
+        t.join()
+    stop.set()
+    reader.join()
+    assert len(won) == 1 and len(lost) == 7
+    assert set(seen) <= {path.read_bytes()}
+    assert read_key_file(path) == won[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["server.key"]  # no temporary file left
+
+
 def test_local_cipher(tmp_path) -> None:
     assert local_cipher({}) is None
     c = local_cipher({"ESC_PULUMI_PASSPHRASE": "pp"})
