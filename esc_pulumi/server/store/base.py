@@ -200,6 +200,26 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def audit_query(org: str | None, environment: str | None, actor: str | None, action: str | None,
+                mark: str) -> tuple[str, list[object]]:
+    """The ``SELECT`` of :meth:`Store.read_audit`'s filters, with ``mark`` as the parameter
+    placeholder (``?`` for SQLite, ``%s`` for psycopg), and its arguments. ``environment``
+    (``project/env``) matches the environment and its revision tags (``project/env@tag``)."""
+    where: list[str] = []
+    args: list[object] = []
+    for column, value in (("org", org), ("actor", actor), ("action", action)):
+        if value:
+            where.append(f"{column}={mark}")
+            args.append(value)
+    if environment:
+        where.append(f"(target={mark} OR substr(target, 1, {mark})={mark})")
+        args += [environment, len(environment) + 1, environment + "@"]
+    sql = "SELECT time, org, actor, action, target, detail FROM audit"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql, args
+
+
 def encode_page_token(*parts: str) -> str:
     """An opaque continuation token for the last item of a page."""
     return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")

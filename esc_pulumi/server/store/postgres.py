@@ -24,6 +24,7 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .base import (
+    audit_query,
     LATEST,
     AuditEntry,
     Conflict,
@@ -572,23 +573,7 @@ class PostgresStore:
 
     def read_audit(self, org: str | None = None, limit: int | None = None, *, environment: str | None = None,
                    actor: str | None = None, action: str | None = None) -> list[AuditEntry]:
-        where: list[str] = []
-        args: list[object] = []
-        if org:
-            where.append("org=%s")
-            args.append(org)
-        if environment:
-            where.append("(target=%s OR substr(target, 1, %s)=%s)")
-            args += [environment, len(environment) + 1, environment + "@"]
-        if actor:
-            where.append("actor=%s")
-            args.append(actor)
-        if action:
-            where.append("action=%s")
-            args.append(action)
-        sql = "SELECT time, org, actor, action, target, detail FROM audit"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, args = audit_query(org, environment, actor, action, "%s")
         with self._conn() as conn:
             if limit is not None:
                 rows = conn.execute(sql + ' ORDER BY time COLLATE "C" DESC, id DESC LIMIT %s', [*args, limit]).fetchall()

@@ -21,6 +21,7 @@ from . import migrations
 from .files import private_file, private_folder, tighten_file
 
 from .base import (
+    audit_query,
     AuditEntry,
     Conflict,
     EnvTag,
@@ -504,23 +505,7 @@ class SQLiteStore:
         """Audit entries in time order, filtered; ``limit``: only the last ``limit`` of them.
         ``environment`` (``project/env``) matches the environment and its revision tags
         (``project/env@tag``)."""
-        where: list[str] = []
-        args: list[object] = []
-        if org:
-            where.append("org=?")
-            args.append(org)
-        if environment:
-            where.append("(target=? OR substr(target, 1, ?)=?)")
-            args += [environment, len(environment) + 1, environment + "@"]
-        if actor:
-            where.append("actor=?")
-            args.append(actor)
-        if action:
-            where.append("action=?")
-            args.append(action)
-        sql = "SELECT time, org, actor, action, target, detail FROM audit"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, args = audit_query(org, environment, actor, action, "?")
         with self._lock:
             if limit is not None:
                 # The last N in time order: the newest N, then turned around.
