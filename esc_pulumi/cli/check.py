@@ -72,6 +72,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         diags = check_file(f, limits_from(args))
         errors += sum(1 for d in diags if d.is_error)
         lines.extend(diag_line(d, fallback=f) for d in diags)
+        lines.extend(unbound_lines(Path(f), f))
     if refs or not targets:
         target = resolve_target(args, refs)
         # The stack itself (no REF): its plan, for the config checks below.
@@ -96,6 +97,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             lines.extend(diag_line(d) for d in _sorted(diags))
             if opened is not None:
                 lines.extend(projection_lines(opened.value))
+                lines.extend(_local_unbound_lines(target.backend, opened.environments))
         # Broken definitions first: config computed from them would only repeat their errors.
         if plan is not None and opened_ok:
             more, more_errors = config_lines(plan, opened, validate=not skip)
@@ -105,6 +107,40 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(line)
     sys.stdout.flush()
     return 1 if errors else 0
+
+
+def unbound_lines(path: Path, shown: str, name: str | None = None) -> list[str]:
+    """A warning for each ciphertext of the file ``path`` (shown as ``shown``) that is not bound
+    to its environment (``name``; by default the one its place in a file:// folder gives it)."""
+    from ..backends.local import env_name_of_file
+    from ..secrets.definitions import unbound_secrets
+
+    try:
+        found = unbound_secrets(path.read_bytes())
+    except (OSError, EscError):  # unreadable or broken: the check itself reports it
+        return []
+    env = name or env_name_of_file(path)
+    return [
+        f"{shown}:{r.begin.line}:{r.begin.column}: warning: the secret at {where} was encrypted by an "
+        f"earlier version, without a binding to its environment, so it would decrypt anywhere the key "
+        f"is: run `esc-pulumi env encrypt {shown}` to re-encrypt it bound to {env}"
+        for where, r in found
+    ]
+
+
+def _local_unbound_lines(backend: Any, names: "tuple[str, ...]") -> list[str]:
+    from ..backends.local import LocalBackend, env_name_of_ref
+
+    if not isinstance(backend, LocalBackend):
+        return []
+    lines: list[str] = []
+    for name in names:
+        try:
+            path = backend.path_of(name)
+        except EscError:
+            continue
+        lines.extend(unbound_lines(path, backend.display(path), env_name_of_ref(name)))
+    return lines
 
 
 def projection_lines(value: "Value") -> list[str]:

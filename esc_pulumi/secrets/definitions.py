@@ -37,12 +37,13 @@ from ..esc.nodes import ArrayNode, Node, ObjectEntry, ObjectNode, StringNode, ch
 from ..esc.syntax import parse_yaml
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..esc.diagnostics import Range
     from ..esc.rotation import Patch
     from ..esc.values import Value
 
 __all__ = [
     "apply_state_patches", "decrypt_secrets", "encrypt_secrets", "plaintext_secrets", "reseal_secrets",
-    "uses_ciphertexts",
+    "unbound_secrets", "uses_ciphertexts",
 ]
 
 SECRET = "fn::secret"
@@ -275,6 +276,32 @@ def uses_ciphertexts(text: str | bytes) -> bool:
         uses_ciphertexts("values: {pw: {fn::secret: hunter2}}\n")   # False
     """
     return any(_ciphertext_of(site.entry.value) is not None for site in _sites(text))
+
+
+def unbound_secrets(text: str | bytes) -> list[tuple[str, "Range"]]:
+    """The path and range of each ``{ciphertext: ...}`` written before ciphertexts were bound
+    to their environment (format 1): they still open, but would open anywhere else too.
+
+    An invalid envelope is skipped: evaluating the definition reports it.
+
+    Example::
+
+        unbound_secrets(text)   # [('values.db', Range(...))] -> run `esc-pulumi env encrypt FILE`
+    """
+    from .binding import is_bound
+
+    found = []
+    for site in _sites(text):
+        envelope = _ciphertext_of(site.entry.value)
+        if envelope is None:
+            continue
+        try:
+            payload = unseal(envelope)
+        except EnvelopeError:
+            continue
+        if not is_bound(payload):
+            found.append((site.path or "<root>", site.entry.value.range))
+    return found
 
 
 # -- writing rotation states back ----------------------------------------------------------

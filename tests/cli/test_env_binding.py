@@ -71,3 +71,31 @@ def test_unbound_ciphertexts_still_open_and_encrypt_rebinds_them(tmp_path):
     assert r.code == 0, r.err
     assert all(p.startswith(MAGIC) for p in _payloads(f.read_text())) and "# note" in f.read_text()
     assert _open(root, "app/dev") == "s3cr3t-value"
+
+
+def test_check_warns_about_unbound_ciphertexts_until_encrypt_rebinds_them(tmp_path):
+    root = tmp_path / "envs"
+    old = AesGcmCipher(key_from_passphrase(PASS["ESC_PULUMI_PASSPHRASE"]))
+    f = write(root / "app" / "dev.yaml", encrypt_secrets(DEFINITION, old.encrypt))
+    write(root / "app" / "web.yaml", "imports: [app/dev]\nvalues:\n  x: 1\n")
+    env = {**PASS, "ESC_PULUMI_BACKEND": f"file://{root}"}
+
+    r = run_script(["check", str(f)], cwd=tmp_path, env=env)
+    assert r.code == 0, r.err  # a warning, not an error
+    warnings = [line for line in r.out.splitlines() if "warning:" in line]
+    assert len(warnings) == 1, r.out
+    assert warnings[0].startswith(f"{f}:4:7: warning: the secret at values.pw ")
+    assert f"esc-pulumi env encrypt {f}" in warnings[0] and "app/dev" in warnings[0]
+    assert "s3cr3t" not in r.out + r.err
+
+    # Through a REF, for every environment of the import closure, in the folder's words.
+    r = run_script(["check", "app/web"], cwd=tmp_path, env=env)
+    assert r.code == 0, r.err
+    assert [line.split(": warning:")[0] for line in r.out.splitlines() if "warning:" in line] == [
+        f"{root / 'app' / 'dev.yaml'}:4:7"
+    ], r.out
+
+    assert run_script(["env", "encrypt", str(f)], cwd=tmp_path, env=PASS).code == 0
+    for target in (str(f), "app/web"):
+        r = run_script(["check", target], cwd=tmp_path, env=env)
+        assert r.code == 0 and "warning:" not in r.out, r.out
