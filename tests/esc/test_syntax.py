@@ -23,6 +23,8 @@ from esc_pulumi.esc.nodes import (
 )
 from esc_pulumi.esc.syntax import parse_yaml
 
+from .positions import check_source_spans, span, walk
+
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / ".." / "shared" / "esc-golden"
 
@@ -90,20 +92,6 @@ def to_plain(node: Node | None):
     return value
 
 
-def walk(node: Node):
-    """Every node of a tree (keys included), iteratively."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        yield n
-        if isinstance(n, ObjectNode):
-            for e in n.entries:
-                todo.append(e.key)
-                todo.append(e.value)
-        elif isinstance(n, ArrayNode):
-            todo.extend(n.items)
-
-
 def depth(node: Node) -> int:
     d = 0
     while True:
@@ -114,26 +102,6 @@ def depth(node: Node) -> int:
         else:
             return d
         d += 1
-
-
-def span(node: Node) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    b, e = node.range.begin, node.range.end
-    return (b.line, b.column, b.byte), (e.line, e.column, e.byte)
-
-
-def check_positions_consistent(text: str, node: Node) -> None:
-    """line/column (code points) and byte offsets of every node agree with the text."""
-    data = text.encode("utf-8")
-    for n in walk(node):
-        for pos in (n.range.begin, n.range.end):
-            before = data[: pos.byte].decode("utf-8")  # also checks byte is on a char boundary
-            if pos.byte == len(data) and pos.column == 1 and pos.line == before.count("\n") + 2:
-                # libyaml (and yaml.v3) put the end of a stream that does not end with a line
-                # break at the start of a line after it; empty nodes can sit there.
-                continue
-            assert pos.line == before.count("\n") + 1, (pos, n)
-            assert pos.column == len(before) - (before.rfind("\n") + 1) + 1, (pos, n)
-        assert (n.range.begin.byte, n.range.begin.line) <= (n.range.end.byte, n.range.end.line)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,14 +502,6 @@ def test_str_and_bytes_give_the_same_tree():
     assert load(text) == load(bytearray(text.encode("utf-8")))
 
 
-def test_bom():
-    for text in ("\ufeffa: 1\n", b"\xef\xbb\xbfa: 1\n"):
-        root = load(text)
-        assert to_plain(root) == {"a": 1}
-        # Columns do not count the BOM; byte offsets are offsets in the text as given.
-        assert span(root.entries[0].key) == ((1, 1, 3), (1, 2, 4))  # type: ignore[attr-defined]
-
-
 def test_utf16_with_bom():
     root = load("a: é\n".encode("utf-16"))
     assert to_plain(root) == {"a": "é"}
@@ -556,32 +516,6 @@ def test_filename_is_the_environment():
 # positions
 
 
-def test_positions_of_a_block_mapping():
-    text = "values:\n  a: hello\n  b: 'x y'\n  c: \"q\"\n"
-    root = load(text)
-    assert span(root) == ((1, 1, 0), (4, 9, 38))
-    values = root.entries[0].value  # type: ignore[attr-defined]
-    assert span(values) == ((2, 3, 10), (4, 9, 38))  # first key .. end of the last value
-    a, b, c = values.entries
-    assert span(a.key) == ((2, 3, 10), (2, 4, 11))
-    assert span(a.value) == ((2, 6, 13), (2, 11, 18))
-    assert span(b.value) == ((3, 6, 24), (3, 11, 29))  # quotes included
-    assert span(c.value) == ((4, 6, 35), (4, 9, 38))
-    check_positions_consistent(text, root)
-
-
-def test_positions_of_sequences():
-    text = "a:\n  - x\n  - [1, {b: c}]\nd:\n- y\n"
-    root = load(text)
-    a, d = root.entries  # type: ignore[attr-defined]
-    assert span(a.value) == ((2, 3, 5), (3, 16, 24))  # first '-' .. end of the last item
-    flow = a.value.items[1]
-    assert span(flow) == ((3, 5, 13), (3, 16, 24))  # '[' .. just after ']'
-    assert span(flow.items[1]) == ((3, 9, 17), (3, 15, 23))  # '{' .. just after '}'
-    assert span(d.value) == ((5, 1, 28), (5, 4, 31))  # indentless sequence
-    check_positions_consistent(text, root)
-
-
 def test_empty_values_begin_just_after_their_indicator():
     root = load("imports:\n  - \nvalues:\n")
     imports, values = root.entries  # type: ignore[attr-defined]
@@ -594,61 +528,6 @@ def test_empty_values_begin_just_after_their_indicator():
     # with a comment after the ':'
     root = load("a:   # nothing\nb: 1\n")
     assert span(root.entries[0].value) == ((1, 3, 2), (1, 3, 2))  # type: ignore[attr-defined]
-
-
-def test_empty_collections():
-    root = load("a: {}\nb: []\n")
-    assert span(root.entries[0].value) == ((1, 4, 3), (1, 6, 5))  # type: ignore[attr-defined]
-    assert span(root.entries[1].value) == ((2, 4, 9), (2, 6, 11))  # type: ignore[attr-defined]
-
-
-def test_block_scalar_positions():
-    text = "a: |\n  line one\n  line two\n\n# comment\nb: >-\n  folded\nc: |\nd: x\n"
-    root = load(text)
-    a, b, c, d = root.entries  # type: ignore[attr-defined]
-    assert a.value.value == "line one\nline two\n"
-    assert span(a.value) == ((1, 4, 3), (3, 11, 26))  # '|' .. after the last character
-    assert span(b.value) == ((6, 4, 41), (7, 9, 52))
-    assert c.value.value == ""
-    assert span(c.value) == ((8, 4, 56), (8, 5, 57))  # an empty block scalar ends after '|'
-    check_positions_consistent(text, root)
-
-
-def test_multiline_scalars():
-    text = "a: plain\n  continued\nb: \"quoted\n  too\"\n"
-    root = load(text)
-    a, b = root.entries  # type: ignore[attr-defined]
-    assert a.value.value == "plain continued"
-    assert span(a.value) == ((1, 4, 3), (2, 12, 20))
-    assert b.value.value == "quoted too"
-    assert span(b.value) == ((3, 4, 24), (4, 7, 38))
-    check_positions_consistent(text, root)
-
-
-def test_tagged_and_anchored_scalars_begin_at_the_property():
-    root = load("a: !!str 1\nb: &x 2\n")
-    assert span(root.entries[0].value) == ((1, 4, 3), (1, 11, 10))  # type: ignore[attr-defined]
-    assert span(root.entries[1].value) == ((2, 4, 14), (2, 8, 18))  # type: ignore[attr-defined]
-
-
-def test_non_ascii_positions():
-    text = "é: ü€😀x\nb: [é, \"😀\"]\nc: |\n  ßß\n\"ü\": {k: v}\n"
-    root = load(text)
-    e1, e2, e3, e4 = root.entries  # type: ignore[attr-defined]
-    assert span(e1.key) == ((1, 1, 0), (1, 2, 2))
-    assert span(e1.value) == ((1, 4, 4), (1, 8, 14))  # columns in code points, bytes in UTF-8
-    assert span(e2.value) == ((2, 4, 18), (2, 12, 30))
-    assert span(e2.value.items[0]) == ((2, 5, 19), (2, 6, 21))
-    assert span(e2.value.items[1]) == ((2, 8, 23), (2, 11, 29))
-    assert span(e3.value) == ((3, 4, 34), (4, 5, 42))
-    assert span(e4.key) == ((5, 1, 43), (5, 4, 47))
-    assert span(e4.value) == ((5, 6, 49), (5, 12, 55))
-    check_positions_consistent(text, root)
-    # the same offsets far into a long document (past any lookup chunking)
-    long_text = "x: " + "é" * 500 + "\n" + text
-    root2 = load(long_text)
-    assert span(root2.entries[1].value) == ((2, 4, 4 + 1004), (2, 8, 14 + 1004))  # type: ignore[attr-defined]
-    check_positions_consistent(long_text, root2)
 
 
 def test_crlf_line_breaks():
@@ -997,7 +876,7 @@ def test_yamlish_text_never_raises(text):
     _check_result(result)
     node, _ = result
     if node is not None and "\r" not in text and not text.startswith("\ufeff"):
-        check_positions_consistent(text, node)
+        check_source_spans(text, node)
 
 
 _words = st.from_regex(r"[a-z][a-z _-]{0,8}", fullmatch=True).map(str.strip).filter(bool)
@@ -1025,7 +904,7 @@ def test_dumped_structures_round_trip(value, flow):
     node, diags = parse_yaml(text, "f")
     assert diags == []
     assert to_plain(node) == value
-    check_positions_consistent(text, node)  # type: ignore[arg-type]
+    check_source_spans(text, node)  # type: ignore[arg-type]
 
 
 _any_text = st.text(
@@ -1046,6 +925,6 @@ def test_dumped_unicode_structures_parse(value, flow):
     # yaml.v3's rules; the parse must still succeed, with consistent positions.
     assert diags == [] or diags[0].summary == "mapping keys must be strings"
     if node is not None:
-        check_positions_consistent(text, node)
+        check_source_spans(text, node)
     node2, diags2 = parse_yaml(text.encode("utf-8"), "f")
     assert (node2, diags2) == (node, diags)
