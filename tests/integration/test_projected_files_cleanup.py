@@ -64,6 +64,9 @@ def start(script: str, env: dict[str, str]) -> tuple[subprocess.Popen, list[str]
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A test run started in the background inherits an ignored SIGINT, and Python then
+        # installs no KeyboardInterrupt handler: give the program the default a terminal gives.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: list[str] = []
     assert proc.stdout is not None
