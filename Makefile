@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 demo: $(STAMP)
 	$(PY) examples/run_program.py examples/local
