@@ -12,11 +12,11 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
 
 from . import ast as A
+from ._fast import Record
 from ._gc import collector_paused
 from .budget import Budget, EvalLimits, LimitExceeded, count_plain, limit_diagnostic
 from . import schema as S
@@ -47,14 +47,15 @@ class LoadError(Exception):
     """An environment loader could not supply a definition; the message becomes a diagnostic."""
 
 
-@dataclass(frozen=True)
-class LoadedEnvironment:
+class LoadedEnvironment(Record):
     """A definition supplied by a loader: its text (or an already parsed declaration)."""
 
-    text: str | bytes | None = None
-    decrypter: Decrypter | None = None
-    decl: A.EnvironmentDecl | None = None
-    diagnostics: tuple[Diagnostic, ...] = ()
+    __slots__ = ("text", "decrypter", "decl", "diagnostics")
+    _defaults = {"text": None, "decrypter": None, "decl": None, "diagnostics": ()}
+    text: str | bytes | None
+    decrypter: Decrypter | None
+    decl: A.EnvironmentDecl | None
+    diagnostics: tuple[Diagnostic, ...]
 
 
 class EnvironmentLoader(Protocol):
@@ -66,27 +67,31 @@ class EnvironmentLoader(Protocol):
 ANONYMOUS = "<yaml>"
 
 
-@dataclass
 class _Shared:
     """State shared by the root evaluation and every imported environment's evaluation."""
 
-    mode: Mode
-    show_secrets: bool
-    loader: EnvironmentLoader | None
-    providers: ProviderRegistry
-    context: Mapping[str, Any]
-    root_name: str
-    budget: Budget = field(default_factory=Budget)
-    diags: list[Diagnostic] = field(default_factory=list)
-    cache: dict[str, Value | None] = field(default_factory=dict)
-    importing: list[str] = field(default_factory=list)
-    # Rotate mode: the calls to rotate (property paths; None: all) and the new states so far.
-    rotate_paths: frozenset[Keys] | None = None
-    patches: list[Patch] = field(default_factory=list)
-    # id(rotator) -> its input schema without the rotateOnly inputs (see _open_input_schema).
-    open_schemas: dict[int, S.Schema] = field(default_factory=dict)
-    # Every environment evaluation (root first), for the detailed model (see .model).
-    evaluations: list["_EnvEval"] = field(default_factory=list)
+    __slots__ = ("mode", "show_secrets", "loader", "providers", "context", "root_name", "budget", "diags",
+                 "cache", "importing", "rotate_paths", "patches", "open_schemas", "evaluations")
+
+    def __init__(self, mode: Mode, show_secrets: bool, loader: EnvironmentLoader | None, providers: ProviderRegistry,
+                 context: Mapping[str, Any], root_name: str, budget: Budget, rotate_paths: frozenset[Keys] | None) -> None:
+        self.mode = mode
+        self.show_secrets = show_secrets
+        self.loader = loader
+        self.providers = providers
+        self.context = context
+        self.root_name = root_name
+        self.budget = budget
+        self.diags: list[Diagnostic] = []
+        self.cache: dict[str, Value | None] = {}
+        self.importing: list[str] = []
+        # Rotate mode: the calls to rotate (property paths; None: all) and the new states so far.
+        self.rotate_paths = rotate_paths
+        self.patches: list[Patch] = []
+        # id(rotator) -> its input schema without the rotateOnly inputs (see _open_input_schema).
+        self.open_schemas: dict[int, S.Schema] = {}
+        # Every environment evaluation (root first), for the detailed model (see .model).
+        self.evaluations: list[_EnvEval] = []
 
 
 def evaluate(
@@ -1063,8 +1068,8 @@ def _without_properties(schema: S.Schema, names: frozenset[str]) -> S.Schema:
     return S.Schema.from_json(j)
 
 
-@dataclass(frozen=True)
-class _Unary:
+class _Unary(Record):
+    __slots__ = ("schema", "apply")
     schema: S.Schema | None
     apply: Callable[[Value, Budget, A.Expr], Any]  # the budget bounds what the builtin builds
 
