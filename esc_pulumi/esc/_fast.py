@@ -18,19 +18,24 @@ from typing import Any, Callable, ClassVar
 
 class Record:
     """Base of immutable slotted records: the fields are each class's ``__slots__``, after
-    those of its bases; ``_defaults`` maps trailing fields to their default values. A class
-    created with ``eq=False`` compares and hashes by identity, others by their field values
-    (and their exact class), as a frozen dataclass does."""
+    those of its bases; ``_defaults`` maps trailing fields to their default values,
+    ``_factories`` to functions making a fresh one per record (``dict``). A class created with
+    ``eq=False`` compares and hashes by identity, others by their field values (and their
+    exact class) but those in ``_uncompared``, as a frozen dataclass does."""
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
+    _compared: ClassVar[tuple[str, ...]] = ()
     _defaults: ClassVar[dict[str, Any]] = {}
+    _factories: ClassVar[dict[str, Callable[[], Any]]] = {}
+    _uncompared: ClassVar[frozenset[str]] = frozenset()
     _setters: ClassVar[tuple[Callable[[Any, Any], None], ...]] = ()
 
     def __init_subclass__(cls, eq: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("__slots__", ())
         cls._fields = cls._fields + tuple(own)
+        cls._compared = tuple(name for name in cls._fields if name not in cls._uncompared)
         cls._setters = tuple(_slot_setter(cls, name) for name in cls._fields)
         if not eq:
             cls.__eq__ = object.__eq__  # type: ignore[method-assign]
@@ -49,6 +54,8 @@ class Record:
                 setters[i](self, kwargs.pop(name))
             elif name in self._defaults:
                 setters[i](self, self._defaults[name])
+            elif name in self._factories:
+                setters[i](self, self._factories[name]())
             else:
                 raise TypeError(f"{type(self).__name__}() missing argument {name!r}")
         if kwargs:
@@ -57,17 +64,20 @@ class Record:
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 
+    def _compared_values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._compared)
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__qualname__}({inner})"
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
-            return self._values() == other._values()  # type: ignore[attr-defined]
+            return self._compared_values() == other._compared_values()  # type: ignore[attr-defined]
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        return hash(self._compared_values())
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")

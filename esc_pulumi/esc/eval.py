@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from types import MappingProxyType
-from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
 
 from . import ast as A
 from ._fast import Record
@@ -25,7 +25,6 @@ from .loading import load_definition
 from .envelope import Decrypter, EnvelopeError, unseal
 from .suggest import closest
 from .providers import Provider, ProviderRegistry, Rotator
-from .rotation import Keys, Patch, make_patch, parse_rotate_path, rotate_sites
 from .values import (
     SECRET_TEXT,
     UNKNOWN_TEXT,
@@ -39,6 +38,10 @@ from .values import (
     to_plain,
     to_string,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    # .rotation is imported where a rotation needs it: plain evaluations (every load()) do not.
+    from .rotation import Keys, Patch
 
 Mode = Literal["check", "open", "rotate"]
 
@@ -176,6 +179,8 @@ def evaluate_environment(
         if mode != "rotate":
             raise ValueError("rotate_paths is for mode='rotate'")
         # Parsed before anything runs: a bad path must not leave half a rotation behind.
+        from .rotation import parse_rotate_path
+
         selected = frozenset(parse_rotate_path(p) for p in rotate_paths) or None
     shared = _Shared(
         mode=mode,
@@ -838,6 +843,8 @@ class _EnvEval:
             # returns (echo's first rotation has previous: null, golden rotate-state).
             state = from_plain(new_state, rotator.secret)
             budget.expand(state, x)
+            from .rotation import make_patch
+
             shared.patches.append(make_patch(x, path, state))
         if rotator.rotate_only:
             inputs = _without_keys(inputs, rotator.rotate_only)
@@ -854,6 +861,8 @@ class _EnvEval:
         if shared.mode != "rotate" or not self.is_root:
             return None  # imports are never rotated from here
         if self._rotate_sites is None:
+            from .rotation import rotate_sites
+
             self._rotate_sites = {e: keys for keys, e in rotate_sites(self.decl).items()}
         path = self._rotate_sites.get(x)
         if path is None or (shared.rotate_paths is not None and path not in shared.rotate_paths):

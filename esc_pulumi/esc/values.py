@@ -6,10 +6,8 @@ spec); anything derived from a value containing a secret is secret.
 """
 from __future__ import annotations
 
-import decimal
 import json
 import math
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -254,6 +252,8 @@ def int_text(n: int) -> str:
     try:
         return int.__repr__(n)
     except ValueError:
+        import decimal  # imported here: ~1 ms at every program start, for rare texts
+
         return str(decimal.Decimal(n))  # exact: an int converts to Decimal without that limit
 
 
@@ -286,6 +286,8 @@ def format_number(n: int | float) -> str:
 
 def _shortest_digits(f: float) -> tuple[str, int]:
     """Shortest round-trip decimal digits of ``abs(f)`` and the exponent of the first digit."""
+    from decimal import Decimal  # imported here: ~1 ms at every program start, for floats only
+
     t = Decimal(repr(abs(f))).as_tuple()
     digits = "".join(map(str, t.digits)).lstrip("0")
     exp = t.exponent + len(t.digits) - 1 - (len(t.digits) - len("".join(map(str, t.digits)).lstrip("0")))
