@@ -425,13 +425,14 @@ class _Parser:
         text = node.value
         if "$" not in text:
             return _String(node, path, text)
-        if not interp.has_interpolation(text):
-            return _String(node, path, interp.unescape(text))
+        # No has_interpolation() first: a text without an access (``$$`` escapes, lone ``$``)
+        # comes back as literal parts, unescaped, and without errors.
         parts, errs = interp.parse_template(text)
-        mappable = is_mappable(node)
-        for e in errs:
-            rng = offset_range(node.range, e.start, e.end) if mappable else node.range
-            self.diags.append(error(e.summary, rng, path))
+        if errs:
+            mappable = is_mappable(node)
+            for e in errs:
+                rng = offset_range(node.range, e.start, e.end) if mappable else node.range
+                self.diags.append(error(e.summary, rng, path))
         if len(parts) == 1 and parts[0].text == "" and parts[0].access is not None:
             return _Symbol(node, path, parts[0].access)
         if all(pt.access is None for pt in parts):

@@ -5,8 +5,6 @@ Nodes are immutable, so one parsed document can be evaluated many times, from ma
 """
 from __future__ import annotations
 
-import re
-
 from ._fast import Record
 from .diagnostics import Pos, Range
 
@@ -74,14 +72,11 @@ class ObjectNode(Node):
     entries: tuple[ObjectEntry, ...]
 
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
 def child_path(parent: str, key: str | int) -> str:
     """The diagnostic path of a child: ``parent.key``, ``parent["odd key"]`` or ``parent[3]``."""
     if isinstance(key, int):
         return f"{parent}[{key}]"
-    if _IDENT.match(key):
+    if key.isascii() and key.isidentifier():  # [A-Za-z_][A-Za-z0-9_]*, without a regex
         return f"{parent}.{key}" if parent else key
     escaped = key.replace("\\", "\\\\").replace('"', '\\"')
     return f'{parent}["{escaped}"]'
