@@ -18,6 +18,8 @@ Example::
     ev = esc.evaluate_environment(decl, mode="open")
     ev.detailed()["schema"]    # {'properties': {'a': {'type': 'string', 'const': 'hello'}, ...
 """
+from typing import TYPE_CHECKING, Any
+
 from .ast import EnvironmentDecl
 from .budget import EvalLimits, LimitDiagnostic
 from .diagnostics import Diagnostic, Pos, Range, Severity
@@ -26,8 +28,22 @@ from .eval import ANONYMOUS, EnvironmentLoader, Evaluation, LoadedEnvironment, L
 from .loading import load_definition
 from . import schema
 from .providers import Provider, ProviderError, ProviderRegistry, Rotator
-from .rotation import Patch, Rotation, rotate
 from .values import Value, to_plain
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .rotation import Patch, Rotation, rotate
+
+_ROTATION = frozenset({"Patch", "Rotation", "rotate"})
+
+
+def __getattr__(name: str) -> Any:
+    # Rotation is imported when first asked for: a plain evaluation (every load()) needs none of it.
+    if name in _ROTATION:
+        from . import rotation
+
+        return getattr(rotation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ANONYMOUS",

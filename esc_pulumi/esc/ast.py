@@ -7,11 +7,8 @@ what was wrong is reported as diagnostics and replaced by something evaluable.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-
 from . import interpolation as interp
-from ._fast import fast_constructor
+from ._fast import Record, fast_constructor
 from .diagnostics import Diagnostic, Pos, Range, error, warning
 from .suggest import edit_distance
 from .nodes import (
@@ -27,13 +24,13 @@ from .nodes import (
 )
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Expr:
+class Expr(Record, eq=False):
     """An expression; ``range`` and ``path`` locate it in its environment's document.
 
     Expressions compare by identity: the evaluator keys its per-evaluation state on them.
     """
 
+    __slots__ = ("node", "path")
     node: Node
     path: str
 
@@ -42,23 +39,22 @@ class Expr:
         return self.node.range
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class NullExpr(Expr):
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class BoolExpr(Expr):
+    __slots__ = ("value",)
     value: bool
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class NumberExpr(Expr):
+    __slots__ = ("value",)
     value: int | float
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class StringExpr(Expr):
+    __slots__ = ("value",)
     value: str
 
 
@@ -66,29 +62,29 @@ PropertyAccess = interp.PropertyAccess
 """A ``${...}``: accessors with code-point offsets into the string; see :func:`offset_range`."""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class SymbolExpr(Expr):
     """A string that is exactly one ``${...}``: evaluates to the referenced value, whatever its type."""
 
+    __slots__ = ("access",)
     access: PropertyAccess
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class InterpolateExpr(Expr):
     """A string template; always evaluates to a string."""
 
+    __slots__ = ("parts",)
     parts: tuple[interp.TemplatePart, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class ArrayExpr(Expr):
+    __slots__ = ("elements",)
     elements: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class ObjectExpr(Expr):
     """An object literal. Keys are unique (duplicates were reported and dropped at load)."""
 
+    __slots__ = ("keys", "values", "index")
     keys: tuple[str, ...]
     values: tuple[Expr, ...]
     index: dict[str, int]
@@ -98,82 +94,85 @@ class ObjectExpr(Expr):
         return None if i is None else self.values[i]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class BuiltinExpr(Expr):
     """A call ``{fn::name: args}``. ``name_node`` is the key, ``args`` the raw argument."""
 
+    __slots__ = ("name", "name_node", "args")
     name: str
     name_node: StringNode
     args: Expr
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class OpenExpr(BuiltinExpr):
+    __slots__ = ("provider", "inputs")
     provider: str | None  # None when the call is malformed (already reported)
     inputs: Expr | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class RotateExpr(BuiltinExpr):
+    __slots__ = ("provider", "inputs", "state")
     provider: str | None
     inputs: Expr | None
     state: Expr | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class SecretExpr(BuiltinExpr):
     """``fn::secret``: a plaintext, or a ciphertext envelope (base64 text) to decrypt."""
 
+    __slots__ = ("plaintext", "ciphertext")
     plaintext: str | None
     ciphertext: str | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class JoinExpr(BuiltinExpr):
+    __slots__ = ("delimiter", "values")
     delimiter: Expr | None
     values: Expr | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class SplitExpr(BuiltinExpr):
+    __slots__ = ("delimiter", "string")
     delimiter: Expr | None
     string: Expr | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class ValidateExpr(BuiltinExpr):
+    __slots__ = ("schema", "value")
     schema: Expr | None
     value: Expr | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class UnaryBuiltinExpr(BuiltinExpr):
     """Builtins whose whole argument is one value: concat, toJSON, fromJSON, toBase64,
     fromBase64, toString, final."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class ImportDecl:
+
+class ImportDecl(Record):
+    __slots__ = ("name", "range", "path", "merge")
+    _defaults = {"merge": True}
     name: str
     range: Range
     path: str
-    merge: bool = True
+    merge: bool
 
 
-@dataclass(frozen=True, slots=True)
-class EnvironmentDecl:
+class EnvironmentDecl(Record):
     """A parsed environment definition: its imports and its ``values`` object."""
 
+    __slots__ = ("name", "imports", "values", "description", "eval_diagnostics")
+    _defaults = {"description": None, "eval_diagnostics": ()}
     name: str
     imports: tuple[ImportDecl, ...]
     values: ObjectExpr | None
-    description: str | None = None
+    description: str | None
     # Duplicate and reserved keys: reported by each evaluation of the environment, not at
     # load (spec section 10), so that an import's appear under its name wherever it is used.
-    eval_diagnostics: tuple[Diagnostic, ...] = ()
+    eval_diagnostics: tuple[Diagnostic, ...]
 
 
-# Expressions are built by the hundred thousand: skip the frozen dataclasses' __init__.
+# Expressions are built by the hundred thousand: skip the records' generic __init__.
 _String = fast_constructor(StringExpr)
 _Number = fast_constructor(NumberExpr)
 _Bool = fast_constructor(BoolExpr)
@@ -426,13 +425,14 @@ class _Parser:
         text = node.value
         if "$" not in text:
             return _String(node, path, text)
-        if not interp.has_interpolation(text):
-            return _String(node, path, interp.unescape(text))
+        # No has_interpolation() first: a text without an access (``$$`` escapes, lone ``$``)
+        # comes back as literal parts, unescaped, and without errors.
         parts, errs = interp.parse_template(text)
-        mappable = is_mappable(node)
-        for e in errs:
-            rng = offset_range(node.range, e.start, e.end) if mappable else node.range
-            self.diags.append(error(e.summary, rng, path))
+        if errs:
+            mappable = is_mappable(node)
+            for e in errs:
+                rng = offset_range(node.range, e.start, e.end) if mappable else node.range
+                self.diags.append(error(e.summary, rng, path))
         if len(parts) == 1 and parts[0].text == "" and parts[0].access is not None:
             return _Symbol(node, path, parts[0].access)
         if all(pt.access is None for pt in parts):
@@ -560,5 +560,5 @@ def parse_environment(name: str, root: Node | None) -> tuple[EnvironmentDecl | N
     p = _Parser(name)
     decl = p.environment(root)
     if decl is not None and p.eval_diags:
-        decl = dataclasses.replace(decl, eval_diagnostics=tuple(p.eval_diags))
+        decl = EnvironmentDecl(decl.name, decl.imports, decl.values, decl.description, tuple(p.eval_diags))
     return decl, p.diags

@@ -12,11 +12,11 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
 
 from . import ast as A
+from ._fast import Record
 from ._gc import collector_paused
 from .budget import Budget, EvalLimits, LimitExceeded, count_plain, limit_diagnostic
 from . import schema as S
@@ -25,7 +25,6 @@ from .loading import load_definition
 from .envelope import Decrypter, EnvelopeError, unseal
 from .suggest import closest
 from .providers import Provider, ProviderRegistry, Rotator
-from .rotation import Keys, Patch, make_patch, parse_rotate_path, rotate_sites
 from .values import (
     SECRET_TEXT,
     UNKNOWN_TEXT,
@@ -40,6 +39,10 @@ from .values import (
     to_string,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    # .rotation is imported where a rotation needs it: plain evaluations (every load()) do not.
+    from .rotation import Keys, Patch
+
 Mode = Literal["check", "open", "rotate"]
 
 
@@ -47,14 +50,15 @@ class LoadError(Exception):
     """An environment loader could not supply a definition; the message becomes a diagnostic."""
 
 
-@dataclass(frozen=True)
-class LoadedEnvironment:
+class LoadedEnvironment(Record):
     """A definition supplied by a loader: its text (or an already parsed declaration)."""
 
-    text: str | bytes | None = None
-    decrypter: Decrypter | None = None
-    decl: A.EnvironmentDecl | None = None
-    diagnostics: tuple[Diagnostic, ...] = ()
+    __slots__ = ("text", "decrypter", "decl", "diagnostics")
+    _defaults = {"text": None, "decrypter": None, "decl": None, "diagnostics": ()}
+    text: str | bytes | None
+    decrypter: Decrypter | None
+    decl: A.EnvironmentDecl | None
+    diagnostics: tuple[Diagnostic, ...]
 
 
 class EnvironmentLoader(Protocol):
@@ -66,27 +70,31 @@ class EnvironmentLoader(Protocol):
 ANONYMOUS = "<yaml>"
 
 
-@dataclass
 class _Shared:
     """State shared by the root evaluation and every imported environment's evaluation."""
 
-    mode: Mode
-    show_secrets: bool
-    loader: EnvironmentLoader | None
-    providers: ProviderRegistry
-    context: Mapping[str, Any]
-    root_name: str
-    budget: Budget = field(default_factory=Budget)
-    diags: list[Diagnostic] = field(default_factory=list)
-    cache: dict[str, Value | None] = field(default_factory=dict)
-    importing: list[str] = field(default_factory=list)
-    # Rotate mode: the calls to rotate (property paths; None: all) and the new states so far.
-    rotate_paths: frozenset[Keys] | None = None
-    patches: list[Patch] = field(default_factory=list)
-    # id(rotator) -> its input schema without the rotateOnly inputs (see _open_input_schema).
-    open_schemas: dict[int, S.Schema] = field(default_factory=dict)
-    # Every environment evaluation (root first), for the detailed model (see .model).
-    evaluations: list["_EnvEval"] = field(default_factory=list)
+    __slots__ = ("mode", "show_secrets", "loader", "providers", "context", "root_name", "budget", "diags",
+                 "cache", "importing", "rotate_paths", "patches", "open_schemas", "evaluations")
+
+    def __init__(self, mode: Mode, show_secrets: bool, loader: EnvironmentLoader | None, providers: ProviderRegistry,
+                 context: Mapping[str, Any], root_name: str, budget: Budget, rotate_paths: frozenset[Keys] | None) -> None:
+        self.mode = mode
+        self.show_secrets = show_secrets
+        self.loader = loader
+        self.providers = providers
+        self.context = context
+        self.root_name = root_name
+        self.budget = budget
+        self.diags: list[Diagnostic] = []
+        self.cache: dict[str, Value | None] = {}
+        self.importing: list[str] = []
+        # Rotate mode: the calls to rotate (property paths; None: all) and the new states so far.
+        self.rotate_paths = rotate_paths
+        self.patches: list[Patch] = []
+        # id(rotator) -> its input schema without the rotateOnly inputs (see _open_input_schema).
+        self.open_schemas: dict[int, S.Schema] = {}
+        # Every environment evaluation (root first), for the detailed model (see .model).
+        self.evaluations: list[_EnvEval] = []
 
 
 def evaluate(
@@ -171,6 +179,8 @@ def evaluate_environment(
         if mode != "rotate":
             raise ValueError("rotate_paths is for mode='rotate'")
         # Parsed before anything runs: a bad path must not leave half a rotation behind.
+        from .rotation import parse_rotate_path
+
         selected = frozenset(parse_rotate_path(p) for p in rotate_paths) or None
     shared = _Shared(
         mode=mode,
@@ -833,6 +843,8 @@ class _EnvEval:
             # returns (echo's first rotation has previous: null, golden rotate-state).
             state = from_plain(new_state, rotator.secret)
             budget.expand(state, x)
+            from .rotation import make_patch
+
             shared.patches.append(make_patch(x, path, state))
         if rotator.rotate_only:
             inputs = _without_keys(inputs, rotator.rotate_only)
@@ -849,6 +861,8 @@ class _EnvEval:
         if shared.mode != "rotate" or not self.is_root:
             return None  # imports are never rotated from here
         if self._rotate_sites is None:
+            from .rotation import rotate_sites
+
             self._rotate_sites = {e: keys for keys, e in rotate_sites(self.decl).items()}
         path = self._rotate_sites.get(x)
         if path is None or (shared.rotate_paths is not None and path not in shared.rotate_paths):
@@ -1063,8 +1077,8 @@ def _without_properties(schema: S.Schema, names: frozenset[str]) -> S.Schema:
     return S.Schema.from_json(j)
 
 
-@dataclass(frozen=True)
-class _Unary:
+class _Unary(Record):
+    __slots__ = ("schema", "apply")
     schema: S.Schema | None
     apply: Callable[[Value, Budget, A.Expr], Any]  # the budget bounds what the builtin builds
 

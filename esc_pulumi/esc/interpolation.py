@@ -306,18 +306,20 @@ def _parse_simple(text: str) -> tuple[TemplatePart, ...] | None:
         return None
     parts = []
     pos = 0
-    for j in range(count):
-        lit = pieces[2 * j]
-        chain = pieces[2 * j + 1]
+    for lit, chain in zip(pieces[0:-1:2], pieces[1::2]):
         start = pos + len(lit)
         offset = start + 2
-        accessors = []
-        for name in chain.split("."):
-            end = offset + len(name)
-            accessors.append(_name(name, offset if not accessors else offset - 1, end))
-            offset = end + 1
         pos = start + len(chain) + 3
-        parts.append(_new_part(lit, _access(tuple(accessors), start, pos)))
+        if "." not in chain:  # one name: most accesses
+            accessors: tuple[PropertyName, ...] = (_name(chain, offset, pos - 1),)
+        else:
+            names = []
+            for name in chain.split("."):
+                end = offset + len(name)
+                names.append(_name(name, offset if not names else offset - 1, end))
+                offset = end + 1
+            accessors = tuple(names)
+        parts.append(_new_part(lit, _access(accessors, start, pos)))
     if pieces[-1]:
         parts.append(_new_part(pieces[-1], None))
     return tuple(parts)

@@ -5,9 +5,7 @@ Nodes are immutable, so one parsed document can be evaluated many times, from ma
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
+from ._fast import Record
 from .diagnostics import Pos, Range
 
 Span = tuple[int, int, int, int, int, int]
@@ -23,8 +21,10 @@ def span_range(environment: str, span: Span) -> Range:
     return Range(environment, Pos(span[0], span[1], span[2]), Pos(span[3], span[4], span[5]))
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(Record):
+    """A node (immutable; equal to a node of the same class with the same fields)."""
+
+    __slots__ = ("environment", "span")
     environment: str
     span: Span
 
@@ -33,54 +33,50 @@ class Node:
         return span_range(self.environment, self.span)
 
 
-@dataclass(frozen=True, slots=True)
 class NullNode(Node):
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
 class BoolNode(Node):
+    __slots__ = ("value",)
     value: bool
 
 
-@dataclass(frozen=True, slots=True)
 class NumberNode(Node):
     """A number: ``value`` is an ``int`` or a ``float`` (YAML 1.2 core typing as Go's yaml.v3 does it)."""
 
+    __slots__ = ("value",)
     value: int | float
 
 
-@dataclass(frozen=True, slots=True)
 class StringNode(Node):
+    __slots__ = ("value",)
     value: str
 
 
-@dataclass(frozen=True, slots=True)
 class ArrayNode(Node):
+    __slots__ = ("items",)
     items: tuple[Node, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectEntry:
+class ObjectEntry(Record):
+    __slots__ = ("key", "value")
     key: StringNode
     value: Node
 
 
-@dataclass(frozen=True, slots=True)
 class ObjectNode(Node):
     """A mapping. Entries keep document order and duplicates (the AST layer reports those)."""
 
+    __slots__ = ("entries",)
     entries: tuple[ObjectEntry, ...]
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def child_path(parent: str, key: str | int) -> str:
     """The diagnostic path of a child: ``parent.key``, ``parent["odd key"]`` or ``parent[3]``."""
     if isinstance(key, int):
         return f"{parent}[{key}]"
-    if _IDENT.match(key):
+    if key.isascii() and key.isidentifier():  # [A-Za-z_][A-Za-z0-9_]*, without a regex
         return f"{parent}.{key}" if parent else key
     escaped = key.replace("\\", "\\\\").replace('"', '\\"')
     return f'{parent}["{escaped}"]'

@@ -41,12 +41,15 @@ import json
 import math
 import numbers
 import re
-from dataclasses import dataclass, field
-from decimal import Decimal
-from fractions import Fraction
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
+from ._fast import Record
 from .values import go_json, go_quote
+
+if TYPE_CHECKING:  # pragma: no cover
+    # Imported where used: ``fractions`` and ``decimal`` cost ~3 ms at every program start, and
+    # only multipleOf checks and a few number formats need them.
+    from fractions import Fraction
 
 __all__ = [
     "ALWAYS",
@@ -113,8 +116,7 @@ class ValueLike(Protocol):
 SECRET = "[secret]"  # what a redacted message shows instead of the schema's data
 
 
-@dataclass(frozen=True)
-class SchemaError:
+class SchemaError(Record):
     """One schema violation: ``message`` is the exact diagnostic summary, ``value`` the
     innermost value at fault (the diagnostic goes at that value's definition).
 
@@ -124,9 +126,12 @@ class SchemaError:
     nothing of the schema. Not part of equality: it is a rendering of the same violation.
     """
 
+    __slots__ = ("value", "message", "redacted")
+    _defaults = {"redacted": None}
+    _uncompared = frozenset({"redacted"})
     value: Any
     message: str
-    redacted: str | None = field(default=None, compare=False)
+    redacted: str | None
 
 
 def _at(path: str, message: str) -> str:
@@ -1115,6 +1120,8 @@ def _check_number(v: Any, r: Any, s: Schema, errs: list[SchemaError]) -> None:
 
 
 def _fraction(x: Any) -> Fraction | None:
+    from fractions import Fraction
+
     if isinstance(x, int):
         return Fraction(x)
     try:
@@ -1324,6 +1331,8 @@ def _go_float(f: float) -> str:
     if a != 0 and (a < 1e-6 or a >= 1e21):
         # Go cleans up e-09 to e-9 (but keeps e+21).
         return re.sub(r"e-0([0-9])$", r"e-\1", repr(f))
+    from decimal import Decimal
+
     return format(Decimal(repr(f)), "f")
 
 

@@ -6,10 +6,8 @@ spec); anything derived from a value containing a secret is secret.
 """
 from __future__ import annotations
 
-import decimal
 import json
 import math
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,30 +137,31 @@ def to_plain(v: Value, redact: bool = False) -> Any:
     ``"[unknown]"`` (a secret is checked before an unknown).
     """
     out: list[Any] = [None]
-    stack: list[tuple[Value, Any, Any]] = [(v, out, 0)]
-    while stack:
-        x, parent, key = stack.pop()
-        if redact and x.secret:
-            parent[key] = SECRET_TEXT
-            continue
-        if x.unknown:
-            parent[key] = UNKNOWN_TEXT
-            continue
-        r = x.repr
-        t = type(r)
-        if t is dict:
-            # Keys in the value's order: children are filled in as they pop, in reverse.
-            d: dict[str, Any] = dict.fromkeys(r)
-            parent[key] = d
-            for k, c in r.items():
-                stack.append((c, d, k))
-        elif t is list:
-            lst: list[Any] = [None] * len(r)
-            parent[key] = lst
-            for i, c in enumerate(r):
-                stack.append((c, lst, i))
-        else:
-            parent[key] = r
+    # Containers still to fill, each with its (slot, value) pairs. Scalars are placed as they
+    # are met, without a work item of their own: a work item per value made this walk a few
+    # times slower, and its short-lived tuples set off garbage collections over the whole heap.
+    todo: list[tuple[Any, Iterable[tuple[Any, Value]]]] = [(out, ((0, v),))]
+    while todo:
+        parent, items = todo.pop()
+        for key, x in items:
+            if redact and x.secret:
+                parent[key] = SECRET_TEXT
+            elif x.unknown:
+                parent[key] = UNKNOWN_TEXT
+            else:
+                r = x.repr
+                t = type(r)
+                if t is dict:
+                    # Keys in the value's order, whatever order the slots are filled in.
+                    d: dict[str, Any] = dict.fromkeys(r)
+                    parent[key] = d
+                    todo.append((d, r.items()))
+                elif t is list:
+                    lst: list[Any] = [None] * len(r)
+                    parent[key] = lst
+                    todo.append((lst, enumerate(r)))
+                else:
+                    parent[key] = r
     return out[0]
 
 
@@ -254,6 +253,8 @@ def int_text(n: int) -> str:
     try:
         return int.__repr__(n)
     except ValueError:
+        import decimal  # imported here: ~1 ms at every program start, for rare texts
+
         return str(decimal.Decimal(n))  # exact: an int converts to Decimal without that limit
 
 
@@ -286,6 +287,8 @@ def format_number(n: int | float) -> str:
 
 def _shortest_digits(f: float) -> tuple[str, int]:
     """Shortest round-trip decimal digits of ``abs(f)`` and the exponent of the first digit."""
+    from decimal import Decimal  # imported here: ~1 ms at every program start, for floats only
+
     t = Decimal(repr(abs(f))).as_tuple()
     digits = "".join(map(str, t.digits)).lstrip("0")
     exp = t.exponent + len(t.digits) - 1 - (len(t.digits) - len("".join(map(str, t.digits)).lstrip("0")))

@@ -30,7 +30,6 @@ import signal
 import stat
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ try:  # POSIX: the lock that tells a live folder from a dead process's one
 except ImportError:  # pragma: no cover - Windows: the pid check alone
     fcntl = None  # type: ignore[assignment]
 
+from ..esc._fast import Record
 from ..errors import EscError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,29 +50,34 @@ if TYPE_CHECKING:  # pragma: no cover
 _UNSET = None  # an environment variable or config key that did not exist before a load
 
 
-@dataclass(frozen=True)
-class Undo:
+class Undo(Record):
     """What a load changed, to take it back when a later load replaces it: the earlier value
     (or ``None``: absent) of every variable and config key it set, the secret keys it added,
     and the files it wrote."""
 
-    environ: dict[str, str | None] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    secret_keys: frozenset[str] = frozenset()
-    files: tuple[str, ...] = ()
+    __slots__ = ("environ", "config", "secret_keys", "files")
+    _defaults = {"secret_keys": frozenset(), "files": ()}
+    _factories = {"environ": dict, "config": dict}
+    environ: dict[str, str | None]
+    config: dict[str, Any]
+    secret_keys: frozenset[str]
+    files: tuple[str, ...]
 
     def __repr__(self) -> str:
         return f"Undo(environ={sorted(self.environ)!r}, config={sorted(self.config)!r})"
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(Record):
     """What was (or would be) put into the process."""
 
-    variables: dict[str, str] = field(default_factory=dict)
-    secret_variables: frozenset[str] = frozenset()
-    files: dict[str, str] = field(default_factory=dict)  # variable name -> path
-    undo: Undo = field(default_factory=Undo, compare=False, repr=False)
+    __slots__ = ("variables", "secret_variables", "files", "undo")
+    _defaults = {"secret_variables": frozenset()}
+    _factories = {"variables": dict, "files": dict, "undo": Undo}
+    _uncompared = frozenset({"undo"})
+    variables: dict[str, str]
+    secret_variables: frozenset[str]
+    files: dict[str, str]  # variable name -> path
+    undo: Undo
 
     def __repr__(self) -> str:
         return f"Applied(variables={sorted(self.variables)!r}, files={sorted(self.files)!r})"
@@ -119,16 +124,18 @@ _FOLDER_NAME = re.compile(r"esc-pulumi-([0-9]+)-[A-Za-z0-9_]+\Z")
 _CLEANED_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
-@dataclass
 class _Folder:
     """This process's folder of projected files (``pid``: the process that created it)."""
 
-    path: str | None = None
-    pid: int = 0
-    lock_fd: int | None = None
-    exit_hook: bool = False
-    swept: bool = False
-    handlers: dict[int, Any] = field(default_factory=dict)  # signal -> the handler replaced
+    __slots__ = ("path", "pid", "lock_fd", "exit_hook", "swept", "handlers")
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.pid = 0
+        self.lock_fd: int | None = None
+        self.exit_hook = False
+        self.swept = False
+        self.handlers: dict[int, Any] = {}  # signal -> the handler replaced
 
 
 _STATE = _Folder()

@@ -13,8 +13,8 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
+from ..esc._fast import Record
 from ..errors import EscError
 from ..esc.values import Value, scalar_text
 
@@ -32,25 +32,26 @@ ENVIRONMENT_VARIABLES = "environmentVariables"
 FILES = "files"
 
 
-@dataclass(frozen=True)
-class ProjectedValue:
+class ProjectedValue(Record):
     """The text of one projected entry and whether it is secret.
 
     The repr never shows the text of a secret (it may end up in a log or a traceback).
     """
 
-    text: str = field(repr=False)
-    secret: bool = False
+    __slots__ = ("text", "secret")
+    _defaults = {"secret": False}
+    text: str
+    secret: bool
 
     def __repr__(self) -> str:
         shown = "[secret]" if self.secret else repr(self.text)
         return f"ProjectedValue({shown}, secret={self.secret})"
 
 
-@dataclass(frozen=True)
-class Projection:
+class Projection(Record):
     """The environment variables and the files (name → content) of an opened environment."""
 
+    __slots__ = ("variables", "files")
     variables: dict[str, ProjectedValue]
     files: dict[str, ProjectedValue]
 

@@ -30,9 +30,14 @@ Example::
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from ..errors import DecryptionError
-from .crypto import NONCE_SIZE, AesGcmCipher
+
+if TYPE_CHECKING:  # pragma: no cover
+    # Not imported at run time: importing ``cryptography`` costs ~8 ms, and loading a
+    # ``file://`` backend's definitions imports this module whether or not it decrypts.
+    from .crypto import AesGcmCipher
 
 __all__ = [
     "MAGIC",
@@ -99,6 +104,8 @@ def org_key_binding(org: str) -> bytes:
 
 def is_bound(payload: bytes) -> bool:
     """Whether ``payload`` is (marked as) a version 2, bound, payload."""
+    from .crypto import NONCE_SIZE
+
     return payload[: len(MAGIC)] == MAGIC and len(payload) >= len(MAGIC) + NONCE_SIZE + _TAG
 
 

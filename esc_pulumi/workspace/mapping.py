@@ -20,9 +20,9 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from ..esc._fast import Record
 from ..errors import DecryptionError, MappingError
 from .project import KEY_FORMS, contains_secure, parse_key
 
@@ -37,8 +37,7 @@ SOURCE_CLI = "Pulumi CLI"  # delivered by the CLI, from neither file we read (e.
 from ..esc.values import SECRET_TEXT, UNKNOWN_TEXT  # the engine's placeholders, one spelling
 
 
-@dataclass(frozen=True)
-class ConfigEntry:
+class ConfigEntry(Record):
     """One config key as the program will see it. ``source`` is ``"stack file"``,
     ``"environment <name>"`` (the environment that defined the value) or ``"project default"``.
     ``encrypted``: a ``{secure: ...}`` stack value that only the Pulumi CLI can decrypt (its
@@ -48,28 +47,33 @@ class ConfigEntry:
     are not typed. ``repr`` masks secrets.
     """
 
+    __slots__ = ("key", "value", "secret", "source", "encrypted", "data", "typed")
+    _defaults = {"encrypted": False, "data": None, "typed": False}
+    _uncompared = frozenset({"data"})
     key: str
     value: str
     secret: bool
     source: str
-    encrypted: bool = False
-    data: Any = field(default=None, compare=False)
-    typed: bool = False
+    encrypted: bool
+    data: Any
+    typed: bool
 
     def __repr__(self) -> str:
         shown = SECRET_TEXT if self.secret else repr(self.value)
         return f"ConfigEntry({self.key!r}, {shown}, from {self.source})"
 
 
-@dataclass(frozen=True)
-class ConfigResult:
+class ConfigResult(Record):
     """The merged config: ``entries`` by full key, the secret keys, and the keys whose ESC
     value the stack file overrode (wholly, or per key for objects)."""
 
-    entries: dict[str, ConfigEntry] = field(default_factory=dict)
-    secret_keys: frozenset[str] = frozenset()
-    overridden: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
+    __slots__ = ("entries", "secret_keys", "overridden", "warnings")
+    _defaults = {"secret_keys": frozenset(), "overridden": (), "warnings": ()}
+    _factories = {"entries": dict}
+    entries: dict[str, ConfigEntry]
+    secret_keys: frozenset[str]
+    overridden: tuple[str, ...]
+    warnings: tuple[str, ...]
 
     def values(self) -> dict[str, str]:
         """``key → string`` of every entry that can be applied (not ``encrypted``)."""
@@ -232,14 +236,15 @@ def _entry(key: str, v: "Value", source: str, secret: bool = False) -> ConfigEnt
     )
 
 
-@dataclass(frozen=True)
-class Delivered:
+class Delivered(Record):
     """The config the Pulumi CLI delivered to this run (``PULUMI_CONFIG`` and
     ``PULUMI_CONFIG_SECRET_KEYS``): stack values, decrypted and rendered by the CLI, project
     defaults, and on Pulumi Cloud the ESC values the CLI applied itself. ``repr`` shows keys only."""
 
+    __slots__ = ("config", "secret_keys")
+    _defaults = {"secret_keys": frozenset()}
     config: Mapping[str, str]
-    secret_keys: frozenset[str] = frozenset()
+    secret_keys: frozenset[str]
 
     def __repr__(self) -> str:
         return f"Delivered(keys={sorted(self.config)!r}, secret_keys={sorted(self.secret_keys)!r})"

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from ..backends import Backend, backend_from_url
 from ..errors import ConfigurationError
+from ..esc._fast import Record
 from ..refs import EnvironmentRef
 from .settings import KEY_ENVIRONMENTS, LIBRARY, Words, backend_url, execution_context, organization as resolve_organization
 from .project import Project, find_project, project_file_in, read_project, read_stack, selected_stack
@@ -31,18 +32,19 @@ APPLIED_VAR = "ESC_PULUMI_APPLIED"
 _PLACEHOLDERS = {"project", "stack", "root_directory", None, ""}
 
 
-@dataclass(frozen=True)
-class RunInfo:
+class RunInfo(Record):
     """What the Pulumi runtime of this process says (all ``None`` when pulumi is not imported).
 
     ``real_cli`` is true when the program runs under the Pulumi CLI's engine (a gRPC monitor),
     false under ``set_mocks`` or outside a run.
     """
 
-    project: str | None = None
-    stack: str | None = None
-    root_directory: str | None = None
-    real_cli: bool = False
+    __slots__ = ("project", "stack", "root_directory", "real_cli")
+    _defaults = {"project": None, "stack": None, "root_directory": None, "real_cli": False}
+    project: str | None
+    stack: str | None
+    root_directory: str | None
+    real_cli: bool
 
 
 def run_info() -> RunInfo:

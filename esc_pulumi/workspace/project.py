@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..esc._fast import Record
 from ..errors import ConfigurationError
 
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml", "Pulumi.json")
@@ -25,34 +25,38 @@ PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml", "Pulumi.json")
 _SCHEMA_KEYS = frozenset({"type", "description", "default", "value", "secret", "items"})
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(Record):
     """A ``Pulumi.yaml``: its folder, name, where stack files live and the config defaults."""
 
+    __slots__ = ("path", "name", "stack_config_dir", "defaults", "declarations", "backend_url")
+    _defaults = {"backend_url": None}
+    _factories = {"defaults": dict, "declarations": dict}
     path: Path
     name: str
     stack_config_dir: Path
-    defaults: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any]
     # Typed declarations (``{type: integer, default: 1, secret: true}``) by full key.
-    declarations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    backend_url: str | None = None  # the project's ``backend.url`` (where the CLI keeps state)
+    declarations: dict[str, dict[str, Any]]
+    backend_url: str | None  # the project's ``backend.url`` (where the CLI keeps state)
 
     @property
     def dir(self) -> Path:
         return self.path.parent
 
 
-@dataclass(frozen=True)
-class StackFile:
+class StackFile(Record):
     """A ``Pulumi.<stack>.yaml``. ``config`` has full ``ns:key`` keys and raw YAML values
     (``{"secure": ...}`` for values encrypted by the stack's secrets provider)."""
 
+    __slots__ = ("path", "exists", "config", "environment", "document")
+    _defaults = {"environment": None}
+    _factories = {"config": dict, "document": dict}
     path: Path
     exists: bool
-    config: dict[str, Any] = field(default_factory=dict)
-    environment: Any = None  # the raw ``environment:`` value (list or mapping) or None
+    config: dict[str, Any]
+    environment: Any  # the raw ``environment:`` value (list or mapping) or None
     # The whole file as typed data (``encryptionsalt``, ``secretsprovider``, ``config``, ...).
-    document: dict[str, Any] = field(default_factory=dict)
+    document: dict[str, Any]
 
 
 def load_document(path: Path) -> Any:
@@ -128,13 +132,14 @@ def project_file_in(folder: Path) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
-class ParsedKey:
+class ParsedKey(Record):
     """A config key as the CLI parses it: ``full`` is ``namespace:name``; ``odd`` says why the
     CLI accepts it although it is probably a mistake (an empty namespace or name)."""
 
+    __slots__ = ("full", "odd")
+    _defaults = {"odd": ""}
     full: str
-    odd: str = ""
+    odd: str
 
 
 def parse_key(key: Any, project: str) -> ParsedKey | None:

@@ -11,9 +11,9 @@ Example::
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..esc._fast import Record
 from ..backends.credentials import credentials_path, is_http_url
 from ..errors import ConfigurationError
 
@@ -27,11 +27,11 @@ KEY_ORGANIZATION = "esc:organization"
 PLACEHOLDER_ORGANIZATION = "organization"
 
 
-@dataclass(frozen=True)
-class Words:
+class Words(Record):
     """How the interface in use names its settings, for advice in error messages: the library
     says ``load(stack=...)``, the command ``--stack``."""
 
+    __slots__ = ("stack", "environments", "project_dir", "backend")
     stack: str
     environments: str
     project_dir: str

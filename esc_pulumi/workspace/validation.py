@@ -52,10 +52,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..esc._fast import Record
 from ..errors import ConfigurationError
 from .mapping import SOURCE_DEFAULT, SOURCE_STACK, UNKNOWN_TEXT, ConfigEntry
 from .project import Project
@@ -97,8 +97,7 @@ _ATOI = re.compile(r"[+-]?[0-9]+\Z")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-@dataclass(frozen=True)
-class ConfigType:
+class ConfigType(Record):
     """A declared type: ``name`` is one of :data:`TYPES`; ``items`` the element type of an
     ``array`` (``None`` when the array's items are unknown: an array inferred from an empty
     default).
@@ -110,8 +109,10 @@ class ConfigType:
         t.accepts([1, "2"])  # True ("2" is what strconv.Atoi accepts)
     """
 
+    __slots__ = ("name", "items")
+    _defaults = {"items": None}
     name: str
-    items: "ConfigType | None" = None
+    items: "ConfigType | None"
 
     @property
     def full_name(self) -> str:
@@ -159,8 +160,7 @@ def _is_integer(v: Any) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class ConfigDeclaration:
+class ConfigDeclaration(Record):
     """One schema-form entry of ``Pulumi.yaml``'s ``config:``.
 
     ``key`` is the full config key (``myproj:replicas``), ``name`` the key as the CLI prints it
@@ -174,13 +174,15 @@ class ConfigDeclaration:
         (d.name, d.type.full_name, d.has_default)    # ('tags', 'array<string>', False)
     """
 
+    __slots__ = ("key", "name", "type", "secret", "has_default", "inferred", "description")
+    _defaults = {"type": None, "secret": False, "has_default": False, "inferred": False, "description": ""}
     key: str
     name: str
-    type: ConfigType | None = None
-    secret: bool = False
-    has_default: bool = False
-    inferred: bool = False
-    description: str = ""
+    type: ConfigType | None
+    secret: bool
+    has_default: bool
+    inferred: bool
+    description: str
 
     @classmethod
     def parse(
@@ -274,8 +276,7 @@ def display_name(key: str, project: str) -> str:
     return key[len(prefix):] if key.startswith(prefix) else key
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
+class ConfigProblem(Record):
     """One validation finding.
 
     ``key`` is the full config key (``""`` for the missing-values message, whose keys are in
@@ -291,12 +292,14 @@ class ConfigProblem:
         p.describe()   # "Stack 'dev' ... 'integer' (from environment myproj/app)"
     """
 
+    __slots__ = ("key", "message", "severity", "source", "hint", "keys")
+    _defaults = {"severity": ERROR, "source": "", "hint": "", "keys": ()}
     key: str
     message: str
-    severity: str = ERROR
-    source: str = ""
-    hint: str = ""
-    keys: tuple[str, ...] = field(default=())
+    severity: str
+    source: str
+    hint: str
+    keys: tuple[str, ...]
 
     @property
     def is_error(self) -> bool:
