@@ -38,6 +38,10 @@ class Expr(Record, eq=False):
     def range(self) -> Range:
         return self.node.range
 
+    def __repr__(self) -> str:
+        # The path and node, never the values: see Node.__repr__.
+        return f"{type(self).__qualname__}({self.path!r}, {self.node!r})"
+
 
 class NullExpr(Expr):
     __slots__ = ()

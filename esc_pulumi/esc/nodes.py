@@ -32,6 +32,15 @@ class Node(Record):
     def range(self) -> Range:
         return span_range(self.environment, self.span)
 
+    def __repr__(self) -> str:
+        # The place, never the text: a definition's scalars include plaintext secrets
+        # (``fn::secret: hunter2``), and a repr ends up in logs and tracebacks.
+        return f"{type(self).__qualname__}({_place(self.environment, self.span)})"
+
+
+def _place(environment: str, span: Span) -> str:
+    return f"{environment}:{span[0]}:{span[1]}-{span[3]}:{span[4]}"
+
 
 class NullNode(Node):
     __slots__ = ()

@@ -575,3 +575,18 @@ def test_revealed_view_is_not_vacuous(case: tuple[str, frozenset[str]]) -> None:
     for v in doc.values():
         if isinstance(v, dict) and set(v) == {"fn::secret"}:
             assert v["fn::secret"] in revealed
+
+
+def test_syntax_trees_never_print_their_text():
+    """A definition's scalars include plaintext secrets: the reprs of its nodes and
+    expressions (logs, tracebacks, assertion messages) show places, never text."""
+    from esc_pulumi.esc import load_definition
+    from esc_pulumi.esc.syntax import parse_yaml
+
+    text = "imports: [base]\nvalues:\n  pw:\n    fn::secret: hunter2-plain\n  s: ['${pw}-x', {k: hunter2-plain}]\n"
+    decl, diags = load_definition(text, "env")
+    assert diags == [] and decl is not None
+    node, _ = parse_yaml(text, "env")
+    for shown in (repr(decl), repr(node), repr(decl.values.values), str(decl.values.values[0].args)):
+        assert "hunter2" not in shown
+    assert "env:4:17-4:30" in repr(decl.values.values[0].args)  # where the scalar is
