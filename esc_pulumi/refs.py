@@ -16,10 +16,10 @@ Example::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 from .errors import InvalidReference
+from .esc._fast import Record
 
 __all__ = [
     "DEFAULT_PROJECT",
@@ -75,8 +75,7 @@ def check_name(kind: NameKind, name: object) -> str:
     return name  # type: ignore[return-value]
 
 
-@dataclass(frozen=True, slots=True)
-class EnvironmentRef:
+class EnvironmentRef(Record):
     """A parsed reference. ``version`` is a revision number (as text) or a tag, or ``None``.
 
     Example::
@@ -85,9 +84,11 @@ class EnvironmentRef:
         str(EnvironmentRef.parse("dev"))             # 'default/dev'
     """
 
+    __slots__ = ("project", "name", "version")
+    _defaults = {"version": None}
     project: str
     name: str
-    version: str | None = None
+    version: str | None
 
     @classmethod
     def parse(cls, text: str) -> "EnvironmentRef":

@@ -77,10 +77,13 @@ class EvalLimits:
 DEFAULT_LIMITS = EvalLimits()
 
 
-@dataclass(frozen=True, slots=True)
 class LimitDiagnostic(Diagnostic):
     """The error diagnostic of an evaluation stopped by its budget (an ordinary
     :class:`Diagnostic` otherwise), so that servers can answer it differently."""
+
+    # No fields of its own: Diagnostic's dataclass methods serve it (they use the instance's
+    # class), without defining a second dataclass at every start.
+    __slots__ = ()
 
 
 class LimitExceeded(Exception):

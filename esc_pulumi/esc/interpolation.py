@@ -41,9 +41,8 @@ recovers (see the notes on each error below). Decisions where the grammar is sil
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from ._fast import fast_constructor
+from ._fast import Record, fast_constructor
 
 __all__ = [
     "Accessor",
@@ -60,10 +59,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyName:
+class PropertyName(Record):
     """``.name`` or the root ``name``; the range includes the leading ``.`` if there is one."""
 
+    __slots__ = ("name", "start", "end")
     name: str
     start: int
     end: int
@@ -73,10 +72,10 @@ class PropertyName:
         return self.name
 
 
-@dataclass(frozen=True, slots=True)
-class PropertySubscript:
+class PropertySubscript(Record):
     """``[3]`` or ``["key"]``; the range covers the brackets."""
 
+    __slots__ = ("index", "start", "end")
     index: int | str
     start: int
     end: int
@@ -89,25 +88,25 @@ class PropertySubscript:
 Accessor = PropertyName | PropertySubscript
 
 
-@dataclass(frozen=True, slots=True)
-class PropertyAccess:
+class PropertyAccess(Record):
     """One ``${...}``; the range covers ``${`` through ``}`` (or to where parsing stopped)."""
 
+    __slots__ = ("accessors", "start", "end")
     accessors: tuple[Accessor, ...]
     start: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class TemplatePart:
+class TemplatePart(Record):
     """Literal ``text`` (``$$`` already unescaped) followed by ``access`` (``None`` only at the end)."""
 
+    __slots__ = ("text", "access")
     text: str
     access: PropertyAccess | None
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateError:
+class TemplateError(Record):
+    __slots__ = ("summary", "start", "end")
     summary: str
     start: int
     end: int
