@@ -8,9 +8,10 @@ Example::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+
+from ..esc._fast import Record
 
 
 def is_http_url(url: str) -> bool:
@@ -27,10 +28,10 @@ def credentials_path(environ: Mapping[str, str]) -> Path:
     return Path.home() / ".pulumi" / "credentials.json"
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(Record):
     """An access token and where it came from. ``repr`` never shows the token."""
 
+    __slots__ = ("value", "source")
     value: str | None
     source: str
 

@@ -424,7 +424,7 @@ class LocalBackend:
             path = self.display(self.path_of(where.environment))
         except EscError:
             return d
-        return dataclasses.replace(d, **{field: dataclasses.replace(where, environment=path)})
+        return d.replace(**{field: where.replace(environment=path)})
 
     def _raise(self, session: _Session, errors: list) -> None:
         if session.missing:
@@ -456,8 +456,6 @@ _CONTEXT_SETTINGS = {
 def _context_hint(d: "Any", context: Mapping[str, Any]) -> "Any":
     """An ``unknown property`` that is most likely a Pulumi context value this offline backend
     was not given gets the setting that gives it appended (the engine's words are kept)."""
-    import dataclasses
-
     pulumi = context.get("pulumi")
     pulumi = pulumi if isinstance(pulumi, Mapping) else {}
     if d.summary == 'unknown property "pulumi"' and not pulumi:
@@ -467,7 +465,7 @@ def _context_hint(d: "Any", context: Mapping[str, Any]) -> "Any":
         if key is None or key in pulumi:
             return d
         hint = _CONTEXT_SETTINGS[key]
-    return dataclasses.replace(d, summary=f"{d.summary} (offline, with the file:// backend, {hint})")
+    return d.replace(summary=f"{d.summary} (offline, with the file:// backend, {hint})")
 
 
 def write_in_place(path: Path, text: str) -> None:

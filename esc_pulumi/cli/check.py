@@ -306,8 +306,6 @@ def _display(path: Path) -> str:
 
 def check_file(file: str, limits: "EvalLimits | None" = None) -> list["Diagnostic"]:
     """Diagnostics of a local definition evaluated in check mode, sorted, each naming its file."""
-    import dataclasses
-
     from ..esc import ProviderRegistry, evaluate, load_definition
 
     path = Path(file)
@@ -328,9 +326,7 @@ def check_file(file: str, limits: "EvalLimits | None" = None) -> list["Diagnosti
 
         def located(d: "Diagnostic") -> "Diagnostic":
             if d.range is not None and d.range.environment in loader.paths:
-                return dataclasses.replace(
-                    d, range=dataclasses.replace(d.range, environment=loader.paths[d.range.environment])
-                )
+                return d.replace(range=d.range.replace(environment=loader.paths[d.range.environment]))
             return d
 
         diags = [located(d) for d in diags]

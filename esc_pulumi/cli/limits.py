@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from ..errors import EscError
 from ..esc import EvalLimits
@@ -44,4 +43,4 @@ def limits_from(args: argparse.Namespace) -> EvalLimits | None:
         if not timeout > 0:
             raise EscError("--eval-timeout must be a positive number of seconds")
         changes["timeout"] = timeout
-    return dataclasses.replace(EvalLimits(), **changes)
+    return EvalLimits(**changes)

@@ -6,8 +6,8 @@ every program start that calls ``load()``. A frozen ``@dataclass`` costs about 0
 ``object.__setattr__``. :class:`Record` gives the same behaviour with methods shared by every
 record class: positional and keyword construction with defaults, a dataclass-style repr,
 immutability (:class:`dataclasses.FrozenInstanceError`), value equality and hashing or identity
-(``eq=False``), copying and pickling. Classes that callers use with ``dataclasses.replace`` or
-``fields`` stay dataclasses.
+(``eq=False``), copying and pickling, and ``record.replace(**changes)`` (also as
+``__replace__``, for ``copy.replace`` on Python 3.13+) in place of ``dataclasses.replace``.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class Record:
     _defaults: ClassVar[dict[str, Any]] = {}
     _factories: ClassVar[dict[str, Callable[[], Any]]] = {}
     _uncompared: ClassVar[frozenset[str]] = frozenset()
+    _unshown: ClassVar[frozenset[str]] = frozenset()  # fields the repr leaves out
     _setters: ClassVar[tuple[Callable[[Any, Any], None], ...]] = ()
 
     def __init_subclass__(cls, eq: bool = True, **kwargs: Any) -> None:
@@ -68,8 +69,18 @@ class Record:
         return tuple(getattr(self, name) for name in self._compared)
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields if name not in self._unshown)
         return f"{type(self).__qualname__}({inner})"
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` applied, built through the constructor (so its checks run),
+        as ``dataclasses.replace`` does for a dataclass."""
+        unknown = set(changes) - set(self._fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no fields {sorted(unknown)}")
+        return type(self)(**{name: changes.get(name, getattr(self, name)) for name in self._fields})
+
+    __replace__ = replace
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:

@@ -32,9 +32,9 @@ Example::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._fast import Record
 from .diagnostics import Diagnostic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,8 +46,7 @@ __all__ = ["EvalLimits", "LimitDiagnostic", "Budget", "LimitExceeded", "DEFAULT_
 MiB = 1 << 20
 
 
-@dataclass(frozen=True)
-class EvalLimits:
+class EvalLimits(Record):
     """Limits of one evaluation (imports included). The defaults are far beyond any honest
     environment (the engine benchmark's 100 000-value composition is 300 000 nodes and a few
     MB) yet keep the worst case to a few seconds of CPU and a few hundred MB.
@@ -59,13 +58,17 @@ class EvalLimits:
     - ``timeout``: seconds of wall time, or ``None`` for no clock (the work limit still holds).
     """
 
-    max_bytes: int = 32 * MiB
-    max_nodes: int = 2_000_000
-    max_built_bytes: int = 64 * MiB
-    max_work: int = 20_000_000
-    timeout: float | None = None
+    __slots__ = ("max_bytes", "max_nodes", "max_built_bytes", "max_work", "timeout")
+    _defaults = {"max_bytes": 32 * MiB, "max_nodes": 2_000_000, "max_built_bytes": 64 * MiB,
+                 "max_work": 20_000_000, "timeout": None}
+    max_bytes: int
+    max_nodes: int
+    max_built_bytes: int
+    max_work: int
+    timeout: float | None
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         for name in ("max_bytes", "max_nodes", "max_built_bytes", "max_work"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -81,8 +84,6 @@ class LimitDiagnostic(Diagnostic):
     """The error diagnostic of an evaluation stopped by its budget (an ordinary
     :class:`Diagnostic` otherwise), so that servers can answer it differently."""
 
-    # No fields of its own: Diagnostic's dataclass methods serve it (they use the instance's
-    # class), without defining a second dataclass at every start.
     __slots__ = ()
 
 

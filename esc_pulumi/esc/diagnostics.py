@@ -6,7 +6,7 @@ them, so that a broken definition still yields everything that can be computed f
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from ._fast import Record
 
 
 class Severity(enum.IntEnum):
@@ -16,41 +16,43 @@ class Severity(enum.IntEnum):
     WARNING = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Pos:
+class Pos(Record):
     """A position in a definition: 1-based line, 1-based column in code points, 0-based byte offset."""
 
+    __slots__ = ("line", "column", "byte")
     line: int
     column: int
     byte: int
 
 
-@dataclass(frozen=True, slots=True)
-class Range:
+class Range(Record):
     """A span of a named environment's definition."""
 
+    __slots__ = ("environment", "begin", "end")
     environment: str
     begin: Pos
     end: Pos
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
+class Diagnostic(Record):
     """One problem found in a definition.
 
     ``path`` is the property path of the offending node in the document (``values.foo[0]``);
     ``range`` is ``None`` for problems without a location (YAML syntax errors).
     """
 
+    __slots__ = ("severity", "summary", "range", "path", "location", "problem")
+    _defaults = {"range": None, "path": "", "location": None, "problem": ""}
+    _uncompared = frozenset({"location", "problem"})
     severity: Severity
     summary: str
-    range: Range | None = None
-    path: str = ""
+    range: Range | None
+    path: str
     # Where a problem without a range was found, for people: a YAML syntax error has no
     # subject in the reference (and its "line N" is yaml.v3's), but the parser knows the place.
     # ``problem`` is the summary without yaml.v3's "line N:" part. Not part of equality.
-    location: Range | None = field(default=None, compare=False)
-    problem: str = field(default="", compare=False)
+    location: Range | None
+    problem: str
 
     @property
     def is_error(self) -> bool:

@@ -213,14 +213,12 @@ def _syntax_error(exc: BaseException, filename: str = "") -> Diagnostic:
     # place the parser stopped.
     mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
     if filename and mark is not None and d.range is None:
-        import dataclasses
-
         at = Pos(mark.line + 1, mark.column + 1, mark.index)
         problem = getattr(exc, "problem", None) or d.summary
         context = getattr(exc, "context", None)
         if context and getattr(exc, "context_mark", None) is not None:
             problem = f"{problem} ({context} that starts here)"
-        return dataclasses.replace(d, location=Range(filename, at, at), problem=f"yaml: {problem}")
+        return d.replace(location=Range(filename, at, at), problem=f"yaml: {problem}")
     return d
 
 

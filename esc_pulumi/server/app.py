@@ -39,7 +39,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import logging
@@ -272,7 +271,7 @@ class EscServer:
         # after it, so the engine's diagnostic (with its range) normally arrives first.
         limits = config.eval_limits
         if limits.timeout is None or limits.timeout > config.eval_timeout:
-            limits = dataclasses.replace(limits, timeout=config.eval_timeout)
+            limits = limits.replace(timeout=config.eval_timeout)
         self.limits = limits
         # Revisions never change, so a parsed declaration is cached for good (LRU, bounded by
         # the YAML text it came from: a parsed definition is 30 to 100 times larger).

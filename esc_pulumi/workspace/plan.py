@@ -9,11 +9,9 @@ Example::
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -67,14 +65,22 @@ def run_info() -> RunInfo:
     )
 
 
-@dataclass(frozen=True)
-class LoadPlan:
+class LoadPlan(Record):
     """Everything resolved for one load. ``composition`` is the anonymous definition to open
     (``None`` when there are no environments); ``list_source`` says where the list came from:
     ``"argument"``, ``"environment"`` (the stack file's ``environment:``) or
     ``"esc:environments"``. ``applied_by_cli``: the Pulumi CLI already applied
     ``environment:`` to this run, so it must not be opened again."""
 
+    __slots__ = ("project_dir", "project", "stack", "organization", "backend", "composition",
+                 "environments", "list_source", "stack_config", "project_defaults", "applied_by_cli",
+                 "project_file", "stack_file", "stack_file_exists", "backend_source", "run",
+                 "stack_document", "project_spec")
+    _defaults = {"applied_by_cli": False, "project_file": None, "stack_file": None,
+                 "stack_file_exists": False, "backend_source": "", "project_spec": None}
+    _factories = {"run": RunInfo, "stack_document": dict}
+    _uncompared = frozenset({"stack_document", "project_spec"})
+    _unshown = frozenset({"stack_document", "project_spec"})
     project_dir: Path
     project: str
     stack: str
@@ -85,16 +91,16 @@ class LoadPlan:
     list_source: str
     stack_config: dict[str, Any]
     project_defaults: dict[str, Any]
-    applied_by_cli: bool = False
-    project_file: Path | None = None
-    stack_file: Path | None = None
-    stack_file_exists: bool = False
-    backend_source: str = ""
-    run: RunInfo = field(default_factory=RunInfo)
+    applied_by_cli: bool
+    project_file: Path | None
+    stack_file: Path | None
+    stack_file_exists: bool
+    backend_source: str
+    run: RunInfo
     # The stack file as typed data (its encryptionsalt / secretsprovider decide decryption).
-    stack_document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    stack_document: dict[str, Any]
     # The project file as read (its typed declarations are validated after the merge).
-    project_spec: Project | None = field(default=None, compare=False, repr=False)
+    project_spec: Project | None
 
     def key(self) -> tuple:
         """Identifies what would be opened: two plans with the same key open the same thing."""
@@ -286,7 +292,7 @@ def make_plan(
         project_spec=project,
     )
     if composition is not None and env.get(APPLIED_VAR) == applied_marker(plan):
-        plan = dataclasses.replace(plan, applied_by_cli=True)
+        plan = plan.replace(applied_by_cli=True)
     return plan
 
 

@@ -185,7 +185,7 @@ def test_diy_run_esc_fills_and_merges_under_the_cli_json(project):
 def test_cloud_applied_config_untouched(project):
     import dataclasses
 
-    plan = dataclasses.replace(_issue_plan(project, "environment: [e]\n"), applied_by_cli=True)
+    plan = _issue_plan(project, "environment: [e]\n").replace(applied_by_cli=True)
     cli = {"p:region": "esc-region", "p:tags": '{"org":"acme","team":"web"}'}
     r = compute_config(plan, None, delivered=Delivered(cli))
     assert r.values() == cli
