@@ -90,7 +90,9 @@ class SessionStore(Protocol):
 
     async def get(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
         """The session ``sid`` of ``org`` and ``target``; :class:`~.sessions.SessionGone` when
-        there is none (expired, evicted, another organisation's or environment's)."""
+        there is none (expired, evicted, another organisation's or environment's), and
+        :class:`~.sessions.SessionTooLarge` when another process opened it and it does not fit
+        this one's budget."""
         ...
 
     async def sweep(self) -> None:
