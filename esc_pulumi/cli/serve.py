@@ -4,6 +4,7 @@ Example::
 
     esc-pulumi serve --data ./esc-data --port 8080                 # binds 127.0.0.1
     esc-pulumi serve --data ./esc-data --issuer-url https://esc.example.com   # also an OIDC issuer
+    esc-pulumi serve --data /shared/esc-data --shared-sessions     # one of several servers on a folder
     esc-pulumi serve token create --data ./esc-data --org acme --role opener --name ci --expires 90d
     esc-pulumi serve token list --data ./esc-data
     esc-pulumi serve token revoke --data ./esc-data --org acme ci
@@ -63,7 +64,7 @@ def register(subparsers: Any) -> None:
     limit_options(serve, timeout_default="10; a worker still busy a little later is killed")
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="server processes sharing the port (default 1); each answers any request, "
-                            "sessions included, on either store")
+                            "sessions included, on either store (more than 1 implies --shared-sessions)")
     serve.add_argument("--eval-workers", type=int, default=None, metavar="N",
                        help="evaluation worker processes (default 2; 0: threads in the server process)")
     g = serve.add_argument_group("open sessions (they hold plaintext in memory)")
@@ -76,6 +77,11 @@ def register(subparsers: Any) -> None:
                    help=f"most open sessions (default {s.max_sessions})")
     g.add_argument("--session-max-duration", default="24h", metavar="DURATION",
                    help="longest ?duration= an open may ask for (default 24h; without one a session lasts 2h)")
+    g.add_argument("--shared-sessions", action="store_true",
+                   help="keep open sessions in the database (encrypted), so that every server on this data "
+                        "folder reads them: for several SQLite servers on one folder (replicas behind a load "
+                        "balancer). Without it a SQLite server keeps them in its own memory only (no other "
+                        "process reads them; a restart ends them). Always so on PostgreSQL and with --workers 2 or more")
     g = serve.add_argument_group("connections")
     g.add_argument("--header-timeout", type=float, default=c.header_timeout, metavar="SECONDS",
                    help=f"a request's head must arrive within this (default {c.header_timeout:g}; then 408)")
@@ -223,7 +229,9 @@ def _serve(args: argparse.Namespace) -> int:
             session_memory=int(args.session_memory * _MiB),
             session_org_memory=int(args.session_org_memory * _MiB) if args.session_org_memory else None,
             max_sessions=args.max_sessions, max_duration=max_duration,
-            default_duration=min(2 * 3600.0, max_duration), issuer_url=issuer_url, **evaluation)
+            default_duration=min(2 * 3600.0, max_duration), issuer_url=issuer_url,
+            # (--workers N above 1 shares them too: launch.run_workers sets it.)
+            shared_sessions=args.shared_sessions, **evaluation)
         app = None
         if args.workers == 1:
             app = create_app(config)

@@ -5,6 +5,8 @@
 - :mod:`.auth`: tokens (stored hashed, expiring, revocable) and roles
 - :mod:`.audit`: the audit log's group-committing writer (an open is on disk before its answer)
 - :mod:`.sessions`: open sessions, bounded by memory per organisation, expired on time
+- :mod:`.session_store`: where open sessions live: this process's memory, or the database
+  (:mod:`.shared_sessions`) when other processes read them
 - :mod:`.keys`: the server key and its check value
 - :mod:`.connections`: request deadlines and the connection cap (uvicorn's h11 protocol)
 - :mod:`.accesslog`: the request log (escaped, no session ids)

@@ -79,7 +79,8 @@ from . import oidc
 from .oidc import OidcIssuer
 from .memory import trim_memory
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
-from .shared_sessions import SessionRow, SessionRows, id_hash, seal, session_rows, unseal
+from .session_store import MemorySessionStore, SessionStore, choose_session_store
+from .shared_sessions import SessionRow, session_rows
 from .rotation import RotateOutcome, job_rotate, rotate_paths
 from .transfer import pack_value, unpack_value
 from .encoding import dumps
@@ -90,7 +91,6 @@ from .sessions import (
     Session,
     SessionGone,
     SessionLimits,
-    Sessions,
     SessionTooLarge,
     estimate_size,
 )
@@ -157,6 +157,11 @@ class ServerConfig:
     session_org_memory: int | None = None
     default_duration: float = DEFAULT_DURATION
     max_duration: float = MAX_DURATION
+    # Sessions in the database, readable by every server process on the store (several SQLite
+    # servers on one folder: ``serve --shared-sessions``; launch.run_workers sets it for
+    # ``--workers N``); PostgreSQL always shares them. False on SQLite: in this process's
+    # memory only, an open writes no session row (see .session_store).
+    shared_sessions: bool = False
     # Parsed definitions are cached per process (workers included) up to this much YAML text;
     # a parsed definition takes 30 to 100 times its text's size.
     decl_cache_bytes: int = 2 * MiB
@@ -284,19 +289,23 @@ class EscServer:
         # token hash -> (record, when it was read): re-read after auth.TOKEN_RECHECK_SECONDS so
         # that a revocation or a deleted row reaches a running server within a second.
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
-        self.sessions = Sessions(SessionLimits(
+        session_limits = SessionLimits(
             max_bytes=config.session_memory, max_org_bytes=config.session_org_memory,
             max_sessions=config.max_sessions, default_duration=config.default_duration,
-            max_duration=config.max_duration))
+            max_duration=config.max_duration)
         self.audit: AuditWriter | None = None
-        self.session_rows: SessionRows | None = None
+        # Where open sessions live: this process's memory, or the database for every process.
+        self.sessions: SessionStore = MemorySessionStore(session_limits, self.audit_now)
         if not worker:
-            self.session_rows = session_rows(self.store)
+            self.sessions = choose_session_store(self.store, session_limits, self.cipher, self.audit_now,
+                                                 shared=config.shared_sessions)
             # Its own connection: the commit's fsync never holds the one requests read through
-            # (a PostgreSQL store lends each thread a connection of its pool).
+            # (a PostgreSQL store lends each thread a connection of its pool). Shared sessions
+            # ride its group commit, in the transaction of their open's entries.
             audit_store = SQLiteStore(self.store.path) if isinstance(self.store, SQLiteStore) else self.store
-            self.audit = AuditWriter(audit_store, session_rows=session_rows(audit_store),
-                                     session_limits=self.sessions.limits)
+            self.audit = AuditWriter(audit_store,
+                                     session_rows=session_rows(audit_store) if self.sessions.shared else None,
+                                     session_limits=session_limits)
 
     def _default_providers(self) -> ProviderRegistry:
         """The registry every server has (the installed providers, by their entry points), its
@@ -420,57 +429,17 @@ class EscServer:
 
     async def open_session(self, org: str, target: tuple[str, str] | None, environment: str,
                            evaluation: Evaluation, duration: float, entries: list[AuditEntry]) -> Session:
-        """A session in the database (so that every replica can read it), committed with the
-        open's audit ``entries`` in one transaction, and in this process's memory (this
-        replica's reads need not decrypt it)."""
-        import secrets as pysecrets
-
-        if evaluation.sealed is None:
-            packed = await asyncio.to_thread(pack_value, evaluation.value)
-            evaluation.sealed = await asyncio.to_thread(seal, self.cipher.encrypt, packed, evaluation.diagnostics)
-        sid = pysecrets.token_hex(16)
-        now = time.time()
-        row = SessionRow(id_hash(sid), org, target[0] if target else None, target[1] if target else None,
-                         environment, now, now + duration, evaluation.value_id, evaluation.size)
-        if self.audit is not None:
-            await self.audit_now(entries, [(row, evaluation.sealed)])
-        else:
-            assert self.session_rows is not None
-            await asyncio.to_thread(self.session_rows.insert, row, evaluation.sealed, self.sessions.limits)
-        return self.sessions.new(org, target, environment, evaluation, duration, sid=sid)
+        """A new session where this server keeps them (:mod:`.session_store`: memory, or the
+        database for every process), returned once the open's audit ``entries`` are durable."""
+        return await self.sessions.open(org, target, environment, evaluation, duration, entries)
 
     async def get_session(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
-        """The session ``sid`` of ``org`` and ``target``, from memory, or from the database when
-        another replica opened it (404 when it is gone: expired or evicted on any replica)."""
-        assert self.session_rows is not None
-        row = self.session_rows.get(id_hash(sid))
-        if row is None or row.org != org or row.target != target:
-            raise ApiError(404, "open session not found: it expired, was evicted or never existed; open the "
-                                "environment again")
-        if row.expires <= time.time():
-            raise ApiError(404, "open session has expired: open the environment again")
+        """The session ``sid`` of ``org`` and ``target`` (404 when it is gone: expired, evicted
+        or never there; 422 when it is larger than this process may hold)."""
         try:
-            return self.sessions.get(org, target, sid)
-        except SessionGone:
-            pass
-        # Opened on another replica (or dropped from this one's memory): read, decrypt and unpack
-        # the value once, off the loop (it is as large as the value), and keep it here too.
-        rows = self.session_rows
-
-        def load() -> tuple[bytes, Any, Any] | None:
-            payload = rows.payload(row.value_id)
-            if payload is None:
-                return None
-            packed, diagnostics = unseal(self.cipher.decrypt, payload)
-            return payload, unpack_value(packed), diagnostics
-
-        loaded = await asyncio.to_thread(load)
-        if loaded is None:
-            raise ApiError(404, "open session not found: it expired or was evicted; open the environment again")
-        payload, value, diagnostics = loaded
-        evaluation = Evaluation(value, diagnostics, (), None, row.size, value_id=row.value_id, sealed=payload)
-        try:
-            return self.sessions.new(org, target, row.environment, evaluation, row.expires - time.time(), sid=sid)
+            return await self.sessions.get(org, target, sid)
+        except SessionGone as e:
+            raise ApiError(404, str(e)) from None
         except SessionTooLarge as e:
             raise ApiError(422, str(e)) from None
 
@@ -982,8 +951,8 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             # Rebuilding the value is as large as the value (bounded by the budget): off the loop.
             value = await asyncio.to_thread(unpack_value, out.value)
             evaluation = Evaluation(value, out.diagnostics, out.deps, out.body, out.size)
-            # What the database keeps for other replicas: the packed value, encrypted.
-            evaluation.sealed = await asyncio.to_thread(seal, server.cipher.encrypt, out.value, out.diagnostics)
+            # What a shared session store keeps for other processes (encrypted); None in memory.
+            evaluation.sealed = await server.sessions.seal(out.value, out.diagnostics)
             server.remember_open(org, key, actor, evaluation, out.dynamic)
         more = evaluation.diagnostics
         try:
@@ -1343,14 +1312,10 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         # Expired sessions go within a second even when nobody opens or reads: they hold plaintext.
         while True:
             await asyncio.sleep(1.0)
-            server.sessions.sweep()
-            if server.session_rows is not None:
-                try:
-                    await asyncio.to_thread(server.session_rows.sweep)
-                except Exception as e:  # noqa: BLE001 - the database away: the next second tries again
-                    log.warning("could not sweep expired sessions: %s", type(e).__name__)
-            if server.sessions.freed >= 8 * MiB:
-                server.sessions.freed = 0
+            await server.sessions.sweep()
+            memory = server.sessions.memory
+            if memory.freed >= 8 * MiB:
+                memory.freed = 0
                 await asyncio.to_thread(trim_memory)
 
     @asynccontextmanager

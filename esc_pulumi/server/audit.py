@@ -57,9 +57,10 @@ class AuditWriter:
     own: the commit's fsync then never holds the connection the requests read through)."""
 
     store: Store
-    # The open sessions' rows (.shared_sessions.SessionRows on the same store) and their bounds:
-    # a session written with write(..., sessions=) is committed in the same transaction as
-    # the entries, so the group commit carries both.
+    # The open sessions' rows (.shared_sessions.SessionRows on the same store) and their bounds,
+    # when sessions are shared (.session_store; None when they live in memory): a session
+    # written with write(..., sessions=) is committed in the same transaction as the entries,
+    # so the group commit carries both.
     session_rows: Any = None
     session_limits: Any = None
     touch_seconds: float = 5.0

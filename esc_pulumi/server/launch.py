@@ -212,14 +212,19 @@ def _serve_worker(config: Any, sockets: list[socket.socket], limits: ConnectionL
 def run_workers(config: Any, sockets: list[socket.socket], limits: ConnectionLimits, workers: int,
                 announce: Callable[[], None] | None = None) -> None:
     """Serve with ``workers`` processes sharing ``sockets`` (the kernel spreads the connections);
-    every process reads and writes the one store, sessions included, so any of them answers
-    any request. The parent supervises: a worker that dies is started again; SIGTERM or SIGINT
-    is passed on to every worker, each finishes its requests in flight, then the parent exits."""
+    every process reads and writes the one store, sessions included (``shared_sessions`` is
+    set: a session opened by one process may be read through any other), so any of them
+    answers any request. The parent supervises: a worker that dies is started again; SIGTERM
+    or SIGINT is passed on to every worker, each finishes its requests in flight, then the
+    parent exits."""
+    import dataclasses
     import multiprocessing
     import signal
     import time
     from multiprocessing.connection import wait
 
+    if workers > 1 and not getattr(config, "shared_sessions", True):
+        config = dataclasses.replace(config, shared_sessions=True)
     ctx = multiprocessing.get_context("spawn")  # not fork: a forked event loop, threads and DB connections
     level = logging.getLogger().getEffectiveLevel()
     stopping = False

@@ -1,5 +1,6 @@
 """Open sessions kept in the database, so that every replica (or worker process) answers a read
-of a session another one opened.
+of a session another one opened. Used when sessions are shared (PostgreSQL, ``--workers N``,
+``--shared-sessions``: see :mod:`.session_store`); a single SQLite server keeps them in memory.
 
 A session is two rows: ``sessions`` (the SHA-256 of its id, never the id; its organisation,
 environment and expiry, wall-clock seconds) and ``session_values`` (the opened value,

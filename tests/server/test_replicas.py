@@ -4,7 +4,8 @@ write; PostgreSQL stopped and started again mid-run; ``--workers N``; health, re
 graceful shutdown; migrations under a lock.
 
 On PostgreSQL the replicas share a database; on SQLite they are processes on one host sharing
-the data folder's file (the same guarantees, one machine).
+the data folder's file (the same guarantees, one machine), started with ``--shared-sessions``:
+without it each SQLite server keeps its sessions in its own memory.
 """
 from __future__ import annotations
 
@@ -23,11 +24,18 @@ import pytest
 from .conftest import BACKEND, ORG, Env, ServerProcess, database_for, run_cli, start_env
 
 
-def replicas(env: Env, n: int) -> list[Env]:
-    """``env`` and ``n - 1`` more servers on its data folder (its database, its key)."""
-    out = [env]
+def replica_flags() -> tuple[str, ...]:
+    """What a replica needs so that the others read its sessions: ``--shared-sessions`` on
+    SQLite (PostgreSQL shares them always)."""
+    return ("--shared-sessions",) if BACKEND.name == "sqlite" else ()
+
+
+def replicas(data: Path, n: int) -> list[Env]:
+    """``n`` servers on the data folder ``data`` (one database, one key)."""
+    first = start_env(data, *replica_flags())
+    out = [first]
     for _ in range(n - 1):
-        out.append(Env(ServerProcess(env.server.data).start(), env.tokens, env.other_admin))
+        out.append(Env(ServerProcess(data, extra=replica_flags()).start(), first.tokens, first.other_admin))
     return out
 
 
@@ -41,7 +49,7 @@ def revision_of(headers: dict[str, str]) -> int:
 
 
 def test_write_on_one_read_and_open_on_another(tmp_path: Path) -> None:
-    a, b = replicas(start_env(tmp_path / "data"), 2)
+    a, b = replicas(tmp_path / "data", 2)
     try:
         path = f"/environments/{ORG}/rep/app"
         assert a.request("POST", f"/environments/{ORG}", {"project": "rep", "name": "app"})[0] == 204
@@ -79,7 +87,7 @@ def test_write_on_one_read_and_open_on_another(tmp_path: Path) -> None:
 
 
 def test_twenty_if_match_writers_on_three_replicas_lose_no_update(tmp_path: Path) -> None:
-    envs = replicas(start_env(tmp_path / "data"), 3)
+    envs = replicas(tmp_path / "data", 3)
     try:
         path = f"/environments/{ORG}/race/shared"
         assert envs[0].request("POST", f"/environments/{ORG}", {"project": "race", "name": "shared"})[0] == 204
@@ -124,7 +132,7 @@ def test_twenty_if_match_writers_on_three_replicas_lose_no_update(tmp_path: Path
 
 
 def test_sigkill_of_a_replica_during_a_write_burst_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    a, b = replicas(start_env(tmp_path / "data"), 2)
+    a, b = replicas(tmp_path / "data", 2)
     try:
         names = [f"burst{i}" for i in range(4)]
         for name in names:
@@ -168,7 +176,8 @@ def test_sigkill_of_a_replica_during_a_write_burst_loses_no_acknowledged_write(t
                 if n == name:
                     status, _, text = b.request("GET", f"{path}/versions/{rev}")
                     assert status == 200 and f"counter: {counter}\n" in text
-        restarted = ServerProcess(a.server.data).start()  # and the killed one comes back to the same data
+        # ... and the killed one comes back to the same data.
+        restarted = ServerProcess(a.server.data, extra=replica_flags()).start()
         try:
             a.server = restarted
             assert a.request("POST", f"/environments/{ORG}/kill/{names[0]}/open")[0] == 200

@@ -1,11 +1,13 @@
 """Open sessions (security review §5): bounded by memory in all and per organisation, the
-oldest of the organisation most over its share evicted first, expired at their duration.
+oldest of the organisation most over its share evicted first, expired at their duration; and
+where they live (this process's memory, or the database for every process).
 
 Against a real server with a small ``--session-memory``; plus the eviction rules on
 :class:`~esc_pulumi.server.sessions.Sessions` with a fake clock.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterator
 
@@ -21,7 +23,7 @@ from esc_pulumi.server.sessions import (
     SessionTooLarge,
 )
 
-from .conftest import ORG, Env, start_env
+from .conftest import BACKEND, ORG, Env, ServerProcess, db_execute, start_env
 
 MB = 1 << 20
 
@@ -113,6 +115,58 @@ def test_a_longer_maximum_can_be_allowed(tmp_path: Path) -> None:
         assert env.request("POST", f"/environments/{ORG}/p/e/open?duration=30h", role="opener")[0] == 200
         assert env.request("POST", f"/environments/{ORG}/p/e/open?duration=49h", role="opener")[0] == 400
     finally:
+        env.server.stop()
+
+
+WHERE = {
+    # mode: (the first server's flags, the flags of a second server on the same store)
+    "one process": ((), ()),
+    "--shared-sessions": (("--shared-sessions",), ("--shared-sessions",)),
+    "--workers 2": (("--workers", "2"), ("--shared-sessions",)),
+}
+
+
+@pytest.mark.parametrize("mode", list(WHERE))
+def test_where_sessions_live(tmp_path: Path, mode: str) -> None:
+    """One SQLite server keeps its sessions in memory: an open writes its audit entries and no
+    session row, and another server on the folder cannot read them. Shared sessions
+    (``--shared-sessions``, ``--workers N``, and PostgreSQL always) are rows in the database,
+    their value sealed, and another server process reads them."""
+    first, second = WHERE[mode]
+    in_database = BACKEND.name == "postgres" or mode != "one process"
+    data = tmp_path / "data"
+    env = start_env(data, *first, "--eval-workers", "1")
+    other = Env(ServerProcess(data, extra=(*second, "--eval-workers", "1")).start(), env.tokens, env.other_admin)
+    try:
+        path = f"/environments/{ORG}/where/app"
+        assert env.request("POST", f"/environments/{ORG}", {"project": "where", "name": "app"})[0] == 204
+        assert env.request("PATCH", path, "values:\n  greeting: hello\n  pw: {fn::secret: where-pw}\n")[0] == 200
+        status, _, body = env.request("POST", f"{path}/open", role="opener")
+        assert status == 200, body
+        sid = body["id"]
+        status, _, opened = env.request("GET", f"{path}/open/{sid}", role="opener")
+        assert status == 200 and opened["properties"]["pw"]["value"] == "where-pw"
+        # Durable either way: the open is in the audit log once it is acknowledged.
+        opens = db_execute(data, "SELECT target FROM audit WHERE action='environment.open'")
+        assert ("where/app",) in opens
+        rows = db_execute(data, "SELECT id_hash, org, project, env, value_id FROM sessions")
+        values = db_execute(data, "SELECT id, payload FROM session_values")
+        status, _, read = other.request("GET", f"{path}/open/{sid}", role="opener")
+        if in_database:
+            assert [r[:4] for r in rows] == [(hashlib.sha256(sid.encode()).hexdigest(), ORG, "where", "app")]
+            assert [v[0] for v in values] == [rows[0][4]]
+            assert b"where-pw" not in bytes(values[0][1])  # sealed with the server key
+            assert status == 200, read
+            assert read["properties"]["pw"]["value"] == "where-pw"
+            assert read["properties"]["greeting"]["value"] == "hello"
+        else:
+            assert rows == [] and values == []
+            assert status == 404 and "open the environment again" in read["message"]
+            # Reads write nothing either.
+            assert env.request("GET", f"{path}/open/{sid}", role="opener")[0] == 200
+            assert db_execute(data, "SELECT COUNT(*) FROM sessions") == [(0,)]
+    finally:
+        other.server.stop()
         env.server.stop()
 
 
