@@ -15,7 +15,7 @@ Then the bombs of issue 10 (definitions of a few hundred bytes whose shared valu
 gigabytes): ``/ping`` latency from one client, idle and while 4 clients send bombs to
 ``yaml/check`` (target: p99 within 2x of the idle p99, measured in the same run), and the
 server's peak memory meanwhile (its process and its evaluation workers, RSS; target: below
-500 MB).
+500 MB), on a server of their own (the first one holds its opens' sessions).
 
 Then open sessions (security review §5): a second server with ``--session-memory 64`` gets 30
 anonymous opens of distinct definitions of about 0.9 MB each (sessions of about 14 MB), and its
@@ -29,8 +29,9 @@ each with its own ping floor (targets: two processes at least 1.6x one process's
 throughput; open p50 at most 3x the ping floor's p50). The PostgreSQL server is a temporary
 one started from the machine's binaries (as the tests do), or ``--database URL``.
 
-Every open's audit entry is on disk before its answer (group commit), and its session is in
-the database (encrypted) before its answer, so the open figures include both. Each figure is
+Every open's audit entry is on disk before its answer (group commit), so the open figures
+include it; a single SQLite server keeps its sessions in memory, PostgreSQL and ``--workers``
+in the database (encrypted), before the answer. Each figure is
 printed with its target and a met/missed verdict.
 
 Usage::
@@ -41,6 +42,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -54,7 +56,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from verdict import at_least, at_most
 
@@ -69,6 +71,36 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _serving() -> Iterator[tuple[int, str, subprocess.Popen]]:
+    """A new ``esc-pulumi serve`` on a temporary folder: its port, an admin token, its process."""
+    data = Path(tempfile.mkdtemp(prefix="esc-bench-"))
+    port = _free_port()
+    proc = None
+    try:
+        token = subprocess.run(
+            [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", "admin"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]
+        log = open(data / "server.log", "wb")
+        # --log-level warning: the per-request log line is the same for every endpoint; leave
+        # it out so the figures compare the endpoints, not the terminal.
+        proc = subprocess.Popen([*_cli(), "serve", "--port", str(port), "--data", str(data), "--log-level", "warning"],
+                                stdout=log, stderr=log)
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/esc/ping", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield port, token, proc
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=15)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def _definitions() -> dict[str, str]:
@@ -258,6 +290,7 @@ def _bomb_figures(port: int, token: str, pid: int, pings: int) -> None:
             time.sleep(0.02)
 
     idle = _ping_p99(port, pings)
+    before = _rss_kb(pid) / 1024
     bombers = [ctx.Process(target=_bomber, args=(port, token, k, stop, out)) for k in range(4)]
     watch = threading.Thread(target=sampler)
     for b in bombers:
@@ -281,7 +314,7 @@ def _bomb_figures(port: int, token: str, pid: int, pings: int) -> None:
     print(f"/ping p99 idle {idle * 1000:6.2f} ms, under bombs {loaded * 1000:6.2f} ms = x{loaded / idle:4.2f} "
           f"{at_most(loaded / idle, 2, 'x idle')}")
     mb = peak[0] / 1024
-    print(f"server peak RSS during the bombs (server + workers): {mb:6.0f} MB "
+    print(f"server peak RSS during the bombs (server + workers): {mb:6.0f} MB, {before:.0f} MB before them "
           f"{at_most(mb, 500, ' MB')}")
 
 
@@ -438,26 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         _store_figures(args.clients, args.requests, args.database)
         return 0
 
-    data = Path(tempfile.mkdtemp(prefix="esc-bench-"))
-    port = _free_port()
-    proc = None
-    try:
-        token = subprocess.run(
-            [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", "admin"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]
-        log = open(data / "server.log", "wb")
-        # --log-level warning: the per-request log line is the same for every endpoint; leave
-        # it out so the figures compare the endpoints, not the terminal.
-        proc = subprocess.Popen([*_cli(), "serve", "--port", str(port), "--data", str(data), "--log-level", "warning"],
-                                stdout=log, stderr=log)
+    with _serving() as (port, token, proc):
         base = f"http://127.0.0.1:{port}/api/esc"
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/ping", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
         headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
         for name, text in _definitions().items():
             req = urllib.request.Request(f"{base}/environments/{ORG}", method="POST", headers=headers,
@@ -494,12 +509,10 @@ def main(argv: list[str] | None = None) -> int:
         _uncached_evaluation()
         ratio = floor["rate"] / opened["rate"]
         print(f"open costs {ratio:.2f}x the floor {at_most(ratio, 3)}")
+    # The bombs get a server of their own: the one above holds the sessions of its opens (up
+    # to its session budget, by design), which are not what a bomb costs.
+    with _serving() as (port, token, proc):
         _bomb_figures(port, token, proc.pid, args.pings)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=15)
-        shutil.rmtree(data, ignore_errors=True)
     _session_memory_figures(args.session_opens)
     if args.only is None:
         _store_figures(args.clients, args.requests, args.database)
