@@ -459,8 +459,9 @@ def redact_model(model: Mapping[str, Any]) -> dict[str, Any]:
       object and list parts with theirs, a base with the base of the value). An expression is
       hidden when it lies inside a ``fn::secret``, or its value holds a secret (a builtin call,
       an interpolation or a literal: its text is in that value; a provider may echo its inputs,
-      a ``fn::toJSON`` spells its argument), or it is a provider call whose value is not known
-      from the model; everything inside a hidden expression is hidden too. A hidden expression
+      a ``fn::toJSON`` spells its argument), or it is a provider call whose output is not
+      known (a check runs no provider; an output that would be secret may echo the inputs);
+      everything inside a hidden expression is hidden too. A hidden expression
       shows its literal and interpolation texts as ``"[secret]"`` and its schema without
       ``const``, ``enum``, ``default`` or ``examples``.
     - Everywhere else, a literal that spells one of the secret texts (:func:`secret_texts`)
@@ -600,7 +601,10 @@ def _hidden_exprs(exprs: Any, properties: Any) -> set[int]:
         container = "object" in e or "list" in e or (b is None and "literal" not in e and "interpolate" not in e
                                                        and "symbol" not in e)
         secret_value = v is not None and holds.get(id(v), False)
-        hide = inside or (secret_value and not container) or (is_call and v is None)
+        # A provider call whose output is not known (not run: check mode; or not paired with a
+        # value here) might have been secret, echoing its inputs: hidden.
+        unknown_call = is_call and (not isinstance(v, dict) or v.get("unknown") is True)
+        hide = inside or (secret_value and not container) or unknown_call
         if hide:
             hidden.add(id(e))
         if isinstance(e.get("base"), dict):
