@@ -2,6 +2,7 @@
 the language spec). Expected texts are written by hand from the spec, not produced by the code."""
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -91,44 +92,28 @@ QUOTED="a \\"b\\" \\\\c"
 KEY_FILE="[unknown]"
 """
 
-EXPECTED_DETAILED_SMALL = """\
-{
-  "value": {
-    "a": {
-      "value": "x",
-      "trace": {
-        "def": {
-          "environment": "myproj/small",
-          "begin": {
-            "line": 2,
-            "column": 6,
-            "byte": 13
-          },
-          "end": {
-            "line": 2,
-            "column": 7,
-            "byte": 14
-          }
-        }
-      }
-    }
-  },
-  "trace": {
-    "def": {
-      "begin": {
-        "line": 0,
-        "column": 0,
-        "byte": 0
-      },
-      "end": {
-        "line": 0,
-        "column": 0,
-        "byte": 0
-      }
-    }
-  }
-}
-"""
+def _small_range(b: tuple[int, int, int], e: tuple[int, int, int], env: str = "myproj/small") -> dict:
+    return {"environment": env, "begin": dict(zip(("line", "column", "byte"), b)),
+            "end": dict(zip(("line", "column", "byte"), e))}
+
+
+_NOWHERE = _small_range((0, 0, 0), (0, 0, 0))
+_NAME = {"value": {"name": {"value": "myproj/small", "trace": {"def": _NOWHERE}}}, "trace": {"def": _NOWHERE}}
+_NAME_SCHEMA = {"properties": {"name": {"type": "string", "const": "myproj/small"}}, "type": "object",
+                "required": ["name"]}
+# `open myproj/small --format detailed`: the API's Environment of myproj/small ("values:\n  a: x\n"),
+# every struct's fields in the reference's Go order (written here in that order), 2-space indent.
+EXPECTED_DETAILED_SMALL = json.dumps({
+    "exprs": {"a": {"range": _small_range((2, 6, 13), (2, 7, 14)), "schema": {"type": "string", "const": "x"},
+                    "literal": "x"}},
+    "properties": {"a": {"value": "x", "trace": {"def": _small_range((2, 6, 13), (2, 7, 14))}}},
+    "schema": {"properties": {"a": {"type": "string", "const": "x"}}, "type": "object", "required": ["a"]},
+    "executionContext": {
+        "properties": {"currentEnvironment": _NAME, "rootEnvironment": _NAME},
+        "schema": {"properties": {"currentEnvironment": _NAME_SCHEMA, "rootEnvironment": _NAME_SCHEMA},
+                   "type": "object", "required": ["currentEnvironment", "rootEnvironment"]},
+    },
+}, indent=2) + "\n"
 
 
 def open_(tmp_path: Path, env: dict[str, str], *args: str):
