@@ -207,6 +207,47 @@ def test_detailed_root(tmp_path, backend_env):
     assert r.out == EXPECTED_DETAILED_SMALL
 
 
+def test_detailed_whole_environment_redacts_its_model(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/app", "--format", "detailed")
+    assert (r.code, r.err) == (0, "")
+    model = json.loads(r.out)
+    assert list(model) == ["exprs", "properties", "schema", "executionContext"]
+    # The environment's own expressions, each on top of what it overrides in its import.
+    assert sorted(model["exprs"]) == ["environmentVariables", "greeting", "obj", "pulumiConfig"]
+    obj = model["exprs"]["obj"]
+    assert obj["base"]["range"]["environment"] == "myproj/base"
+    assert obj["object"]["hello"]["literal"] == "world"
+    assert model["properties"]["password"] == {
+        "value": "[secret]", "secret": True, "trace": model["properties"]["password"]["trace"]}
+    assert model["schema"]["properties"]["password"] == {"type": "string"}
+    assert model["executionContext"]["properties"]["rootEnvironment"]["value"]["name"]["value"] == "myproj/app"
+    assert "s3cr3t-pw" not in r.out
+    r = open_(tmp_path, backend_env, "myproj/app", "--format", "detailed", "--show-secrets")
+    model = json.loads(r.out)
+    assert model["properties"]["password"]["value"] == "s3cr3t-pw"
+    assert model["schema"]["properties"]["password"] == {"type": "string", "const": "s3cr3t-pw"}
+
+
+def test_detailed_with_a_path_is_that_value(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "nested", "--format", "detailed")
+    assert r.code == 0
+    assert list(json.loads(r.out)) == ["value", "trace"]
+
+
+def test_detailed_of_a_stack_of_several_environments_is_the_composition(tmp_path, project):
+    from .conftest import write
+
+    write(project / "Pulumi.two.yaml",
+          "config:\n  esc:backend: file://../envs\n  esc:environments: [myproj/small, myproj/base]\n")
+    r = run_script(["open", "--stack", "two", "--format", "detailed"], cwd=project, env={})
+    assert r.code == 0, r.err
+    model = json.loads(r.out)
+    # An anonymous composition defines nothing itself: no exprs, the merged properties.
+    assert list(model) == ["properties", "schema", "executionContext"]
+    assert set(model["properties"]) == {"a", "region", "obj", "password"}
+    assert model["executionContext"]["properties"]["rootEnvironment"]["value"]["name"]["value"] == "<yaml>"
+
+
 def test_detailed_redacts_secrets(tmp_path, backend_env):
     r = open_(tmp_path, backend_env, "myproj/fmt", "secret", "--format", "detailed")
     assert r.code == 0
