@@ -24,7 +24,7 @@ from typing import Any, Callable
 from .schema import _ORDER as _SCHEMA_KEYWORDS
 from .values import GoStruct
 
-__all__ = ["to_go", "to_api", "from_api", "STRUCTS"]
+__all__ = ["to_go", "to_api", "from_api", "json_size", "STRUCTS"]
 
 # Kinds: a struct name (below), ("map", kind), ("list", kind), "Schema", "Values" (a Value's
 # ``value``: a map or list of Values, or a scalar), or None (plain JSON, kept as it is).
@@ -71,15 +71,17 @@ Fix = Callable[[str, dict[str, Any]], dict[str, Any]]
 Build = Callable[[str, list[str]], tuple[Any, list[tuple[Any, Any]]]]
 
 
-def _walk(model: Any, kind: Kind, fix: Fix, build: Build) -> Any:
+def _walk(model: Any, kind: Kind, fix: Fix, build: Build, schemas: bool = True) -> Any:
     """``model`` rebuilt: every struct's fields (``fix(kind, fields)`` first) made into
     ``build(kind, names)``, in the structs' order, unknown fields after; maps and lists copied;
-    plain JSON shared (the result is only read and serialised)."""
+    plain JSON shared (the result is only read and serialised), and so are schemas unless
+    ``schemas`` (the model shares one schema between the values that share it: copying would
+    write it out as often as it is used)."""
     out: list[Any] = [None]
     stack: list[tuple[Any, Kind, Any, Any]] = [(model, kind, out, 0)]
     while stack:
         x, k, parent, slot = stack.pop()
-        if k is None or x is None:
+        if k is None or x is None or (k == "Schema" and not schemas):
             parent[slot] = x
         elif type(k) is tuple:
             if k[0] == "map" and isinstance(x, dict):
@@ -163,10 +165,48 @@ def to_go(model: dict[str, Any], kind: str = "Environment") -> Any:
 def to_api(model: dict[str, Any], kind: str = "Environment") -> dict[str, Any]:
     """``model`` as the API sends it: every range with its ``environment`` (``""`` for none),
     every accessor with a ``key`` (``""`` for an index), ``access`` as a list of one."""
-    return _walk(model, kind, _api_fix, _build_dict)
+    return _walk(model, kind, _api_fix, _build_dict, schemas=False)
 
 
 def from_api(doc: dict[str, Any], kind: str = "Environment") -> dict[str, Any]:
     """An Environment received over HTTP, spelt as the model is: what :func:`to_api` added
     taken away again (``from_api(to_api(m)) == m`` for the engine's models)."""
-    return _walk(doc, kind, _go_fix, _build_dict)
+    return _walk(doc, kind, _go_fix, _build_dict, schemas=False)
+
+
+def json_size(data: Any) -> int:
+    """About how many characters ``data`` takes as compact JSON, each shared part counted as
+    often as it is written, in time linear in the distinct parts (a model shares its schemas:
+    a deeply nested definition's JSON grows with the square of its depth, its model does not).
+    For callers that must bound what they are about to write."""
+    sizes: dict[int, int] = {}
+    keep: list[Any] = []  # the parts measured, alive while their ids are keys
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        x, done = stack.pop()
+        if isinstance(x, (dict, list)):
+            if id(x) in sizes and not done:
+                continue
+            items = list(x.items()) if isinstance(x, dict) else [(None, v) for v in x]
+            if not done:
+                stack.append((x, True))
+                stack.extend((v, False) for _, v in items if isinstance(v, (dict, list)) and id(v) not in sizes)
+                continue
+            n = 2 + max(len(items) - 1, 0)
+            for k, v in items:
+                if k is not None:
+                    n += len(k) + 3
+                n += sizes[id(v)] if isinstance(v, (dict, list)) else _scalar_size(v)
+            sizes[id(x)] = n
+            keep.append(x)
+    return sizes[id(data)] if isinstance(data, (dict, list)) else _scalar_size(data)
+
+
+def _scalar_size(x: Any) -> int:
+    if isinstance(x, str):
+        return len(x) + 2
+    if x is None or isinstance(x, bool):
+        return 5
+    if isinstance(x, int):  # its digits, without writing them (a huge one would be refused)
+        return x.bit_length() * 30103 // 100000 + 2
+    return len(repr(x))

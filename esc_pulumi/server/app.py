@@ -73,7 +73,7 @@ from ..esc.budget import LimitDiagnostic
 from ..esc.diagnostics import Diagnostic, error as error_diagnostic
 from ..esc.interpolation import parse_path
 from ..esc.values import value_at
-from ..esc.model_form import to_api
+from ..esc.model_form import json_size, to_api
 from ..esc.views import detailed, diagnostic_json
 from ..refs import EnvironmentRef
 from . import auth
@@ -699,11 +699,23 @@ def _properties(value: Value, environment: str) -> dict[str, Any]:
 _MODEL_PARTS = ("exprs", "schema", "executionContext")
 
 
-def _model_parts(model: dict[str, Any]) -> dict[str, bytes]:
+def _model_parts(model: dict[str, Any], limits: EvalLimits) -> dict[str, bytes]:
     """A detailed model's parts other than the properties, each as its JSON in the API's
-    spelling (what a session keeps beside its value: :attr:`.sessions.Evaluation.model`)."""
-    api = to_api({k: model[k] for k in _MODEL_PARTS if k in model})
+    spelling (what a session keeps beside its value: :attr:`.sessions.Evaluation.model`),
+    within ``limits`` (:func:`_bounded_model`)."""
+    api = _bounded_model(to_api({k: model[k] for k in _MODEL_PARTS if k in model}), limits)
     return {k: dumps(api[k]) for k in _MODEL_PARTS if k in api}
+
+
+def _bounded_model(model: dict[str, Any], limits: EvalLimits) -> dict[str, Any]:
+    """``model`` without ``exprs`` and ``schema`` when their JSON would be longer than the
+    evaluation's ``max_bytes``: a deeply nested definition's expression tree and schema grow
+    with the square of its depth (each level's schema holds every level below it), and no
+    answer or session may grow past what the evaluation itself was allowed."""
+    big = {k: model[k] for k in ("exprs", "schema") if k in model}
+    if json_size(big) <= limits.max_bytes:
+        return model
+    return {k: v for k, v in model.items() if k not in big}
 
 
 def _environment_body(value: Value, environment: str, model: dict[str, bytes] | None) -> bytes:
@@ -779,7 +791,7 @@ def job_check(server: "EscServer", org: str, actor: TokenRecord, text: str, show
         if ev is not None:
             diags = diags + ev.diagnostics
             if not _limited(ev.diagnostics):
-                model = to_api(ev.detailed(redact=not show_secrets))
+                model = _bounded_model(to_api(ev.detailed(redact=not show_secrets)), server.limits)
     if _limited(diags):
         return 422, None, diags, deps
     body: dict[str, Any] = {}
@@ -840,7 +852,7 @@ def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[An
         return OpenOutcome(diags, more)
     # The session's whole Environment, secrets revealed as its properties are (the opener may
     # read them): the parts beside the properties are kept as JSON with the session.
-    model = _model_parts(ev.detailed()) if ev is not None else {}
+    model = _model_parts(ev.detailed(), server.limits) if ev is not None else {}
     body = _environment_body(value, environment, model)
     packed = pack_value(value)
     text = sum(len(n[1]) for n in packed if n[0] == "s" and type(n[1]) is str)

@@ -257,3 +257,29 @@ def test_cloud_backend_model(env: Env, base: str) -> None:
     assert "exprs" not in composed.model() and composed.model()["properties"]["region"]["value"] == "eu-west-1"
     with pytest.raises(Exception, match="without its detailed model"):
         backend.open({"imports": [base]}, organization=ORG).model()
+
+
+# -- the model's size --------------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only
+def test_a_model_larger_than_the_evaluation_may_be_is_left_out(tmp_path: Path) -> None:
+    """A nested definition's schema and expressions grow with the square of its depth: past
+    the evaluation's text budget (here 1 MB) the answer keeps its properties and context."""
+    e = start_env(tmp_path / "data", "--eval-max-mb", "1")
+    try:
+        deep = "values:\n  top: " + "{d: " * 250 + "leaf" + "}" * 250 + "\n"
+        shallow = "values:\n  top: " + "{d: " * 5 + "leaf" + "}" * 5 + "\n"
+        for text, whole in ((deep, False), (shallow, True)):
+            status, _, checked = e.request("POST", f"/environments/{ORG}/yaml/check", text, role="reader")
+            assert status == 200, checked
+            status, _, opened = e.request("POST", f"/environments/{ORG}/yaml/open", text, role="opener")
+            assert status == 200, opened
+            status, _, read = e.request("GET", f"/environments/{ORG}/yaml/open/{opened['id']}", role="opener")
+            assert status == 200, read
+            want = ["exprs", "properties", "schema", "executionContext"] if whole else ["properties", "executionContext"]
+            assert list(read) == want
+            assert list(checked) == want + ["diagnostics"]
+            models.Environment.from_dict(read)
+    finally:
+        e.server.stop()
