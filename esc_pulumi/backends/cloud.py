@@ -34,7 +34,7 @@ from ..errors import (
     PermissionDenied,
 )
 from .credentials import Token, is_http_url
-from .base import OpenedEnvironment
+from .base import OpenedEnvironment, single_import
 
 OPEN_DURATION = "2h0m0s"  # what the Pulumi CLI asks for
 WAITING_NOTICE_AFTER = 5.0  # seconds before telling the user we are still waiting
@@ -236,11 +236,15 @@ class CloudBackend:
         organization: str | None = None,
         mode: Literal["open", "check"] = "open",
         limits: Any = None,
+        detailed: bool = False,
     ) -> OpenedEnvironment:
         """Open (2 requests) or check (1 request) the anonymous composition ``definition``.
 
         ``limits`` is accepted for the :class:`Backend` protocol and ignored: the server
-        evaluates, under its own limits."""
+        evaluates, under its own limits. ``detailed`` keeps the service's whole Environment for
+        :meth:`OpenedEnvironment.model`; a composition of one import is then opened as that
+        environment (``POST .../{project}/{env}/open``, as ``esc env open`` does), so that the
+        expressions are its own. A check's model is the one the service returns: redacted."""
         if not organization:
             raise ConfigurationError(
                 f"no ESC organization for {self.url}: set ESC_PULUMI_ORGANIZATION or the stack config "
@@ -252,14 +256,26 @@ class CloudBackend:
                 f"no access token for {self.url}: looked at {self.token.source}; set "
                 "PULUMI_ACCESS_TOKEN or run `pulumi login`"
             )
-        body = json.dumps(dict(definition))  # JSON is YAML
+        body: str | None = json.dumps(dict(definition))  # JSON is YAML
         if mode == "check":
             env = self._call("POST", "/environments/{orgName}/yaml/check", org=organization, body=body)
             requests = 1
         else:
+            from urllib.parse import quote
+
+            single = single_import(definition) if detailed else None
+            open_path, read_path = "/environments/{orgName}/yaml/open", "/environments/{orgName}/yaml/open/"
+            if single is not None:
+                from ..refs import EnvironmentRef
+
+                ref = EnvironmentRef.parse(single)
+                named = f"/environments/{{orgName}}/{quote(ref.project, safe='')}/{quote(ref.name, safe='')}"
+                pinned = ref.version and ref.version != "latest"
+                open_path = f"{named}/versions/{quote(ref.version, safe='')}/open" if pinned else f"{named}/open"
+                read_path, body = f"{named}/open/", None
             opened = self._call(
                 "POST",
-                "/environments/{orgName}/yaml/open",
+                open_path,
                 org=organization,
                 query=[("duration", OPEN_DURATION)],
                 body=body,
@@ -272,11 +288,7 @@ class CloudBackend:
             session = opened.get("id")
             if not isinstance(session, str) or not session:
                 raise BackendError(f"the ESC service at {self.url} did not return an open session id")
-            from urllib.parse import quote
-
-            env = self._call(
-                "GET", "/environments/{orgName}/yaml/open/" + quote(session, safe=""), org=organization
-            )
+            env = self._call("GET", read_path + quote(session, safe=""), org=organization)
             requests = 2
         if not isinstance(env, dict):
             raise BackendError(f"the ESC service at {self.url} returned an unexpected environment")
@@ -289,7 +301,8 @@ class CloudBackend:
             raise DefinitionError(f"the environments of organization {organization!r} have errors:", diags)
         imports = definition.get("imports") or []
         names = tuple(i if isinstance(i, str) else next(iter(i)) for i in imports if isinstance(i, (str, dict)) and i)
-        return OpenedEnvironment(value=value, diagnostics=tuple(diags), requests=requests, environments=names)
+        return OpenedEnvironment(value=value, diagnostics=tuple(diags), requests=requests, environments=names,
+                                 detailed_model=_model_of(env) if detailed else None)
 
 
     def rotate(self, name: str, paths: "list[str] | tuple[str, ...]" = (), *, organization: str | None = None,
@@ -323,6 +336,20 @@ class CloudBackend:
         rotated = tuple(str(p) for p in done.get("rotated") or ())
         return RemoteRotation(tuple(_diagnostics(done.get("diagnostics") or [])), rotated,
                               int(done.get("preRotationRevision") or 0), done["postRotationRevision"])
+
+
+def _model_of(env: Mapping[str, Any]) -> Any:
+    """:meth:`OpenedEnvironment.model` of an Environment the service sent: spelt as the engine
+    spells it, redacted on request by the engine's rule (which reads only the model)."""
+    from ..esc.model import redact_model
+    from ..esc.model_form import from_api
+
+    model = from_api({k: env[k] for k in ("exprs", "properties", "schema", "executionContext") if k in env})
+
+    def get(redact: bool) -> dict[str, Any]:
+        return redact_model(model) if redact else model
+
+    return get
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Literal, Mapping
 from ..errors import BackendError, DecryptionError, DefinitionError, EnvironmentNotFound, EscError
 from ..refs import EnvironmentRef
 from ..secrets.binding import MOVED_FILE, file_binding
-from .base import OpenedEnvironment
+from .base import OpenedEnvironment, single_import
 
 
 def env_name_of_ref(name: str) -> str:
@@ -241,15 +241,18 @@ class LocalBackend:
         organization: str | None = None,
         mode: Literal["open", "check"] = "open",
         limits: Any = None,
+        detailed: bool = False,
     ) -> OpenedEnvironment:
         """Evaluate the anonymous composition ``definition`` (``{"imports": [...]}``) under
         ``limits`` (an :class:`esc_pulumi.esc.EvalLimits`), else the backend's, else the engine's
-        defaults."""
+        defaults. ``detailed`` keeps the evaluation for :meth:`OpenedEnvironment.model` (a
+        composition of one import shows that environment: the engine evaluated it as it
+        evaluates it alone)."""
         if not self.root.is_dir():
             raise EnvironmentNotFound(
                 f"the local ESC folder {self.display(self.root)} does not exist ({self.url})"
             )
-        from ..esc import ANONYMOUS, ProviderRegistry, evaluate, load_definition
+        from ..esc import ANONYMOUS, ProviderRegistry, evaluate_environment, load_definition
 
         # JSON is YAML: the engine parses the composition like any other definition.
         decl, diags = load_definition(json.dumps(dict(definition)), ANONYMOUS)
@@ -262,8 +265,8 @@ class LocalBackend:
 
             if any(d.is_error for d in diags):
                 raise DefinitionError("the environment composition is malformed", diags)
-            return OpenedEnvironment(Value({}), tuple(diags), 0, ())
-        value, more = evaluate(
+            return OpenedEnvironment(Value({}), tuple(diags), 0, (), (lambda redact: {}) if detailed else None)
+        ev = evaluate_environment(
             decl,
             mode=mode,
             loader=session,
@@ -271,15 +274,16 @@ class LocalBackend:
             context=context,
             limits=limits if limits is not None else self.limits,
         )
-        diags = [_context_hint(self._located(d), context) for d in diags + more]
+        diags = [_context_hint(self._located(d), context) for d in diags + ev.diagnostics]
         errors = [d for d in diags if d.is_error]
         if errors:
             self._raise(session, errors)
         return OpenedEnvironment(
-            value=value,
+            value=ev.value,
             diagnostics=tuple(d for d in diags if not d.is_error),
             requests=0,
             environments=tuple(dict.fromkeys(session.loaded)),
+            detailed_model=_model_of(ev, single_import(definition)) if detailed else None,
         )
 
     def rotate(
@@ -437,6 +441,21 @@ class LocalBackend:
             where = next((f"{_where(d)}" for d in errors if "decrypt" in d.summary), "")
             raise DecryptionError(f"{where}{session.decrypt_failures[0]}")
         raise DefinitionError("environment definitions have errors:", errors)
+
+
+def _model_of(ev: Any, environment: str | None) -> Callable[[bool], dict[str, Any]]:
+    """:meth:`OpenedEnvironment.model` of an evaluation: the revealed model built once, on
+    the first call, and redacted from it on request."""
+    from ..esc.model import redact_model
+
+    built: list[dict[str, Any]] = []
+
+    def model(redact: bool) -> dict[str, Any]:
+        if not built:
+            built.append(ev.detailed(environment=environment))
+        return redact_model(built[0]) if redact else built[0]
+
+    return model
 
 
 def _where(d) -> str:

@@ -6,7 +6,8 @@
 - ``yaml``: the same data through yaml.v3 rules (2-space indent, sequences indented under
   their key, keys in yaml.v3's natural order, strings quoted only when yaml.v3 would).
 - ``string``: the ``fn::toString`` conversion, merged keys included, then a newline.
-- ``detailed``: the API's Value model (``{value, secret, unknown, trace}`` in Go field order).
+- ``detailed``: the API's Value model (``{value, secret, unknown, trace}`` in Go field order);
+  for a whole environment, the API's Environment (:func:`render_model`).
 - ``dotenv`` / ``shell``: ``KEY="<Go-quoted>"`` lines for ``environmentVariables`` then
   ``files`` (each sorted; files written to 0600 temp files, the variable holding the path);
   ``shell`` prefixes ``export ``.
@@ -44,7 +45,7 @@ from ..esc.values import (
 )
 from ..runtime.projection import ENVIRONMENT_VARIABLES, FILES, project_section
 
-__all__ = ["FORMATS", "render", "go_json_indent", "yaml_text", "string_text", "dotenv_lines"]
+__all__ = ["FORMATS", "render", "render_model", "go_json_indent", "yaml_text", "string_text", "dotenv_lines"]
 
 FORMATS = ("json", "yaml", "dotenv", "shell", "string", "detailed")
 
@@ -81,6 +82,17 @@ def render(
     lines = dotenv_lines(value, show_secrets=show_secrets, temp_dir=temp_dir, written=written)
     prefix = "export " if fmt == "shell" else ""
     return "".join(f"{prefix}{line}\n" for line in lines)
+
+
+def render_model(value: Value, model: dict[str, Any], *, show_secrets: bool) -> str:
+    """The detailed Environment (``exprs``, ``properties``, ``schema``, ``executionContext``:
+    :meth:`~esc_pulumi.backends.base.OpenedEnvironment.model`, already redacted unless
+    ``show_secrets``) as Go's encoder writes the reference's structs, 2-space indent.
+    ``value`` is the opened root, checked for numbers JSON cannot write."""
+    from ..esc.model_form import to_go
+
+    _refuse_non_finite(value, show_secrets)
+    return go_json_indent(to_go(model)) + "\n"
 
 
 # -- json (Go's encoding/json) ----------------------------------------------------------------

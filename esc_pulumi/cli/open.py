@@ -61,7 +61,7 @@ def select_path(value: "Value", path_text: str | None) -> tuple["Value", bool]:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from .formats import FORMATS, render
+    from .formats import FORMATS, render, render_model
     from ..esc.values import go_quote
 
     fmt = args.format
@@ -74,8 +74,11 @@ def cmd_open(args: argparse.Namespace) -> int:
     if path:
         path_keys(path)  # as esc does: a bad path fails before anything is opened
     target = resolve_target(args, [args.ref] if args.ref else [])
+    # The whole environment's detailed model (exprs, properties, schema, executionContext);
+    # with a PATH, that property's Value model.
+    whole_model = fmt == "detailed" and not path
     try:
-        opened = open_target(target, "open", limits_from(args))
+        opened = open_target(target, "open", limits_from(args), detailed=whole_model)
     except DefinitionError as e:
         return print_definition_errors(e, severity=False)
     for d in sorted_diagnostics(opened.diagnostics):
@@ -86,7 +89,10 @@ def cmd_open(args: argparse.Namespace) -> int:
         value, is_root = select_path(opened.value, path)
     if is_root and isinstance(value.repr, dict) and not value.repr and not value.unknown:
         return 0  # an environment without values: esc open prints nothing, not {}
-    text = render(value, fmt, show_secrets=args.show_secrets, environment="", root=is_root)
+    if whole_model:
+        text = render_model(value, opened.model(redact=not args.show_secrets), show_secrets=args.show_secrets)
+    else:
+        text = render(value, fmt, show_secrets=args.show_secrets, environment="", root=is_root)
     sys.stdout.write(text)
     sys.stdout.flush()
     return 0

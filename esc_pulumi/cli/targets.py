@@ -189,7 +189,8 @@ def _standalone(base_dir: Path, composition: dict, label: str) -> Target:
     return Target(backend, org, composition, label)
 
 
-def open_target(target: Target, mode: str = "open", limits: "EvalLimits | None" = None) -> "OpenedEnvironment":
+def open_target(target: Target, mode: str = "open", limits: "EvalLimits | None" = None, *,
+                detailed: bool = False) -> "OpenedEnvironment":
     if target.composition is None:
         raise ConfigurationError(
             f"{target.label} lists no environments (environment: or esc:environments in the stack "
@@ -198,7 +199,8 @@ def open_target(target: Target, mode: str = "open", limits: "EvalLimits | None" 
     from ..backends.base import open_composition
 
     return open_composition(
-        target.backend, target.composition, organization=target.organization, mode=mode, limits=limits  # type: ignore[arg-type]
+        target.backend, target.composition, organization=target.organization, mode=mode, limits=limits,  # type: ignore[arg-type]
+        detailed=detailed,
     )
 
 

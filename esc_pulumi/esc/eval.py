@@ -150,11 +150,27 @@ class Evaluation:
         self._root = root
         self._shared = shared
 
-    def detailed(self) -> dict[str, Any]:
-        """The detailed environment: ``{exprs?, properties?, schema, executionContext}``."""
+    def detailed(self, *, redact: bool = False, environment: str | None = None) -> dict[str, Any]:
+        """The detailed environment: ``{exprs?, properties?, schema, executionContext}``, with
+        ``redact`` without any secret's text (:func:`.model.redact_model`).
+
+        ``environment`` names an environment the root imports (as the import is written): the
+        model is then that environment's own. Under an anonymous root (a composition such as
+        ``{"imports": ["proj/env"]}``) it is the model opening that environment alone gives:
+        an import is evaluated on its own, and below an anonymous root its context names it
+        as the root environment. :class:`KeyError` if the root imported no such environment
+        (or it failed to load)."""
         from .model import environment_model
 
-        return environment_model(self.value, self._root)
+        if environment is None:
+            return environment_model(self.value, self._root, redact=redact)
+        if self._root is None:  # refused over a limit: nothing to show
+            return {}
+        if environment in self._root.imports:
+            for env in self._shared.evaluations:
+                if not env.is_root and env.name == environment and env.result is not None:
+                    return environment_model(env.result, env, redact=redact)
+        raise KeyError(environment)
 
     def __repr__(self) -> str:
         return f"Evaluation(diagnostics={len(self.diagnostics)})"

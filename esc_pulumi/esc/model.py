@@ -9,13 +9,13 @@ iterative: definitions may nest deeper than Python's recursion limit.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from . import ast as A
 from . import schema as S
 from ._gc import collector_paused
 from .diagnostics import Pos, Range
-from .values import Value
+from .values import SECRET_TEXT, Value
 from .views import detailed, range_json
 
 from .eval import Placeholder
@@ -23,7 +23,7 @@ from .eval import Placeholder
 if TYPE_CHECKING:  # pragma: no cover
     from .eval import _EnvEval
 
-__all__ = ["environment_model", "value_schema"]
+__all__ = ["environment_model", "redact_model", "secret_texts", "value_schema"]
 
 _ZERO = Pos(0, 0, 0)
 
@@ -419,8 +419,9 @@ def _arg_schema(x: A.BuiltinExpr, root: "_EnvEval") -> S.Schema:
     return builtin_arg_schema(x, root.shared.providers)
 
 
-def environment_model(value: Value, root: "_EnvEval | None") -> dict[str, Any]:
-    """The detailed environment of an evaluation (see the module's text)."""
+def environment_model(value: Value, root: "_EnvEval | None", *, redact: bool = False) -> dict[str, Any]:
+    """The detailed environment of an evaluation (see the module's text); with ``redact``,
+    as :func:`redact_model` shows it."""
     if root is None:  # the evaluation was refused (a limit): nothing but an empty object
         return {}
     name = root.decl.name
@@ -438,4 +439,328 @@ def environment_model(value: Value, root: "_EnvEval | None") -> dict[str, Any]:
             "properties": detailed(ctx, name)["value"],
             "schema": value_schema(ctx).to_json(),
         }
+        return redact_model(out) if redact else out
+
+
+# -- redaction ----------------------------------------------------------------------------------
+#
+# The one rule by which a detailed model is shown without its secrets, wherever the model came
+# from (this engine, or a server over HTTP): it reads nothing but the model itself.
+
+_PROVIDER_CALLS = ("fn::open", "fn::rotate")
+
+
+def redact_model(model: Mapping[str, Any]) -> dict[str, Any]:
+    """``model`` without the text of any secret (a new model; ``model`` is left as it is).
+
+    - Properties: a secret value (or a secret base) shows as ``"[secret]"`` with its base
+      left out, as :func:`.views.detailed` redacts.
+    - Expressions: each is paired with the value it defined (a property with its expression,
+      object and list parts with theirs, a base with the base of the value). An expression is
+      hidden when it lies inside a ``fn::secret``, or its value holds a secret (a builtin call,
+      an interpolation or a literal: its text is in that value; a provider may echo its inputs,
+      a ``fn::toJSON`` spells its argument), or it is a provider call whose output is not
+      known (a check runs no provider; an output that would be secret may echo the inputs);
+      everything inside a hidden expression is hidden too. A hidden expression
+      shows its literal and interpolation texts as ``"[secret]"`` and its schema without
+      ``const``, ``enum``, ``default`` or ``examples``.
+    - Everywhere else, a literal that spells one of the secret texts (:func:`secret_texts`)
+      shows as ``"[secret]"``, and no schema keeps a ``const``, ``enum``, ``default`` or
+      ``examples`` holding one (a ``fn::secret`` literal's schema is its value as a const).
+
+    Works on the model as the engine builds it and as the API sends it (:mod:`.model_form`).
+    Iterative: models nest deeper than Python's recursion limit.
+    """
+    properties = model.get("properties")
+    hidden = _hidden_exprs(model.get("exprs"), properties)
+    texts = secret_texts(model, hidden)
+    out: dict[str, Any] = {}
+    for key, part in model.items():
+        if key == "properties":
+            out[key] = _redact_values(part)
+        elif key == "exprs":
+            out[key] = _redact_exprs(part, hidden, texts)
+        elif key == "schema":
+            out[key] = _redact_schema(part, texts)
+        elif key == "executionContext" and isinstance(part, dict):
+            ctx = dict(part)
+            if "properties" in ctx:
+                ctx["properties"] = _redact_values(ctx["properties"])
+            if "schema" in ctx:
+                ctx["schema"] = _redact_schema(ctx["schema"], texts)
+            out[key] = ctx
+        else:
+            out[key] = part
     return out
+
+
+def secret_texts(model: Mapping[str, Any], hidden: set[int] | None = None) -> set[str]:
+    """The plaintexts a redacted ``model`` must not show: every string inside a secret value
+    of its properties (bases included) and every literal or interpolation text of a hidden
+    expression (ids of expression nodes; by default those :func:`redact_model` hides).
+    Empty strings are no text."""
+    if hidden is None:
+        hidden = _hidden_exprs(model.get("exprs"), model.get("properties"))
+    found: set[str] = set()
+    values: list[tuple[Any, bool]] = [(v, False) for v in _values_of(model.get("properties"))]
+    while values:
+        node, secret = values.pop()
+        if not isinstance(node, dict):
+            continue
+        secret = secret or node.get("secret") is True
+        v = node.get("value")
+        if isinstance(v, dict):
+            values.extend((c, secret) for c in v.values())
+        elif isinstance(v, list):
+            values.extend((c, secret) for c in v)
+        elif secret and isinstance(v, str) and v and not node.get("unknown"):
+            found.add(v)
+        base = _base_of(node)
+        if base is not None:
+            values.append((base, False))
+    stack: list[Any] = list(_values_of(model.get("exprs")))
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, dict):
+            continue
+        if id(e) in hidden:
+            lit = e.get("literal")
+            if isinstance(lit, str) and lit:
+                found.add(lit)
+            for part in e.get("interpolate") or ():
+                if isinstance(part, dict) and isinstance(part.get("text"), str) and part["text"]:
+                    found.add(part["text"])
+        stack.extend(_sub_exprs(e))
+    return found
+
+
+def _values_of(x: Any) -> list[Any]:
+    return list(x.values()) if isinstance(x, dict) else []
+
+
+def _base_of(value: Any) -> Any:
+    trace = value.get("trace") if isinstance(value, dict) else None
+    base = trace.get("base") if isinstance(trace, dict) else None
+    return base if isinstance(base, dict) else None
+
+
+def _sub_exprs(e: dict[str, Any]) -> list[Any]:
+    """Every expression directly below ``e``: its parts, its builtin's argument, its base."""
+    out: list[Any] = []
+    if isinstance(e.get("list"), list):
+        out.extend(e["list"])
+    if isinstance(e.get("object"), dict):
+        out.extend(e["object"].values())
+    b = e.get("builtin")
+    if isinstance(b, dict) and isinstance(b.get("arg"), dict):
+        out.append(b["arg"])
+    if isinstance(e.get("base"), dict):
+        out.append(e["base"])
+    return out
+
+
+def _holds_secret(values: Any) -> dict[int, bool]:
+    """id(Value node) -> whether it or any part of it (bases apart) is secret, for every node
+    of a map of detailed Values and of their bases."""
+    out: dict[int, bool] = {}
+    # Post-order: (node, children done?)
+    stack: list[tuple[Any, bool]] = [(v, False) for v in _values_of(values)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, dict) or (not done and id(node) in out):
+            continue
+        v = node.get("value")
+        parts = list(v.values()) if isinstance(v, dict) else v if isinstance(v, list) else []
+        if not done:
+            stack.append((node, True))
+            stack.extend((c, False) for c in parts if isinstance(c, dict))
+            base = _base_of(node)
+            if base is not None:
+                stack.append((base, False))
+            continue
+        out[id(node)] = node.get("secret") is True or any(out.get(id(c), False) for c in parts)
+    return out
+
+
+def _hidden_exprs(exprs: Any, properties: Any) -> set[int]:
+    """The ids of the expression nodes :func:`redact_model` hides (see there)."""
+    if not isinstance(exprs, dict):
+        return set()
+    holds = _holds_secret(properties)
+    props = properties if isinstance(properties, dict) else {}
+    hidden: set[int] = set()
+    # (expression, the value it defined or None, inside a hidden expression)
+    stack: list[tuple[Any, Any, bool]] = [(e, props.get(k), False) for k, e in exprs.items()]
+    while stack:
+        e, v, inside = stack.pop()
+        if not isinstance(e, dict):
+            continue
+        b = e.get("builtin") if isinstance(e.get("builtin"), dict) else None
+        name = b.get("name") if b is not None else None
+        is_call = isinstance(name, str) and name.startswith(_PROVIDER_CALLS)
+        container = "object" in e or "list" in e or (b is None and "literal" not in e and "interpolate" not in e
+                                                       and "symbol" not in e)
+        secret_value = v is not None and holds.get(id(v), False)
+        # A provider call whose output is not known (not run: check mode; or not paired with a
+        # value here) might have been secret, echoing its inputs: hidden.
+        unknown_call = is_call and (not isinstance(v, dict) or v.get("unknown") is True)
+        hide = inside or (secret_value and not container) or unknown_call
+        if hide:
+            hidden.add(id(e))
+        if isinstance(e.get("base"), dict):
+            stack.append((e["base"], _base_of(v), False))
+        parts = v.get("value") if isinstance(v, dict) else None
+        if isinstance(e.get("object"), dict):
+            for k, c in e["object"].items():
+                stack.append((c, parts.get(k) if isinstance(parts, dict) else None, hide))
+        if isinstance(e.get("list"), list):
+            for i, c in enumerate(e["list"]):
+                part = parts[i] if isinstance(parts, list) and i < len(parts) else None
+                stack.append((c, part, hide))
+        if b is not None and isinstance(b.get("arg"), dict):
+            stack.append((b["arg"], None, hide or name == "fn::secret"))
+    return hidden
+
+
+def _redact_values(values: Any) -> Any:
+    """A map of detailed Values with every secret one shown as ``"[secret]"``."""
+    if not isinstance(values, dict):
+        return values
+    out: dict[str, Any] = {}
+    stack: list[tuple[Any, Any, Any]] = [(c, out, k) for k, c in values.items()]
+    while stack:
+        node, parent, slot = stack.pop()
+        if not isinstance(node, dict):
+            parent[slot] = node
+            continue
+        trace = node.get("trace")
+        if node.get("secret") is True:
+            shown: dict[str, Any] = {"value": SECRET_TEXT, "secret": True}
+            if node.get("unknown"):
+                shown["unknown"] = True
+            shown["trace"] = {"def": trace.get("def")} if isinstance(trace, dict) else trace
+            parent[slot] = shown
+            continue
+        copy = dict(node)
+        parent[slot] = copy
+        v = node.get("value")
+        if isinstance(v, dict):
+            d: dict[str, Any] = {}
+            copy["value"] = d
+            for k, c in v.items():
+                d[k] = None
+                stack.append((c, d, k))
+        elif isinstance(v, list):
+            lst: list[Any] = [None] * len(v)
+            copy["value"] = lst
+            stack.extend((c, lst, i) for i, c in enumerate(v))
+        if isinstance(trace, dict):
+            t = dict(trace)
+            copy["trace"] = t
+            if "base" in t:
+                stack.append((t["base"], t, "base"))
+    return out
+
+
+def _redact_exprs(exprs: Any, hidden: set[int], texts: set[str]) -> Any:
+    if not isinstance(exprs, dict):
+        return exprs
+    out: dict[str, Any] = {}
+    stack: list[tuple[Any, Any, Any]] = [(e, out, k) for k, e in exprs.items()]
+    while stack:
+        e, parent, slot = stack.pop()
+        if not isinstance(e, dict):
+            parent[slot] = e
+            continue
+        copy = dict(e)
+        parent[slot] = copy
+        hide = id(e) in hidden
+        if "literal" in e and (hide or (isinstance(e["literal"], str) and e["literal"] in texts)):
+            copy["literal"] = SECRET_TEXT
+        if "schema" in e:
+            copy["schema"] = _redact_schema(e["schema"], texts, every_value=hide)
+        if hide and isinstance(e.get("interpolate"), list):
+            copy["interpolate"] = [
+                {**p, "text": SECRET_TEXT} if isinstance(p, dict) and "text" in p else p for p in e["interpolate"]
+            ]
+        if isinstance(e.get("base"), dict):
+            stack.append((e["base"], copy, "base"))
+        if isinstance(e.get("list"), list):
+            lst: list[Any] = [None] * len(e["list"])
+            copy["list"] = lst
+            stack.extend((c, lst, i) for i, c in enumerate(e["list"]))
+        if isinstance(e.get("object"), dict):
+            obj: dict[str, Any] = {}
+            copy["object"] = obj
+            for k, c in e["object"].items():
+                obj[k] = None
+                stack.append((c, obj, k))
+        b = e.get("builtin")
+        if isinstance(b, dict):
+            bcopy = dict(b)
+            copy["builtin"] = bcopy
+            if "argSchema" in b:
+                bcopy["argSchema"] = _redact_schema(b["argSchema"], texts)
+            if "arg" in b:
+                stack.append((b["arg"], bcopy, "arg"))
+    return out
+
+
+_VALUE_KEYWORDS = frozenset(("const", "enum", "default", "examples"))
+
+
+def _redact_schema(schema: Any, texts: set[str], every_value: bool = False) -> Any:
+    """``schema`` without the keywords (:data:`_VALUE_KEYWORDS`) whose values hold one of the
+    ``texts``, or, ``every_value``, without any of them (a new schema; the original when
+    nothing goes)."""
+    if not isinstance(schema, (dict, list)):
+        return schema
+    if not every_value and (not texts or not _holds_any(schema, texts)):
+        return schema
+    out: list[Any] = [None]
+    # (schema or map of schemas, container, slot, is a map of names to schemas)
+    stack: list[tuple[Any, Any, Any, bool]] = [(schema, out, 0, False)]
+    while stack:
+        x, parent, slot, names = stack.pop()
+        if isinstance(x, dict):
+            d: dict[str, Any] = {}
+            parent[slot] = d
+            for k, c in x.items():
+                if names:
+                    d[k] = None
+                    stack.append((c, d, k, False))
+                elif k in _VALUE_KEYWORDS:
+                    if not (every_value or _holds_any(c, texts)):
+                        d[k] = c
+                elif k in _SCHEMA_MAPS or k in _SCHEMA_LISTS or k in _SCHEMA_ONE:
+                    d[k] = None
+                    stack.append((c, d, k, k in _SCHEMA_MAPS))
+                else:
+                    d[k] = c
+        elif isinstance(x, list):  # a list of schemas
+            lst: list[Any] = [None] * len(x)
+            parent[slot] = lst
+            stack.extend((c, lst, i, False) for i, c in enumerate(x))
+        else:
+            parent[slot] = x
+    return out[0]
+
+
+_SCHEMA_MAPS = frozenset(("$defs", "properties"))
+_SCHEMA_LISTS = frozenset(("allOf", "anyOf", "oneOf", "prefixItems"))
+_SCHEMA_ONE = frozenset(("items", "additionalProperties"))
+
+
+def _holds_any(x: Any, texts: set[str]) -> bool:
+    stack = [x]
+    while stack:
+        y = stack.pop()
+        if isinstance(y, str):
+            if y in texts:
+                return True
+        elif isinstance(y, dict):
+            stack.extend(y.keys())
+            stack.extend(y.values())
+        elif isinstance(y, list):
+            stack.extend(y)
+    return False

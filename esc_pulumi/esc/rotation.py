@@ -69,9 +69,9 @@ class Rotation:
     patches: list[Patch]
     evaluation: Any = field(default=None, repr=False)  # the eval.Evaluation, for detailed()
 
-    def detailed(self) -> dict[str, Any]:
+    def detailed(self, *, redact: bool = False) -> dict[str, Any]:
         """The rotated environment's full model (see :meth:`.eval.Evaluation.detailed`)."""
-        return self.evaluation.detailed()
+        return self.evaluation.detailed(redact=redact)
 
     @property
     def failed(self) -> bool:

@@ -4,7 +4,7 @@ Endpoints (all under ``/api/esc``; JSON or YAML bodies as the ESC API has them):
 
 - ``GET  /ping`` (no token: the framework's floor for benchmarks and health checks)
 - ``GET|POST /environments/{org}`` list (``continuationToken``), create
-- ``POST /environments/{org}/yaml/check``, ``POST /environments/{org}/yaml/open``,
+- ``POST /environments/{org}/yaml/check`` (``?showSecrets=true``), ``POST /environments/{org}/yaml/open``,
   ``GET /environments/{org}/yaml/open/{id}`` (anonymous definitions, as the Pulumi CLI uses them)
 - ``GET|HEAD|PATCH|DELETE /environments/{org}/{project}/{env}`` definition, ETag, update, delete
 - ``POST .../clone``, ``GET .../decrypt``, ``POST .../rotate`` (:mod:`.rotation`), ``POST .../open``, ``GET .../open/{id}`` (and
@@ -12,6 +12,10 @@ Endpoints (all under ``/api/esc``; JSON or YAML bodies as the ESC API has them):
 - ``GET .../versions``, ``GET .../versions/{version}``, ``POST .../versions/{version}/open``
 - ``GET|POST .../versions/tags``, ``GET|PATCH|DELETE .../versions/tags/{tag}``
 - ``GET|POST .../tags``, ``GET|PATCH|DELETE .../tags/{tag}``
+
+``yaml/check`` and a whole-session read answer the API's ``Environment`` (``exprs``,
+``properties``, ``schema``, ``executionContext``: the engine's detailed model); a check redacts
+it by the model's own rule unless ``?showSecrets=true``; a session reveals what it opened.
 
 With ``ServerConfig.issuer_url`` (``esc-pulumi serve --issuer-url``), the OIDC issuer's
 ``<issuer path>/.well-known/openid-configuration`` and ``.../jwks.json``, without a token
@@ -68,6 +72,7 @@ from ..esc.budget import LimitDiagnostic
 from ..esc.diagnostics import Diagnostic, error as error_diagnostic
 from ..esc.interpolation import parse_path
 from ..esc.values import value_at
+from ..esc.model_form import json_size, to_api
 from ..esc.views import detailed, diagnostic_json
 from ..refs import EnvironmentRef
 from . import auth
@@ -459,14 +464,14 @@ class EscServer:
             return Value({}), [], loader, False
         return ev.value, ev.diagnostics, loader, loader.dynamic
 
-    def _evaluation(self, org: str, decl: Any, mode: str, actor: TokenRecord, env: tuple[str, str] | None = None
-                    ) -> tuple[Any, _OrgLoader]:
+    def _evaluation(self, org: str, decl: Any, mode: str, actor: TokenRecord, env: tuple[str, str] | None = None,
+                    show_secrets: bool = False) -> tuple[Any, _OrgLoader]:
         """The engine's evaluation (``None`` for an empty definition), from which the detailed
-        Environment (schema, executionContext) is built."""
+        Environment is built; ``show_secrets``: a check decrypts the ciphertexts too."""
         if decl is None:
             return None, _OrgLoader(self, org)
         args = self.engine_args(org, decl, actor, env)
-        return evaluate_environment(decl, mode=mode, **args), args["loader"]  # type: ignore[arg-type]
+        return evaluate_environment(decl, mode=mode, show_secrets=show_secrets, **args), args["loader"]  # type: ignore[arg-type]
 
     def engine_args(self, org: str, decl: Any, actor: TokenRecord, env: tuple[str, str] | None = None
                     ) -> dict[str, Any]:
@@ -609,6 +614,18 @@ def _int_query(request: Request, key: str, default: int | None, lo: int = 0, hi:
     return v
 
 
+def _bool_query(request: Request, key: str) -> bool:
+    """A boolean query parameter (``true``/``false``, ``1``/``0``; absent: false)."""
+    raw = request.query_params.get(key)
+    if raw is None or raw == "":
+        return False
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise ApiError(400, f"query parameter {key!r} must be true or false")
+
+
 def _duration(request: Request, limits: SessionLimits) -> float:
     """The session's lifetime: ``?duration=`` (a Go duration), else the default."""
     raw = request.query_params.get("duration")
@@ -643,6 +660,39 @@ def _org_env_json(e: EnvironmentInfo) -> dict[str, Any]:
 def _properties(value: Value, environment: str) -> dict[str, Any]:
     r = value.repr if isinstance(value.repr, dict) else {}
     return {k: detailed(v, environment) for k, v in r.items()}
+
+
+_MODEL_PARTS = ("exprs", "schema", "executionContext")
+
+
+def _model_parts(model: dict[str, Any], limits: EvalLimits) -> dict[str, bytes]:
+    """A detailed model's parts other than the properties, each as its JSON in the API's
+    spelling (what a session keeps beside its value: :attr:`.sessions.Evaluation.model`),
+    within ``limits`` (:func:`_bounded_model`)."""
+    api = _bounded_model(to_api({k: model[k] for k in _MODEL_PARTS if k in model}), limits)
+    return {k: dumps(api[k]) for k in _MODEL_PARTS if k in api}
+
+
+def _bounded_model(model: dict[str, Any], limits: EvalLimits) -> dict[str, Any]:
+    """``model`` without ``exprs`` and ``schema`` when their JSON would be longer than the
+    evaluation's ``max_bytes``: a deeply nested definition's expression tree and schema grow
+    with the square of its depth (each level's schema holds every level below it), and no
+    answer or session may grow past what the evaluation itself was allowed."""
+    big = {k: model[k] for k in ("exprs", "schema") if k in model}
+    if json_size(big) <= limits.max_bytes:
+        return model
+    return {k: v for k, v in model.items() if k not in big}
+
+
+def _environment_body(value: Value, environment: str, model: dict[str, bytes] | None) -> bytes:
+    """A whole-session read: the API's ``Environment``, the properties from the opened value
+    and the model's other parts as the session keeps them (a session sealed before sessions
+    kept them has properties only)."""
+    model = model or {}
+    parts = [b'"exprs":' + model["exprs"]] if "exprs" in model else []
+    parts.append(b'"properties":' + dumps(_properties(value, environment)))
+    parts.extend(b'"%s":%s' % (k.encode(), model[k]) for k in ("schema", "executionContext") if k in model)
+    return b"{" + b",".join(parts) + b"}"
 
 
 def _lookup(value: Value, path: str) -> Value:
@@ -691,28 +741,34 @@ def _seal_for(server: "EscServer", org: str, project: str, name: str, text: str)
     return encrypt_secrets(text, bound.encrypt)
 
 
-def job_check(server: "EscServer", org: str, actor: TokenRecord, text: str
-              ) -> tuple[int, bytes | None, list[Diagnostic]]:
-    """``yaml/check``: (status, body, diagnostics); status 422 (no body) over a limit."""
+def job_check(server: "EscServer", org: str, actor: TokenRecord, text: str, show_secrets: bool = False
+              ) -> tuple[int, bytes | None, list[Diagnostic], tuple[tuple[str, int, int], ...]]:
+    """``yaml/check``: (status, body, diagnostics, the imports as resolved); status 422 (no
+    body) over a limit. The body is the API's whole Environment (spec section 8: ``exprs``,
+    ``properties``, ``schema``, ``executionContext``) with the diagnostics, redacted by the
+    model's rule (:func:`~esc_pulumi.esc.model.redact_model`) unless ``show_secrets``, which
+    also decrypts the ciphertexts."""
     decl, diags = load_definition(text, ANONYMOUS)
-    value, model = Value({}), {}
+    model: dict[str, Any] = {}
+    deps: tuple[tuple[str, int, int], ...] = ()
     if not _errors(diags) and decl is not None:
-        ev, _ = server._evaluation(org, decl, "check", actor)
+        ev, loader = server._evaluation(org, decl, "check", actor, show_secrets=show_secrets)
+        deps = tuple(loader.resolved)
         if ev is not None:
-            value, more = ev.value, ev.diagnostics
-            diags = diags + more
-            if not _limited(more):
-                model = ev.detailed()
+            diags = diags + ev.diagnostics
+            if not _limited(ev.diagnostics):
+                model = _bounded_model(to_api(ev.detailed(redact=not show_secrets)), server.limits)
     if _limited(diags):
-        return 422, None, diags
-    # The API's Environment (spec section 8) with the diagnostics. No exprs: a check runs no
-    # provider, and the expression tree would show the texts of their inputs.
-    body: dict[str, Any] = {"properties": _properties(value, ANONYMOUS)}
+        return 422, None, diags, deps
+    body: dict[str, Any] = {}
+    if "exprs" in model:
+        body["exprs"] = model["exprs"]
+    body["properties"] = model.get("properties", {})
     for key in ("schema", "executionContext"):
         if key in model:
             body[key] = model[key]
     body["diagnostics"] = [diagnostic_json(d) for d in diags]
-    return (400 if _errors(diags) else 200), dumps(body), diags
+    return (400 if _errors(diags) else 200), dumps(body), diags, deps
 
 
 def job_validate(server: "EscServer", org: str, actor: TokenRecord, text: str, env_name: str) -> list[Diagnostic]:
@@ -737,7 +793,8 @@ class OpenOutcome:
     deps: tuple[tuple[str, int, int], ...] = ()
     dynamic: bool = False
     body: bytes | None = field(default=None, repr=False)
-    size: int = 0  # the estimated memory of the value once unpacked, with its body
+    size: int = 0  # the estimated memory of the value once unpacked, with its body and model
+    model: dict[str, bytes] | None = field(default=None, repr=False)  # see sessions.Evaluation.model
 
 
 def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[Any, ...], environment: str
@@ -755,14 +812,18 @@ def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[An
     if _errors(diags):
         return OpenOutcome(diags, [])
     env = tuple(source[3].split("/", 1)) if source[0] == "rev" else None
-    value, more, loader, dynamic = server._evaluate(org, decl, "open", actor, env)  # type: ignore[arg-type]
+    ev, loader = server._evaluation(org, decl, "open", actor, env)  # type: ignore[arg-type]
+    value, more = (ev.value, ev.diagnostics) if ev is not None else (Value({}), [])
     if _errors(more):
         return OpenOutcome(diags, more)
-    body = dumps({"properties": _properties(value, environment)})
+    # The session's whole Environment, secrets revealed as its properties are (the opener may
+    # read them): the parts beside the properties are kept as JSON with the session.
+    model = _model_parts(ev.detailed(), server.limits) if ev is not None else {}
+    body = _environment_body(value, environment, model)
     packed = pack_value(value)
     text = sum(len(n[1]) for n in packed if n[0] == "s" and type(n[1]) is str)
-    size = estimate_size(len(packed), text, len(body))
-    return OpenOutcome(diags, more, packed, tuple(loader.resolved), dynamic, body, size)
+    size = estimate_size(len(packed), text, len(body), sum(len(v) for v in model.values()))
+    return OpenOutcome(diags, more, packed, tuple(loader.resolved), loader.dynamic, body, size, model)
 
 
 def _session_view(value: Value, environment: str) -> bytes:
@@ -928,11 +989,16 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     @endpoint
     async def check_yaml(request: Request) -> Response:
         org = request.path_params["org"]
-        actor = server.authenticate(request, org, "read")
+        # ?showSecrets=true decrypts the ciphertexts of the definition and of every environment
+        # it imports, as an open does: it needs what decrypting needs, and is audited as an open.
+        show = _bool_query(request, "showSecrets")
+        actor = server.authenticate(request, org, "decrypt" if show else "read")
         text = await _yaml_text(request, limit)
-        status, body, diags = await run_job(job_check, org, actor, text)
+        status, body, diags, deps = await run_job(job_check, org, actor, text, show)
         if status == 422:
             raise _limit_error(diags)
+        if show:
+            await server.audit_now(_open_entries(org, actor.name, None, "check with showSecrets", deps))
         return Response(body, status_code=status, media_type=JSON_TYPE)
 
     async def _open(request: Request, org: str, actor: TokenRecord, source: tuple[Any, ...],
@@ -950,9 +1016,9 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
                 raise ApiError(400, "the environment has errors", out.diagnostics)
             # Rebuilding the value is as large as the value (bounded by the budget): off the loop.
             value = await asyncio.to_thread(unpack_value, out.value)
-            evaluation = Evaluation(value, out.diagnostics, out.deps, out.body, out.size)
+            evaluation = Evaluation(value, out.diagnostics, out.deps, out.body, out.size, model=out.model)
             # What a shared session store keeps for other processes (encrypted); None in memory.
-            evaluation.sealed = await server.sessions.seal(out.value, out.diagnostics)
+            evaluation.sealed = await server.sessions.seal(out.value, out.diagnostics, out.model)
             server.remember_open(org, key, actor, evaluation, out.dynamic)
         more = evaluation.diagnostics
         try:
@@ -983,7 +1049,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
             return Response(await asyncio.to_thread(_session_view, v, session.environment), media_type=JSON_TYPE)
         ev = session.evaluation
         if ev.body is None:  # shared by every session of this evaluation
-            ev.body = await asyncio.to_thread(lambda: dumps({"properties": _properties(ev.value, session.environment)}))
+            ev.body = await asyncio.to_thread(_environment_body, ev.value, session.environment, ev.model)
         return Response(ev.body, media_type=JSON_TYPE)
 
     @endpoint

@@ -34,7 +34,7 @@ import asyncio
 import logging
 import secrets as pysecrets
 import time
-from typing import Any, Awaitable, Callable, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Protocol
 
 from ..secrets.crypto import AesGcmCipher
 from .sessions import Evaluation, Session, SessionGone, SessionLimits, Sessions
@@ -78,9 +78,10 @@ class SessionStore(Protocol):
         (checked before the open is audited)."""
         ...
 
-    async def seal(self, packed: Any, diagnostics: Any) -> bytes | None:
-        """What this store keeps of a packed value for other processes (encrypted), made once
-        per evaluation; None when no other process reads it."""
+    async def seal(self, packed: Any, diagnostics: Any, model: Any = None) -> bytes | None:
+        """What this store keeps of a packed value (with its diagnostics and detailed model)
+        for other processes (encrypted), made once per evaluation; None when no other process
+        reads it."""
         ...
 
     async def open(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
@@ -124,7 +125,7 @@ class MemorySessionStore:
     def check_size(self, evaluation: Evaluation) -> None:
         self._memory.check_size(evaluation)
 
-    async def seal(self, packed: Any, diagnostics: Any) -> bytes | None:
+    async def seal(self, packed: Any, diagnostics: Any, model: Any = None) -> bytes | None:
         return None
 
     async def open(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
@@ -167,9 +168,9 @@ class DatabaseSessionStore:
     def check_size(self, evaluation: Evaluation) -> None:
         self._memory.check_size(evaluation)
 
-    async def seal(self, packed: Any, diagnostics: Any) -> bytes | None:
+    async def seal(self, packed: Any, diagnostics: Any, model: Any = None) -> bytes | None:
         # Pickling and encrypting are as large as the value (bounded by the budget): off the loop.
-        return await asyncio.to_thread(seal, self._cipher.encrypt, packed, diagnostics)
+        return await asyncio.to_thread(seal, self._cipher.encrypt, packed, diagnostics, model)
 
     async def open(self, org: str, target: tuple[str, str] | None, environment: str, evaluation: Evaluation,
                    duration: float, entries: list[AuditEntry]) -> Session:
@@ -177,7 +178,7 @@ class DatabaseSessionStore:
         writer's group commit): durable together, one fsync for every open meanwhile."""
         if evaluation.sealed is None:
             packed = await asyncio.to_thread(pack_value, evaluation.value)
-            evaluation.sealed = await self.seal(packed, evaluation.diagnostics)
+            evaluation.sealed = await self.seal(packed, evaluation.diagnostics, evaluation.model)
         assert evaluation.sealed is not None
         sid = pysecrets.token_hex(16)
         now = time.time()
@@ -200,19 +201,20 @@ class DatabaseSessionStore:
             pass
         rows, decrypt = self._rows, self._cipher.decrypt
 
-        def load() -> tuple[bytes, Any, Any] | None:
+        def load() -> tuple[bytes, Any, Any, Any] | None:
             payload = rows.payload(row.value_id)
             if payload is None:
                 return None
-            packed, diagnostics = unseal(decrypt, payload)
-            return payload, unpack_value(packed), diagnostics
+            packed, diagnostics, model = unseal(decrypt, payload)
+            return payload, unpack_value(packed), diagnostics, model
 
         # As large as the value (bounded by the budget): off the loop.
         loaded = await asyncio.to_thread(load)
         if loaded is None:
             raise SessionGone("open session not found: it expired or was evicted; open the environment again")
-        payload, value, diagnostics = loaded
-        evaluation = Evaluation(value, diagnostics, (), None, row.size, value_id=row.value_id, sealed=payload)
+        payload, value, diagnostics, model = loaded
+        evaluation = Evaluation(value, diagnostics, (), None, row.size, value_id=row.value_id, sealed=payload,
+                                model=model)
         # SessionTooLarge when this process's budget is smaller than the one that opened it.
         return self._memory.new(org, target, row.environment, evaluation, row.expires - time.time(), sid=sid)
 

@@ -48,10 +48,11 @@ SESSION_OVERHEAD = 512
 NODE_BYTES = 200
 
 
-def estimate_size(nodes: int, text_bytes: int, body_bytes: int) -> int:
-    """The memory an opened value holds: its nodes, the text of its strings, and the body of
-    a whole-session read once it is built (kept for the next reader)."""
-    return nodes * NODE_BYTES + text_bytes + body_bytes
+def estimate_size(nodes: int, text_bytes: int, body_bytes: int, model_bytes: int = 0) -> int:
+    """The memory an opened value holds: its nodes, the text of its strings, the body of a
+    whole-session read once it is built (kept for the next reader; it holds the detailed
+    model) and the model's parts kept beside it (:attr:`Evaluation.model`)."""
+    return nodes * NODE_BYTES + text_bytes + body_bytes + model_bytes
 
 
 @dataclass
@@ -72,6 +73,10 @@ class Evaluation:
     # shared by the sessions of this evaluation, and its encrypted payload once made.
     value_id: str = field(default_factory=lambda: pysecrets.token_hex(16), repr=False)
     sealed: bytes | None = field(default=None, repr=False)
+    # The detailed model's other parts (``exprs``, ``schema``, ``executionContext``), each as
+    # its JSON: a whole-session read returns them with the properties, and the database row
+    # keeps them for other replicas. None: a row sealed before sessions kept them.
+    model: dict[str, bytes] | None = field(default=None, repr=False)
 
 
 @dataclass

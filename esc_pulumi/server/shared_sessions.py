@@ -45,14 +45,20 @@ def id_hash(sid: str) -> str:
     return hashlib.sha256(sid.encode("ascii", "replace")).hexdigest()
 
 
-def seal(encrypt: Callable[[bytes], bytes], packed: Any, diagnostics: Any) -> bytes:
-    """The encrypted payload of a value row."""
-    return encrypt(pickle.dumps((packed, diagnostics), protocol=pickle.HIGHEST_PROTOCOL))
+def seal(encrypt: Callable[[bytes], bytes], packed: Any, diagnostics: Any, model: Any = None) -> bytes:
+    """The encrypted payload of a value row: the packed value, its diagnostics and the parts of
+    its detailed model (``{part: JSON bytes}``, see :attr:`.sessions.Evaluation.model`), so that
+    a replica reading the row serves the whole Environment too."""
+    return encrypt(pickle.dumps((packed, diagnostics, model), protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def unseal(decrypt: Callable[[bytes], bytes], payload: bytes) -> tuple[Any, Any]:
-    """``(packed value, diagnostics)`` of a payload (AES-GCM authenticated before unpickling)."""
-    return pickle.loads(decrypt(bytes(payload)))
+def unseal(decrypt: Callable[[bytes], bytes], payload: bytes) -> tuple[Any, Any, Any]:
+    """``(packed value, diagnostics, model parts)`` of a payload (AES-GCM authenticated before
+    unpickling). A row sealed before sessions kept their model has none: ``None``."""
+    sealed = pickle.loads(decrypt(bytes(payload)))
+    if len(sealed) == 2:  # the format before the model
+        return sealed[0], sealed[1], None
+    return sealed[0], sealed[1], sealed[2]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 the cloud backend (pulumi-esc-sdk), selected by ESC_PULUMI_BACKEND outside any project."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -58,6 +59,21 @@ def test_open_formats(service, tmp_path):
     assert (r.code, r.out) == (0, '"hello us-west-2"\n'), r.err
     r = run_script(["open", "myproj/app", "--format", "shell", "--show-secrets"], cwd=tmp_path, env=env)
     assert r.out == 'export AWS_REGION="us-west-2"\nexport DB_PASSWORD="cloud-s3cret"\n'
+
+
+def test_open_detailed(service, tmp_path):
+    env = cloud_env(service)
+    r = run_script(["open", "myproj/app", "--format", "detailed"], cwd=tmp_path, env=env)
+    assert r.code == 0, r.err
+    model = json.loads(r.out)
+    # The environment's own model, opened by name as esc env open does; secrets redacted.
+    assert list(model) == ["exprs", "properties", "schema", "executionContext"]
+    assert sorted(model["exprs"]) == ["environmentVariables", "greeting"]
+    assert model["properties"]["password"]["value"] == "[secret]"
+    assert "cloud-s3cret" not in r.out
+    assert model["executionContext"]["properties"]["currentEnvironment"]["value"]["name"]["value"] == "myproj/app"
+    r = run_script(["open", "myproj/app", "--format", "detailed", "--show-secrets"], cwd=tmp_path, env=env)
+    assert r.code == 0 and json.loads(r.out)["properties"]["password"]["value"] == "cloud-s3cret"
 
 
 def test_run_masks_secrets(service, tmp_path):

@@ -2,6 +2,7 @@
 the language spec). Expected texts are written by hand from the spec, not produced by the code."""
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -91,44 +92,28 @@ QUOTED="a \\"b\\" \\\\c"
 KEY_FILE="[unknown]"
 """
 
-EXPECTED_DETAILED_SMALL = """\
-{
-  "value": {
-    "a": {
-      "value": "x",
-      "trace": {
-        "def": {
-          "environment": "myproj/small",
-          "begin": {
-            "line": 2,
-            "column": 6,
-            "byte": 13
-          },
-          "end": {
-            "line": 2,
-            "column": 7,
-            "byte": 14
-          }
-        }
-      }
-    }
-  },
-  "trace": {
-    "def": {
-      "begin": {
-        "line": 0,
-        "column": 0,
-        "byte": 0
-      },
-      "end": {
-        "line": 0,
-        "column": 0,
-        "byte": 0
-      }
-    }
-  }
-}
-"""
+def _small_range(b: tuple[int, int, int], e: tuple[int, int, int], env: str = "myproj/small") -> dict:
+    return {"environment": env, "begin": dict(zip(("line", "column", "byte"), b)),
+            "end": dict(zip(("line", "column", "byte"), e))}
+
+
+_NOWHERE = _small_range((0, 0, 0), (0, 0, 0))
+_NAME = {"value": {"name": {"value": "myproj/small", "trace": {"def": _NOWHERE}}}, "trace": {"def": _NOWHERE}}
+_NAME_SCHEMA = {"properties": {"name": {"type": "string", "const": "myproj/small"}}, "type": "object",
+                "required": ["name"]}
+# `open myproj/small --format detailed`: the API's Environment of myproj/small ("values:\n  a: x\n"),
+# every struct's fields in the reference's Go order (written here in that order), 2-space indent.
+EXPECTED_DETAILED_SMALL = json.dumps({
+    "exprs": {"a": {"range": _small_range((2, 6, 13), (2, 7, 14)), "schema": {"type": "string", "const": "x"},
+                    "literal": "x"}},
+    "properties": {"a": {"value": "x", "trace": {"def": _small_range((2, 6, 13), (2, 7, 14))}}},
+    "schema": {"properties": {"a": {"type": "string", "const": "x"}}, "type": "object", "required": ["a"]},
+    "executionContext": {
+        "properties": {"currentEnvironment": _NAME, "rootEnvironment": _NAME},
+        "schema": {"properties": {"currentEnvironment": _NAME_SCHEMA, "rootEnvironment": _NAME_SCHEMA},
+                   "type": "object", "required": ["currentEnvironment", "rootEnvironment"]},
+    },
+}, indent=2) + "\n"
 
 
 def open_(tmp_path: Path, env: dict[str, str], *args: str):
@@ -220,6 +205,47 @@ def test_detailed_root(tmp_path, backend_env):
     r = open_(tmp_path, backend_env, "myproj/small", "--format", "detailed")
     assert (r.code, r.err) == (0, "")
     assert r.out == EXPECTED_DETAILED_SMALL
+
+
+def test_detailed_whole_environment_redacts_its_model(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/app", "--format", "detailed")
+    assert (r.code, r.err) == (0, "")
+    model = json.loads(r.out)
+    assert list(model) == ["exprs", "properties", "schema", "executionContext"]
+    # The environment's own expressions, each on top of what it overrides in its import.
+    assert sorted(model["exprs"]) == ["environmentVariables", "greeting", "obj", "pulumiConfig"]
+    obj = model["exprs"]["obj"]
+    assert obj["base"]["range"]["environment"] == "myproj/base"
+    assert obj["object"]["hello"]["literal"] == "world"
+    assert model["properties"]["password"] == {
+        "value": "[secret]", "secret": True, "trace": model["properties"]["password"]["trace"]}
+    assert model["schema"]["properties"]["password"] == {"type": "string"}
+    assert model["executionContext"]["properties"]["rootEnvironment"]["value"]["name"]["value"] == "myproj/app"
+    assert "s3cr3t-pw" not in r.out
+    r = open_(tmp_path, backend_env, "myproj/app", "--format", "detailed", "--show-secrets")
+    model = json.loads(r.out)
+    assert model["properties"]["password"]["value"] == "s3cr3t-pw"
+    assert model["schema"]["properties"]["password"] == {"type": "string", "const": "s3cr3t-pw"}
+
+
+def test_detailed_with_a_path_is_that_value(tmp_path, backend_env):
+    r = open_(tmp_path, backend_env, "myproj/fmt", "nested", "--format", "detailed")
+    assert r.code == 0
+    assert list(json.loads(r.out)) == ["value", "trace"]
+
+
+def test_detailed_of_a_stack_of_several_environments_is_the_composition(tmp_path, project):
+    from .conftest import write
+
+    write(project / "Pulumi.two.yaml",
+          "config:\n  esc:backend: file://../envs\n  esc:environments: [myproj/small, myproj/base]\n")
+    r = run_script(["open", "--stack", "two", "--format", "detailed"], cwd=project, env={})
+    assert r.code == 0, r.err
+    model = json.loads(r.out)
+    # An anonymous composition defines nothing itself: no exprs, the merged properties.
+    assert list(model) == ["properties", "schema", "executionContext"]
+    assert set(model["properties"]) == {"a", "region", "obj", "password"}
+    assert model["executionContext"]["properties"]["rootEnvironment"]["value"]["name"]["value"] == "<yaml>"
 
 
 def test_detailed_redacts_secrets(tmp_path, backend_env):

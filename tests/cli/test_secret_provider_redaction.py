@@ -152,7 +152,9 @@ def test_detailed(tmp_path: Path, cli_env: dict[str, str]) -> None:
     r = esc(tmp_path, cli_env, "open", "myproj/leak", "--format", "detailed")
     assert (r.returncode, r.stderr) == (0, "")
     assert sp.leaks(r.stdout) == []
-    doc = json.loads(r.stdout)["value"]
+    model = json.loads(r.stdout)
+    assert set(model) == {"exprs", "properties", "schema", "executionContext"}
+    doc = model["properties"]
     for key in ("creds", "data", "field", "whole", "deep", "dataItem", "greeting"):
         assert (doc[key]["value"], doc[key]["secret"]) == ("[secret]", True), key
     assert doc["environmentVariables"]["value"]["DB_USER"]["value"] == "[secret]"
