@@ -253,6 +253,12 @@ class Env:
         return status, hdrs, payload
 
 
+def replica_flags() -> tuple[str, ...]:
+    """What a replica needs so that the others read its sessions: ``--shared-sessions`` on
+    SQLite (PostgreSQL shares them always)."""
+    return ("--shared-sessions",) if BACKEND.name == "sqlite" else ()
+
+
 def start_env(data: Path, *extra: str, umask: int | None = None) -> Env:
     tokens = {role: create_token(data, ORG, role, name=f"{role}-user") for role in ROLES}
     other = create_token(data, "other", "admin", name="other-admin")

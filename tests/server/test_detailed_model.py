@@ -21,7 +21,7 @@ from esc_pulumi.esc.model_form import from_api, to_api
 from esc_pulumi.secrets.crypto import AesGcmCipher, read_key_file
 from esc_pulumi.server.shared_sessions import unseal
 
-from .conftest import ORG, Env, ServerProcess, db_execute, run_cli, start_env
+from .conftest import ORG, Env, ServerProcess, db_execute, replica_flags, run_cli, start_env
 
 GOLDEN = Path(__file__).resolve().parents[2] / ".." / "shared" / "esc-golden"
 
@@ -174,8 +174,8 @@ def test_an_anonymous_session_is_the_engines_model(env: Env) -> None:
 
 
 def test_a_session_read_on_another_replica_has_its_model(tmp_path: Path) -> None:
-    a = start_env(tmp_path / "data")
-    b = Env(ServerProcess(a.server.data).start(), a.tokens, a.other_admin)
+    a = start_env(tmp_path / "data", *replica_flags())
+    b = Env(ServerProcess(a.server.data, extra=replica_flags()).start(), a.tokens, a.other_admin)
     try:
         status, _, opened = a.request("POST", f"/environments/{ORG}/yaml/open", DEFINITION, role="opener")
         assert status == 200
@@ -199,7 +199,7 @@ def test_a_session_read_on_another_replica_has_its_model(tmp_path: Path) -> None
                 break
         else:
             pytest.fail("the session's row was not found")
-        c = Env(ServerProcess(a.server.data).start(), a.tokens, a.other_admin)  # nothing of it in memory
+        c = Env(ServerProcess(a.server.data, extra=replica_flags()).start(), a.tokens, a.other_admin)  # nothing in memory
         try:
             status, _, body = c.request("GET", f"/environments/{ORG}/yaml/open/{opened['id']}", role="opener")
             assert status == 200, body

@@ -21,13 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BACKEND, ORG, Env, ServerProcess, database_for, run_cli, start_env
-
-
-def replica_flags() -> tuple[str, ...]:
-    """What a replica needs so that the others read its sessions: ``--shared-sessions`` on
-    SQLite (PostgreSQL shares them always)."""
-    return ("--shared-sessions",) if BACKEND.name == "sqlite" else ()
+from .conftest import BACKEND, ORG, Env, ServerProcess, database_for, replica_flags, run_cli, start_env
 
 
 def replicas(data: Path, n: int) -> list[Env]:
