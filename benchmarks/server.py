@@ -46,6 +46,7 @@ import contextlib
 import http.client
 import json
 import multiprocessing
+import os
 import shutil
 import socket
 import statistics
@@ -74,27 +75,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _serving() -> Iterator[tuple[int, str, subprocess.Popen]]:
-    """A new ``esc-pulumi serve`` on a temporary folder: its port, an admin token, its process."""
+def _serving(*extra: str, role: str = "admin") -> Iterator[tuple[int, str, subprocess.Popen]]:
+    """A new ``esc-pulumi serve`` (with ``extra`` options) on a temporary folder: its port, a
+    token of ``role``, its process; stopped and removed at the end."""
     data = Path(tempfile.mkdtemp(prefix="esc-bench-"))
-    port = _free_port()
     proc = None
     try:
-        token = subprocess.run(
-            [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", "admin"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]
-        log = open(data / "server.log", "wb")
-        # --log-level warning: the per-request log line is the same for every endpoint; leave
-        # it out so the figures compare the endpoints, not the terminal.
-        proc = subprocess.Popen([*_cli(), "serve", "--port", str(port), "--data", str(data), "--log-level", "warning"],
-                                stdout=log, stderr=log)
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/esc/ping", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
+        proc, port, token = _start(data, list(extra), dict(os.environ), role)
         yield port, token, proc
     finally:
         if proc is not None:
@@ -188,7 +175,6 @@ def _stats(name: str, latencies: list[float], floor: dict[str, float] | None) ->
 def _uncached_evaluation(rounds: int = 200) -> None:
     """What an open costs when nothing is cached (a new revision, another actor, providers):
     parse + evaluate + decrypt in-process, without HTTP."""
-    import os
 
     from esc_pulumi.secrets.crypto import AesGcmCipher
     from esc_pulumi.secrets.definitions import encrypt_secrets
@@ -255,8 +241,6 @@ def _bomber(port: int, token: str, k: int, stop: Any, out: Any) -> None:
     """One bombing client (a process of its own, so that the load generator's GIL does not
     slow the ping client being measured). It runs niced: the clients would be other machines;
     here they share the server's two cores, and their own CPU is not the server's latency."""
-    import os
-
     os.nice(15)
     bombs = _bombs()
     headers = {"Authorization": f"token {token}", "Content-Type": "application/x-yaml"}
@@ -328,23 +312,7 @@ def _process_rss_mb(pid: int) -> float:
 def _session_memory_figures(opens: int, budget_mb: int = 64) -> None:
     """RSS growth of a server with ``--session-memory budget_mb`` after ``opens`` anonymous opens
     of distinct ~0.9 MB definitions (each session estimated at ~14 MB)."""
-    data = Path(tempfile.mkdtemp(prefix="esc-bench-sessions-"))
-    port = _free_port()
-    proc = None
-    try:
-        token = subprocess.run(
-            [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", "opener"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]
-        log = open(data / "server.log", "wb")
-        proc = subprocess.Popen([*_cli(), "serve", "--port", str(port), "--data", str(data), "--log-level", "warning",
-                                 "--session-memory", str(budget_mb)], stdout=log, stderr=log)
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/esc/ping", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with _serving("--session-memory", str(budget_mb), role="opener") as (port, token, proc):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         headers = {"Authorization": f"token {token}", "Content-Type": "application/x-yaml"}
         path = f"/api/esc/environments/{ORG}/yaml/open"
@@ -371,32 +339,35 @@ def _session_memory_figures(opens: int, budget_mb: int = 64) -> None:
         print(f"sessions: {opens} opens of distinct 0.9 MB definitions ({elapsed / opens * 1000:.0f} ms each), "
               f"--session-memory {budget_mb}: server RSS {before:.0f} -> {half:.0f} (half-way) -> {after:.0f} MB, "
               f"+{growth:.0f} MB {at_most(growth, budget_mb + 100, ' MB')}")
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=15)
-        shutil.rmtree(data, ignore_errors=True)
 
 
-def _start_seeded(data: Path, extra: list[str], environ: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, str]:
-    """A server on ``data`` (and ``extra`` options) with the benchmark's environments stored."""
+def _start(data: Path, extra: list[str], environ: dict[str, str], role: str = "admin"
+           ) -> tuple[subprocess.Popen[bytes], int, str]:
+    """A server on ``data`` (and ``extra`` options), answering once it has started, and a token
+    of ``role``. --log-level warning: the per-request log line is the same for every endpoint;
+    left out, the figures compare the endpoints, not the terminal."""
     port = _free_port()
     token = subprocess.run(
-        [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", "admin"],
+        [*_cli(), "serve", "token", "create", "--data", str(data), "--org", ORG, "--role", role],
         check=True, capture_output=True, text=True, env=environ,
     ).stdout.strip().splitlines()[-1]
     log = open(data / "server.log", "ab")
     proc = subprocess.Popen([*_cli(), "serve", "--port", str(port), "--data", str(data), "--log-level", "warning",
                              *extra], stdout=log, stderr=log, env=environ)
-    base = f"http://127.0.0.1:{port}/api/esc"
     for _ in range(1200):
         try:
-            urllib.request.urlopen(base + "/ping", timeout=1).read()
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/esc/ping", timeout=1).read()
             break
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError((data / "server.log").read_text())
             time.sleep(0.05)
+    return proc, port, token
+
+
+def _seed(port: int, token: str) -> None:
+    """The benchmark's environments stored on the server at ``port``."""
+    base = f"http://127.0.0.1:{port}/api/esc"
     headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
     for name, text in _definitions().items():
         req = urllib.request.Request(f"{base}/environments/{ORG}", method="POST", headers=headers,
@@ -405,13 +376,16 @@ def _start_seeded(data: Path, extra: list[str], environ: dict[str, str]) -> tupl
         req = urllib.request.Request(f"{base}/environments/{ORG}/default/{name}", method="PATCH",
                                      headers={**headers, "Content-Type": "application/x-yaml"}, data=text.encode())
         urllib.request.urlopen(req).read()
-    return proc, port, token
 
+
+def _start_seeded(data: Path, extra: list[str], environ: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, str]:
+    """A server on ``data`` (and ``extra`` options) with the benchmark's environments stored."""
+    proc, port, token = _start(data, extra, environ)
+    _seed(port, token)
+    return proc, port, token
 
 def _store_figures(clients: int, requests: int, database: str | None) -> None:
     """Open throughput and latency per store and process count (see the module docstring)."""
-    import os
-
     pg = None
     root = Path(tempfile.mkdtemp(prefix="esc-bench-stores-"))
     try:
@@ -472,15 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     with _serving() as (port, token, proc):
-        base = f"http://127.0.0.1:{port}/api/esc"
-        headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
-        for name, text in _definitions().items():
-            req = urllib.request.Request(f"{base}/environments/{ORG}", method="POST", headers=headers,
-                                         data=json.dumps({"project": "default", "name": name}).encode())
-            urllib.request.urlopen(req).read()
-            req = urllib.request.Request(f"{base}/environments/{ORG}/default/{name}", method="PATCH",
-                                         headers={**headers, "Content-Type": "application/x-yaml"}, data=text.encode())
-            urllib.request.urlopen(req).read()
+        _seed(port, token)
 
         auth = {"Authorization": f"token {token}"}
         open_path = f"/api/esc/environments/{ORG}/default/app/open"

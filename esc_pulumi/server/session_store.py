@@ -101,8 +101,9 @@ class SessionStore(Protocol):
         ...
 
 
-class MemorySessionStore:
-    """Sessions in this process only: an open costs its audit commit and nothing more."""
+class _ProcessSessions:
+    """What both stores share: the sessions this process holds (bounded by ``limits``), the
+    audit writer that makes an open durable, and the sweep."""
 
     __slots__ = ("_memory", "_audit")
 
@@ -118,12 +119,21 @@ class MemorySessionStore:
     def memory(self) -> Sessions:
         return self._memory
 
+    def check_size(self, evaluation: Evaluation) -> None:
+        self._memory.check_size(evaluation)
+
+    async def sweep(self) -> None:
+        self._memory.sweep()
+
+
+class MemorySessionStore(_ProcessSessions):
+    """Sessions in this process only: an open costs its audit commit and nothing more."""
+
+    __slots__ = ()
+
     @property
     def shared(self) -> bool:
         return False
-
-    def check_size(self, evaluation: Evaluation) -> None:
-        self._memory.check_size(evaluation)
 
     async def seal(self, packed: Any, diagnostics: Any, model: Any = None) -> bytes | None:
         return None
@@ -137,36 +147,21 @@ class MemorySessionStore:
     async def get(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
         return self._memory.get(org, target, sid)
 
-    async def sweep(self) -> None:
-        self._memory.sweep()
 
-
-class DatabaseSessionStore:
+class DatabaseSessionStore(_ProcessSessions):
     """Sessions in the database for every process on it, cached in the memory of the process
     that opened (or last loaded) them."""
 
-    __slots__ = ("_memory", "_audit", "_rows", "_cipher")
+    __slots__ = ("_rows", "_cipher")
 
     def __init__(self, limits: SessionLimits, audit: Audit, rows: SessionRows, cipher: AesGcmCipher) -> None:
-        self._memory = Sessions(limits)
-        self._audit = audit
+        super().__init__(limits, audit)
         self._rows = rows
         self._cipher = cipher
 
     @property
-    def limits(self) -> SessionLimits:
-        return self._memory.limits
-
-    @property
-    def memory(self) -> Sessions:
-        return self._memory
-
-    @property
     def shared(self) -> bool:
         return True
-
-    def check_size(self, evaluation: Evaluation) -> None:
-        self._memory.check_size(evaluation)
 
     async def seal(self, packed: Any, diagnostics: Any, model: Any = None) -> bytes | None:
         # Pickling and encrypting are as large as the value (bounded by the budget): off the loop.
@@ -219,7 +214,7 @@ class DatabaseSessionStore:
         return self._memory.new(org, target, row.environment, evaluation, row.expires - time.time(), sid=sid)
 
     async def sweep(self) -> None:
-        self._memory.sweep()
+        await super().sweep()
         try:
             await asyncio.to_thread(self._rows.sweep)
         except Exception as e:  # noqa: BLE001 - the database away: the next second tries again

@@ -80,7 +80,9 @@ class LoadPlan(Record):
                  "stack_file_exists": False, "backend_source": "", "project_spec": None}
     _factories = {"run": RunInfo, "stack_document": dict}
     _uncompared = frozenset({"stack_document", "project_spec"})
-    _unshown = frozenset({"stack_document", "project_spec"})
+    # The repr leaves out what may hold plaintext: the stack's config as the CLI delivered it
+    # (decrypted secrets), inline definitions, the stack document.
+    _unshown = frozenset({"stack_config", "composition", "stack_document", "project_spec"})
     project_dir: Path
     project: str
     stack: str
