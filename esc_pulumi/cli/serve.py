@@ -66,7 +66,8 @@ def register(subparsers: Any) -> None:
                        help="server processes sharing the port (default 1); each answers any request, "
                             "sessions included, on either store (more than 1 implies --shared-sessions)")
     serve.add_argument("--eval-workers", type=int, default=None, metavar="N",
-                       help="evaluation worker processes (default 2; 0: threads in the server process)")
+                       help="evaluation worker processes of each server process (default: one fewer than the "
+                            "cores, divided among --workers, at least 1; 0: threads in the server process)")
     g = serve.add_argument_group("open sessions (they hold plaintext in memory)")
     g.add_argument("--session-memory", type=float, default=s.max_bytes / _MiB, metavar="MB",
                    help=f"estimated memory all open sessions may hold (default {s.max_bytes // _MiB})")
@@ -190,6 +191,10 @@ def _serve(args: argparse.Namespace) -> int:
         if args.eval_workers < 0:
             raise EscError("--eval-workers must be 0 or more")
         evaluation["eval_workers"] = args.eval_workers
+    elif args.workers > 1:
+        from ..server.pool import default_workers
+
+        evaluation["eval_workers"] = default_workers(args.workers)
     for flag in ("session_memory", "session_org_memory", "header_timeout", "body_timeout", "keep_alive_timeout"):
         _positive(getattr(args, flag), "--" + flag.replace("_", "-"))
     _positive(args.max_sessions, "--max-sessions", "at least 1")

@@ -175,6 +175,20 @@ class Evaluation:
     def __repr__(self) -> str:
         return f"Evaluation(diagnostics={len(self.diagnostics)})"
 
+    def __del__(self) -> None:
+        # Each environment's evaluation and the state they share refer to each other (a
+        # cycle), and the collector is paused while evaluating: without this, the values of
+        # a dropped evaluation (up to the budget's limits) would stay until the collector ran,
+        # and a server refusing bombs back to back would hold hundreds of MB of them.
+        _release(self._shared)
+
+
+def _release(shared: _Shared) -> None:
+    """Break the cycle between ``shared`` and its environments' evaluations, so that their
+    values are freed as soon as nothing else holds them."""
+    shared.evaluations.clear()
+    shared.cache.clear()
+
 
 def evaluate_environment(
     decl: A.EnvironmentDecl,
@@ -220,6 +234,7 @@ def evaluate_environment(
             value = Value({})
             root = None  # nothing of the evaluation is shown
             shared.patches.clear()  # the rotation did not finish: nothing to write back
+            _release(shared)  # the values that crossed the limit go now, not at the next collection
     if patches is not None:
         patches.extend(shared.patches)
     return Evaluation(value, shared.diags, root, shared)

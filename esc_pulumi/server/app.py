@@ -83,7 +83,7 @@ from .keys import key_source, open_key
 from . import oidc
 from .oidc import OidcIssuer
 from .memory import trim_memory
-from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout
+from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout, default_workers
 from .session_store import MemorySessionStore, SessionStore, choose_session_store
 from .shared_sessions import SessionRow, session_rows
 from .rotation import RotateOutcome, job_rotate, rotate_paths
@@ -177,8 +177,9 @@ class ServerConfig:
     eval_timeout: float = 10.0
     # Worker processes evaluating at once; 0 evaluates on threads of this process (for a
     # ``cipher`` or ``providers`` that cannot be sent to another process; only the engine's
-    # cooperative deadline bounds the time then).
-    eval_workers: int = 2
+    # cooperative deadline bounds the time then). Default: one fewer than the cores (at least
+    # one), so that a core is left to the request loop (see .pool.default_workers).
+    eval_workers: int = field(default_factory=default_workers)
     # Requests that may wait for a worker; beyond that the server answers 503.
     eval_queue: int = 64
 

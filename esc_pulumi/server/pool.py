@@ -18,7 +18,7 @@ a late result is dropped.
 
 Example::
 
-    pool = EvalPool(EscServer, config, workers=2, timeout=10.0)
+    pool = EvalPool(EscServer, config, workers=default_workers(), timeout=10.0)
     result = await pool.run(job_check, org, actor, text)
     await pool.close()
 """
@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 from .memory import resident_mb, trim_memory
 
-__all__ = ["EvalPool", "PoolTimeout", "PoolBusy", "PoolError"]
+__all__ = ["EvalPool", "PoolTimeout", "PoolBusy", "PoolError", "default_workers"]
 
 log = logging.getLogger("esc_pulumi.server")
 
@@ -54,6 +54,43 @@ class PoolError(Exception):
     message itself could hold data)."""
 
 
+def _allowed_cores() -> set[int] | None:
+    try:
+        return set(os.sched_getaffinity(0))  # the cores this process may run on
+    except (AttributeError, OSError):
+        return None
+
+
+def _cores() -> int:
+    allowed = _allowed_cores()
+    return len(allowed) if allowed else (os.cpu_count() or 2)
+
+
+def default_workers(processes: int = 1) -> int:
+    """Evaluation workers for each of ``processes`` server processes: together they leave one
+    core to the request loops (see :func:`_leave_a_core`). At least one, whatever the machine."""
+    return max(1, (_cores() - 1) // max(1, processes))
+
+
+def _leave_a_core() -> None:
+    """Keep this worker off the first core the server may use, left to the request loops.
+
+    A lower priority (:func:`_lower_priority`) is not enough on its own. Measured on a 2-core
+    Linux 6.18 VM: with every core busy with a low-priority process (``SCHED_IDLE`` or nice 19
+    alike), a woken task often waited for the next scheduler tick, up to ~7 ms, before it ran,
+    and ``/ping``'s p99 under evaluation bombs was 4-5x its idle value. With one worker (one
+    core free) it was ~2-4x, as the scheduler still put the woken loop behind the worker now
+    and then; with the worker kept off the loops' core, ~2x. The server's own processes are
+    not pinned: they run anywhere, evaluations everywhere but there. On one core, nothing."""
+    allowed = _allowed_cores()
+    if allowed is None or len(allowed) < 2:
+        return
+    try:
+        os.sched_setaffinity(0, allowed - {min(allowed)})
+    except OSError:
+        pass
+
+
 def _lower_priority() -> None:
     """Put this worker below the server's request loop.
 
@@ -61,9 +98,9 @@ def _lower_priority() -> None:
     read, another user's cached open) must get a core as soon as it arrives. A nice value only
     shares the CPU by weight: the kernel's scheduler (EEVDF) may let a running low-weight task
     finish its slice before the woken loop runs, a few milliseconds of latency per request.
-    ``SCHED_IDLE`` is preempted at once by any normal task, and still runs whenever the cores
-    are otherwise free, which on a server host is nearly always: the loop itself mostly waits.
-    Where it is not available, nice 10."""
+    ``SCHED_IDLE`` should be preempted at once by any normal task (on some kernels and VMs it
+    is not: hence :func:`default_workers`), and still runs whenever the cores are otherwise
+    free. Where it is not available, nice 10."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # type: ignore[attr-defined]
         return
@@ -79,6 +116,7 @@ def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -
     # The parent stops its workers itself; a Ctrl-C meant for it must not kill them mid-job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _lower_priority()
+    _leave_a_core()
     state = factory(config)
     # Above this, a finished job left freed heap behind (fragmentation): give it back.
     trim_above = resident_mb() + 64
@@ -129,7 +167,7 @@ class EvalPool:
 
     factory: Callable[[Any], Any]
     config: Any
-    workers: int = 2
+    workers: int = field(default_factory=default_workers)
     timeout: float = 10.0
     queue: int = 64
     local_state: Any = None  # the state jobs get with workers=0
