@@ -67,7 +67,7 @@ def register(subparsers: Any) -> None:
                             "sessions included, on either store (more than 1 implies --shared-sessions)")
     serve.add_argument("--eval-workers", type=int, default=None, metavar="N",
                        help="evaluation worker processes of each server process (default: one fewer than the "
-                            "cores, divided among --workers, at least 1; 0: threads in the server process)")
+                            "cores but at least 2, divided among --workers; 0: threads in the server process)")
     g = serve.add_argument_group("open sessions (they hold plaintext in memory)")
     g.add_argument("--session-memory", type=float, default=s.max_bytes / _MiB, metavar="MB",
                    help=f"estimated memory all open sessions may hold (default {s.max_bytes // _MiB})")

@@ -508,21 +508,22 @@ class EscServer:
         self._evaluations[(org, actor.name, *key)] = result
 
     def _still_valid(self, org: str, ev: Evaluation) -> bool:
-        refs = []
-        for name, env_id, number in ev.deps:
+        refs = ev.dep_refs
+        if refs is None:
             try:
-                refs.append((EnvironmentRef.parse(name), (env_id, number)))
+                refs = ev.dep_refs = tuple((EnvironmentRef.parse(name), (env_id, number))
+                                           for name, env_id, number in ev.deps)
             except InvalidReference:
                 return False
-        many = getattr(self.store, "resolve_latest_many", None)
-        if many is not None:
-            # A database across the network: the latest heads of the closure in one round trip.
-            latest = [(r, want) for r, want in refs if r.version in (None, LATEST)]
-            got = many(org, [(r.project, r.name) for r, _ in latest])
-            if any(g != want for g, (_, want) in zip(got, latest)):
-                return False
-            refs = [(r, want) for r, want in refs if r.version not in (None, LATEST)]
+        # The latest heads of the closure in one query (one round trip on a database across
+        # the network); versions pinned by number or tag one by one.
+        latest = [(r, want) for r, want in refs if r.version in (None, LATEST)]
+        got = self.store.resolve_latest_many(org, [(r.project, r.name) for r, _ in latest])
+        if any(g != want for g, (_, want) in zip(got, latest)):
+            return False
         for ref, want in refs:
+            if ref.version in (None, LATEST):
+                continue
             try:
                 if self.store.resolve_version(org, ref.project, ref.name, ref.version) != want:
                     return False

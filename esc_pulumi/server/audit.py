@@ -179,15 +179,20 @@ class AuditWriter:
         except Exception:  # disk full, database locked for too long: the waiting requests fail
             log.exception("could not write %d audit entries", len(entries))
             error = True
+        # One wake-up of each event loop for all its waiters (a batch holds many opens).
+        by_loop: dict[Any, list[asyncio.Future[None]]] = {}
         for p in batch:
             if p.future is not None and p.loop is not None:
-                p.loop.call_soon_threadsafe(_settle, p.future, error)
+                by_loop.setdefault(p.loop, []).append(p.future)
+        for loop, futures in by_loop.items():
+            loop.call_soon_threadsafe(_settle, futures, error)
 
 
-def _settle(fut: asyncio.Future[None], error: bool) -> None:
-    if fut.done():  # cancelled meanwhile
-        return
-    if error:
-        fut.set_exception(AuditUnavailable())
-    else:
-        fut.set_result(None)
+def _settle(futures: list[asyncio.Future[None]], error: bool) -> None:
+    for fut in futures:
+        if fut.done():  # cancelled meanwhile
+            continue
+        if error:
+            fut.set_exception(AuditUnavailable())
+        else:
+            fut.set_result(None)

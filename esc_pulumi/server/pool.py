@@ -67,9 +67,12 @@ def _cores() -> int:
 
 
 def default_workers(processes: int = 1) -> int:
-    """Evaluation workers for each of ``processes`` server processes: together they leave one
-    core to the request loops (see :func:`_leave_a_core`). At least one, whatever the machine."""
-    return max(1, (_cores() - 1) // max(1, processes))
+    """Evaluation workers for each of ``processes`` server processes: as many together as the
+    cores the workers may use (all but the one :func:`_leave_a_core` keeps for the request
+    loops), and at least two, shared among the processes: an evaluation may wait on a provider
+    or a rotator rather than compute, and one such wait must not hold up every other request
+    that evaluates. At least one per process."""
+    return max(1, max(2, _cores() - 1) // max(1, processes))
 
 
 def _leave_a_core() -> None:
@@ -80,7 +83,7 @@ def _leave_a_core() -> None:
     alike), a woken task often waited for the next scheduler tick, up to ~7 ms, before it ran,
     and ``/ping``'s p99 under evaluation bombs was 4-5x its idle value. With one worker (one
     core free) it was ~2-4x, as the scheduler still put the woken loop behind the worker now
-    and then; with the worker kept off the loops' core, ~2x. The server's own processes are
+    and then; with the workers kept off the loops' core, ~1.4-2x. The server's own processes are
     not pinned: they run anywhere, evaluations everywhere but there. On one core, nothing."""
     allowed = _allowed_cores()
     if allowed is None or len(allowed) < 2:

@@ -28,7 +28,7 @@ import secrets as pysecrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..esc import Value
 from ..esc.diagnostics import Diagnostic
@@ -77,6 +77,8 @@ class Evaluation:
     # its JSON: a whole-session read returns them with the properties, and the database row
     # keeps them for other replicas. None: a row sealed before sessions kept them.
     model: dict[str, bytes] | None = field(default=None, repr=False)
+    # ``deps`` parsed, once (see EscServer._still_valid): (reference, (env id, revision)).
+    dep_refs: tuple[tuple[Any, tuple[int, int]], ...] | None = field(default=None, repr=False)
 
 
 @dataclass

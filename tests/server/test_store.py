@@ -66,6 +66,21 @@ def test_what_one_writes_the_other_reads(two: tuple[Store, Store]) -> None:
         a.get_environment("acme", "p", "e")
 
 
+def test_the_heads_of_many_environments_in_one_query(two: tuple[Store, Store]) -> None:
+    a, b = two
+    e = a.create_environment("acme", "p", "e", "values: {}\n", "ci")
+    a.update_environment("acme", "p", "e", "values: {a: 1}\n", "ci", if_match=e.etag)
+    f = a.create_environment("acme", "p", "f", "values: {}\n", "ci")
+    a.create_environment("other", "p", "g", "values: {}\n", "ci")
+    names = [("p", "f"), ("p", "missing"), ("p", "e"), ("p", "g"), ("p", "e")]
+    got = b.resolve_latest_many("acme", names)
+    assert got == [(f.env_id, 1), None, (e.env_id, 2), None, (e.env_id, 2)]  # g is another org's
+    assert got == [b.resolve_version("acme", p, n, None) if n in ("e", "f") else None for p, n in names]
+    assert b.resolve_latest_many("acme", []) == []
+    many = [("p", f"n{i}") for i in range(25_000)] + [("p", "e")]  # past SQLite's parameter limit
+    assert b.resolve_latest_many("acme", many)[-1] == (e.env_id, 2)
+
+
 def test_twenty_if_match_writers_on_two_stores_lose_no_update(two: tuple[Store, Store]) -> None:
     a, b = two
     a.create_environment("acme", "p", "race", "n: 0\n", "ci")

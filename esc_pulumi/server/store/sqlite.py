@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from pathlib import Path
 import time
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from . import migrations
 from .files import private_file, private_folder, tighten_file
@@ -265,6 +265,26 @@ class SQLiteStore:
         with self._lock:
             env = self._env(org, project, name)
             return env.id, self._resolve(env, version)
+
+    def resolve_latest_many(self, org: str, names: Sequence[tuple[str, str]]) -> list[tuple[int, int] | None]:
+        if not names:
+            return []
+        out: list[tuple[int, int] | None] = [None] * len(names)
+        # SQLite binds at most 32766 parameters: a closure is far smaller, but chunk anyway.
+        step = 10_000
+        with self._lock:
+            for start in range(0, len(names), step):
+                chunk = names[start:start + step]
+                values = ",".join("(?,?,?)" for _ in chunk)
+                params: list[Any] = [x for i, (p, n) in enumerate(chunk, start) for x in (i, p, n)]
+                rows = self._db.execute(
+                    f"WITH q(i, project, name) AS (VALUES {values}) "
+                    "SELECT q.i, e.id, (SELECT MAX(r.number) FROM revisions r WHERE r.env_id = e.id) "
+                    "FROM q JOIN environments e ON e.org = ? AND e.project = q.project AND e.name = q.name",
+                    (*params, org)).fetchall()
+                for i, env_id, head in rows:
+                    out[int(i)] = (int(env_id), int(head or 0))
+        return out
 
     def get_revision(self, org: str, project: str, name: str, version: str | int) -> Revision:
         with self._lock:
