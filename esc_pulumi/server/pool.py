@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 from .memory import resident_mb, trim_memory
 
-__all__ = ["EvalPool", "PoolTimeout", "PoolBusy", "PoolError", "default_workers"]
+__all__ = ["EvalPool", "PoolTimeout", "PoolBusy", "PoolError", "computing_at_once", "default_workers"]
 
 log = logging.getLogger("esc_pulumi.server")
 
@@ -73,6 +73,13 @@ def default_workers(processes: int = 1) -> int:
     or a rotator rather than compute, and one such wait must not hold up every other request
     that evaluates. At least one per process."""
     return max(1, max(2, _cores() - 1) // max(1, processes))
+
+
+def computing_at_once() -> int:
+    """How many jobs of one pool start at once: one per core the workers may use. A job
+    running longer than :attr:`EvalPool.overflow_after` lets the next one start too (it is
+    likely waiting on a provider), up to the pool's workers."""
+    return max(1, _cores() - 1)
 
 
 def _leave_a_core() -> None:
@@ -166,7 +173,13 @@ class _Worker:
 class EvalPool:
     """At most ``workers`` jobs at once, at most ``queue`` more waiting; each job gets
     ``timeout`` seconds (the engine's own deadline should be a little shorter, so that its
-    diagnostic, with its range, arrives first)."""
+    diagnostic, with its range, arrives first).
+
+    Jobs *start* one per core the workers may use (:func:`computing_at_once`): more computing
+    at once would only share those cores, and a server whose cores are all busy answers its
+    other requests late (see :func:`_leave_a_core`). A job still running after
+    ``overflow_after`` seconds lets the next one start beside it, up to ``workers``: it is
+    probably waiting (on a provider, a rotator), and waiting must not hold up everyone else."""
 
     factory: Callable[[Any], Any]
     config: Any
@@ -174,9 +187,11 @@ class EvalPool:
     timeout: float = 10.0
     queue: int = 64
     local_state: Any = None  # the state jobs get with workers=0
+    overflow_after: float = 0.25
     _idle: list[_Worker] = field(default_factory=list)
     _live: dict[int, _Worker] = field(default_factory=dict)
-    _slots: asyncio.Semaphore | None = None
+    _slots: asyncio.Semaphore | None = None  # a worker each
+    _starts: asyncio.Semaphore | None = None  # a core each (released early by a long job)
     _waiting: int = 0
     _closed: bool = False
 
@@ -203,21 +218,38 @@ class EvalPool:
         :class:`PoolError`."""
         if self._closed:
             raise PoolError("closed")
-        if self._slots is None:
+        if self._slots is None or self._starts is None:
             self._slots = asyncio.Semaphore(max(1, self.workers))
-        if self._waiting >= self.queue and self._slots.locked():
+            self._starts = asyncio.Semaphore(max(1, min(self.workers, computing_at_once())))
+        slots, starts = self._slots, self._starts
+        if self._waiting >= self.queue and (starts.locked() or slots.locked()):
             raise PoolBusy()
         self._waiting += 1
         try:
-            await self._slots.acquire()
+            await starts.acquire()
+            try:
+                await slots.acquire()
+            except BaseException:
+                starts.release()
+                raise
         finally:
             self._waiting -= 1
+        started = [True]
+
+        def let_the_next_start() -> None:
+            if started[0]:
+                started[0] = False
+                starts.release()
+
+        overflow = asyncio.get_running_loop().call_later(self.overflow_after, let_the_next_start)
         try:
             if self.workers <= 0:
                 return await self._run_here(fn, args)
             return await self._run_in_worker(fn, args)
         finally:
-            self._slots.release()
+            overflow.cancel()
+            let_the_next_start()
+            slots.release()
 
     async def _run_here(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         task = asyncio.ensure_future(asyncio.to_thread(fn, self.local_state, *args))
