@@ -185,7 +185,8 @@ class DatabaseSessionStore(_ProcessSessions):
     async def get(self, org: str, target: tuple[str, str] | None, sid: str) -> Session:
         """From memory while the row still exists (it may have expired or been evicted by
         another process), else read, decrypted and unpacked once, and cached here."""
-        row = self._rows.get(id_hash(sid))
+        h = id_hash(sid)
+        row = await asyncio.to_thread(self._rows.get, h) if self._rows.remote else self._rows.get(h)
         if row is None or row.org != org or row.target != target:
             raise SessionGone(_GONE)
         if row.expires <= time.time():

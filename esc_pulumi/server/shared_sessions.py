@@ -90,6 +90,12 @@ class SessionRows:
         self._conn_factory = conn
         self._postgres = postgres
 
+    @property
+    def remote(self) -> bool:
+        """Whether a query is a round trip to another server (PostgreSQL), to be made off the
+        event loop; SQLite's are shorter than a hop to a thread."""
+        return self._postgres
+
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s") if self._postgres else sql
 
