@@ -145,12 +145,36 @@ class SessionRows:
                 "WHERE v.org = s.org) FROM sessions s GROUP BY s.org")).fetchall():
             usage[org] = int(n) * SESSION_OVERHEAD + int(values)
             count += int(n)
+        # The rows are written together at the end (a round trip each on a database across
+        # the network, for the whole batch): which values exist already, in one query.
+        ids = sorted({row.value_id for row, _ in items})
+        marks = ",".join("?" for _ in ids)
+        present = {r[0] for r in self._exec(db, f"SELECT id FROM session_values WHERE id IN ({marks})",
+                                            tuple(ids)).fetchall()}
+        values: list[tuple[Any, ...]] = []
+        sessions: list[tuple[Any, ...]] = []
+
+        def flush() -> None:
+            if values:
+                self._many(db, "INSERT INTO session_values (id, org, size, payload) VALUES (?,?,?,?)", values)
+            if sessions:
+                self._many(db, "INSERT INTO sessions (id_hash, org, project, env, environment, created, expires, "
+                               "value_id) VALUES (?,?,?,?,?,?,?,?)", sessions)
+            values.clear()
+            sessions.clear()
+
+        def evict(org: str, keep: str) -> int:
+            flush()  # what eviction looks at is in the table (rare: only over a bound)
+            freed, gone = self._evict_oldest(db, org, keep)
+            present.discard(gone)
+            return freed
+
         evicted = 0
         for row, payload in items:
-            shared = self._exec(db, "SELECT 1 FROM session_values WHERE id=?", (row.value_id,)).fetchone()
+            shared = row.value_id in present
             cost = SESSION_OVERHEAD + (0 if shared else row.size)
             while usage.get(row.org) and usage[row.org] + cost > limits.org_bytes:
-                usage[row.org] -= self._evict_oldest(db, row.org, keep=row.value_id)
+                usage[row.org] -= evict(row.org, row.value_id)
                 count -= 1
                 evicted += 1
                 if usage[row.org] <= 0:
@@ -159,29 +183,28 @@ class SessionRows:
                 orgs = set(usage) | {row.org}
                 share = limits.max_bytes / len(orgs)
                 victim = max(usage, key=lambda o: usage[o] - share)
-                usage[victim] -= self._evict_oldest(db, victim, keep=row.value_id)
+                usage[victim] -= evict(victim, row.value_id)
                 count -= 1
                 evicted += 1
                 if usage[victim] <= 0:
                     del usage[victim]
             if not shared:
-                self._exec(db, "INSERT INTO session_values (id, org, size, payload) VALUES (?,?,?,?)",
-                           (row.value_id, row.org, row.size, payload))
-            self._exec(db, "INSERT INTO sessions (id_hash, org, project, env, environment, created, expires, "
-                           "value_id) VALUES (?,?,?,?,?,?,?,?)",
-                       (row.id_hash, row.org, row.project, row.env, row.environment, row.created, row.expires,
-                        row.value_id))
+                values.append((row.value_id, row.org, row.size, payload))
+                present.add(row.value_id)
+            sessions.append((row.id_hash, row.org, row.project, row.env, row.environment, row.created, row.expires,
+                             row.value_id))
             usage[row.org] = usage.get(row.org, 0) + cost
             count += 1
+        flush()
         return evicted
 
-    def _evict_oldest(self, db: Any, org: str, keep: str) -> int:
+    def _evict_oldest(self, db: Any, org: str, keep: str) -> tuple[int, str | None]:
         """Delete ``org``'s oldest session (and its value when no other session holds it);
-        returns the bytes given up."""
+        returns the bytes given up and the id of the value deleted (None: none was)."""
         victim = self._exec(db, "SELECT id_hash, value_id FROM sessions WHERE org=? ORDER BY created, id_hash "
                                 "LIMIT 1", (org,)).fetchone()
         if victim is None:
-            return 0
+            return 0, None
         self._exec(db, "DELETE FROM sessions WHERE id_hash=?", (victim[0],))
         freed = SESSION_OVERHEAD
         # The value goes with its last session, unless it is the one about to be inserted again.
@@ -189,8 +212,8 @@ class SessionRows:
                                                 (victim[1],)).fetchone():
             size = self._exec(db, "SELECT size FROM session_values WHERE id=?", (victim[1],)).fetchone()
             self._exec(db, "DELETE FROM session_values WHERE id=?", (victim[1],))
-            freed += int(size[0]) if size else 0
-        return freed
+            return freed + (int(size[0]) if size else 0), victim[1]
+        return freed, None
 
     def _delete_expired(self, db: Any, now: float) -> int:
         n = self._exec(db, "DELETE FROM sessions WHERE expires <= ?", (now,)).rowcount

@@ -161,3 +161,23 @@ def test_shared_sessions_keep_the_bounds_across_stores(two: tuple[Store, Store])
     # Expired: every session goes, and the values with them.
     assert ra.sweep(now=T0 + 7200) == 12 and rb.count() == 0 and rb.payload("ov") is None
     assert rb.payload("one-value") is None
+
+
+def test_one_group_commit_of_many_sessions_keeps_the_bounds(two: tuple[Store, Store]) -> None:
+    # The audit writer commits every open that arrived meanwhile at once: the bounds hold
+    # inside the batch too (evicting from the rows written earlier in it), and sessions of one
+    # value, in the batch or before it, share that value.
+    a, b = two
+    ra, rb = session_rows(a), session_rows(b)
+    limits = SessionLimits(max_bytes=10 * 1000 + 10 * SESSION_OVERHEAD, max_sessions=100)
+    ra.insert(_row("before", "acme", "kept", 1000, 1.0), b"old", limits)
+    batch = [(_row(f"b{i}", "acme", f"v{i}", 1000, 10.0 + i), b"payload") for i in range(14)]
+    batch += [(_row(f"twin{i}", "acme", "kept", 1000, 100.0 + i), b"old") for i in range(3)]
+    rb.commit([], None, batch, limits)
+    # 11 values' worth fit (ten 1000-byte values and the overheads): the oldest went first.
+    assert ra.get("before") is None and ra.get("b0") is None and ra.get("b13") is not None
+    assert all(ra.get(f"twin{i}") is not None for i in range(3))
+    assert ra.payload("kept") == b"old" and ra.payload("v0") is None
+    total = ra.count()
+    assert total <= limits.max_sessions
+    assert ra.count() == rb.count() == total
