@@ -22,15 +22,21 @@ def workers_of(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE and /proc are Linux's")
-def test_workers_are_idle_class_and_the_server_is_not(env: Env) -> None:
+def server_and_workers(env: Env) -> tuple[int, list[int]]:
+    """The server's process id and its evaluation workers', once an evaluation has made sure
+    the workers exist."""
     server = env.server.proc
     assert server is not None
-    # Evaluating something makes sure the workers exist.
     assert env.request("POST", "/environments/acme/yaml/check", "values: {a: 1}\n", role="reader")[0] == 200
     workers = workers_of(server.pid)
     assert workers, "the server has no worker processes"
-    assert os.sched_getscheduler(server.pid) == os.SCHED_OTHER
+    return server.pid, workers
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE and /proc are Linux's")
+def test_workers_are_idle_class_and_the_server_is_not(env: Env) -> None:
+    server, workers = server_and_workers(env)
+    assert os.sched_getscheduler(server) == os.SCHED_OTHER
     assert {os.sched_getscheduler(w) for w in workers} == {os.SCHED_IDLE}
 
 
@@ -47,11 +53,8 @@ def test_the_default_pool_is_one_worker_a_core_but_the_loops_one(monkeypatch: py
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
 def test_workers_keep_off_the_request_loops_core(env: Env) -> None:
-    server = env.server.proc
-    assert server is not None
-    assert env.request("POST", "/environments/acme/yaml/check", "values: {a: 1}\n", role="reader")[0] == 200
-    workers = workers_of(server.pid)
-    allowed = os.sched_getaffinity(server.pid)
+    server, workers = server_and_workers(env)
+    allowed = os.sched_getaffinity(server)
     assert len(workers) == max(2, len(allowed) - 1)
     for w in workers:
         assert os.sched_getaffinity(w) == (allowed - {min(allowed)} if len(allowed) > 1 else allowed)
