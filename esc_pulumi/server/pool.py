@@ -109,7 +109,7 @@ def _lower_priority() -> None:
     shares the CPU by weight: the kernel's scheduler (EEVDF) may let a running low-weight task
     finish its slice before the woken loop runs, a few milliseconds of latency per request.
     ``SCHED_IDLE`` should be preempted at once by any normal task (on some kernels and VMs it
-    is not: hence :func:`default_workers`), and still runs whenever the cores are otherwise
+    is not: hence :func:`_leave_a_core`), and still runs whenever the cores are otherwise
     free. Where it is not available, nice 10."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # type: ignore[attr-defined]
