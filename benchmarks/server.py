@@ -175,7 +175,6 @@ def _stats(name: str, latencies: list[float], floor: dict[str, float] | None) ->
 def _uncached_evaluation(rounds: int = 200) -> None:
     """What an open costs when nothing is cached (a new revision, another actor, providers):
     parse + evaluate + decrypt in-process, without HTTP."""
-
     from esc_pulumi.secrets.crypto import AesGcmCipher
     from esc_pulumi.secrets.definitions import encrypt_secrets
     from esc_pulumi.esc import LoadedEnvironment, evaluate, load_definition
@@ -252,10 +251,10 @@ def _bomber(port: int, token: str, k: int, stop: Any, out: Any) -> None:
     share the server's cores, and their own CPU is not the server's latency: they run niced
     and off the core the server leaves to its request loops (its evaluation workers' cores,
     see ``esc_pulumi.server.pool``), where a woken loop would otherwise wait behind them."""
+    from esc_pulumi.server import pool
+
     os.nice(15)
-    allowed = os.sched_getaffinity(0)
-    if len(allowed) > 1:
-        os.sched_setaffinity(0, allowed - {min(allowed)})
+    pool._leave_a_core()  # the workers' rule, so the two cannot drift apart
     bombs = _bombs()
     headers = {"Authorization": f"token {token}", "Content-Type": "application/x-yaml"}
     path = f"/api/esc/environments/{ORG}/yaml/check"

@@ -177,8 +177,8 @@ class ServerConfig:
     eval_timeout: float = 10.0
     # Worker processes evaluating at once; 0 evaluates on threads of this process (for a
     # ``cipher`` or ``providers`` that cannot be sent to another process; only the engine's
-    # cooperative deadline bounds the time then). Default: one fewer than the cores (at least
-    # one), so that a core is left to the request loop (see .pool.default_workers).
+    # cooperative deadline bounds the time then). Default: one fewer than the cores, at least
+    # two (see .pool.default_workers: the workers keep off the request loops' core).
     eval_workers: int = field(default_factory=default_workers)
     # Requests that may wait for a worker; beyond that the server answers 503.
     eval_queue: int = 64
@@ -517,13 +517,14 @@ class EscServer:
                 return False
         # The latest heads of the closure in one query (one round trip on a database across
         # the network); versions pinned by number or tag one by one.
-        latest = [(r, want) for r, want in refs if r.version in (None, LATEST)]
+        latest: list[tuple[EnvironmentRef, tuple[int, int]]] = []
+        pinned: list[tuple[EnvironmentRef, tuple[int, int]]] = []
+        for ref, want in refs:
+            (latest if ref.version in (None, LATEST) else pinned).append((ref, want))
         got = self.store.resolve_latest_many(org, [(r.project, r.name) for r, _ in latest])
         if any(g != want for g, (_, want) in zip(got, latest)):
             return False
-        for ref, want in refs:
-            if ref.version in (None, LATEST):
-                continue
+        for ref, want in pinned:
             try:
                 if self.store.resolve_version(org, ref.project, ref.name, ref.version) != want:
                     return False
