@@ -11,7 +11,7 @@ import pytest
 
 from esc_pulumi.server.sessions import SESSION_OVERHEAD, SessionLimits
 from esc_pulumi.server.shared_sessions import SessionRow, session_rows
-from esc_pulumi.server.store import Conflict, NotFound, Store, TokenRecord, now_iso, open_store
+from esc_pulumi.server.store import AuditEntry, Conflict, NotFound, Store, TokenRecord, now_iso, open_store
 from esc_pulumi.server.store import migrations
 
 from .conftest import database_for
@@ -79,6 +79,20 @@ def test_the_heads_of_many_environments_in_one_query(two: tuple[Store, Store]) -
     assert b.resolve_latest_many("acme", []) == []
     many = [("p", f"n{i}") for i in range(25_000)] + [("p", "e")]  # past SQLite's parameter limit
     assert b.resolve_latest_many("acme", many)[-1] == (e.env_id, 2)
+
+
+def test_a_batch_of_audit_entries_past_the_parameter_limit_is_written_whole(two: tuple[Store, Store]) -> None:
+    # A group commit writes its entries with a few multi-row statements: all of them, in order,
+    # the token's last-used time with them.
+    a, b = two
+    record = TokenRecord("ef" * 32, "acme", "reader", "ci", now_iso())
+    a.add_token(record)
+    entries = [AuditEntry(f"2026-01-01T00:00:{i // 100:02d}.{i % 100:02d}Z", "acme", "ci", "environment.open",
+                          f"p/e{i}", f"revision {i}") for i in range(500)]  # 3,000 parameters
+    a.append_audit(entries, {record.token_hash: "2026-01-02T00:00:00Z"})
+    got = [e for e in b.read_audit("acme") if e.action == "environment.open"]
+    assert [(e.target, e.detail) for e in got] == [(f"p/e{i}", f"revision {i}") for i in range(500)]
+    assert b.find_token(record.token_hash).last_used == "2026-01-02T00:00:00Z"  # type: ignore[union-attr]
 
 
 def test_twenty_if_match_writers_on_two_stores_lose_no_update(two: tuple[Store, Store]) -> None:
