@@ -1336,8 +1336,13 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
 
     E = PREFIX + "/environments/{org}"
     P = E + "/{project}/{env}"
+    # Starlette tries the routes in this order, a regular expression each: the most frequent
+    # requests (ping, open, session reads) come first. No route shadows another (a path one
+    # answers matches no route before it with the same method; tests/server/test_http.py).
     routes = [
         Route(PREFIX + "/ping", ping, methods=["GET"]),
+        Route(P + "/open", open_env, methods=["POST"]),
+        Route(P + "/open/{sid}", read_session, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route(E, org_environments, methods=["GET", "POST"]),
@@ -1349,8 +1354,6 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         Route(P + "/clone", clone, methods=["POST"]),
         Route(P + "/decrypt", decrypt, methods=["GET"]),
         Route(P + "/rotate", rotate_env, methods=["POST"]),
-        Route(P + "/open", open_env, methods=["POST"]),
-        Route(P + "/open/{sid}", read_session, methods=["GET"]),
         Route(P + "/open//{sid}", read_session, methods=["GET"]),
         Route(P + "/tags", env_tags, methods=["GET", "POST"]),
         Route(P + "/tags/{tag}", env_tag, methods=["GET", "PATCH", "DELETE"]),

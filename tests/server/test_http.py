@@ -126,3 +126,26 @@ def test_fuzz_regressions_are_client_errors(env: Env, unique: str) -> None:
     assert status == 400 and body["code"] == 400
     status, _, body = env.request("PATCH", base, f"imports: [{name}@{'9' * 30}]\n")
     assert status == 400 and body["diagnostics"]
+
+
+def test_no_route_shadows_another(tmp_path) -> None:
+    # Starlette answers with the first route that matches a path and method, and the routes
+    # are ordered by how often they are used: each route must still get the requests meant for
+    # it, whatever stands before it.
+    import re
+    from pathlib import Path
+
+    from starlette.routing import Match
+
+    from esc_pulumi.server.app import ServerConfig, create_app
+
+    app = create_app(ServerConfig(data_dir=Path(tmp_path), eval_workers=0)).app  # inside the access log
+    routes = [r for r in app.routes if hasattr(r, "methods")]
+    assert len(routes) > 15
+    for route in routes:
+        params = iter(range(1000))
+        path = re.sub(r"\{[^}]+\}", lambda _: f"x{next(params)}", route.path)
+        for method in route.methods:
+            scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+            first = next(r for r in routes if r.matches(scope)[0] == Match.FULL)
+            assert first is route, f"{method} {path} reaches {first.path}, not {route.path}"
