@@ -292,6 +292,9 @@ class EscServer:
         # Evaluations reused by later opens of the same revisions, for as long as a session holds
         # them: weak, so that the cache holds no memory beyond the sessions' budget.
         self._evaluations: weakref.WeakValueDictionary[tuple[Any, ...], Evaluation] = weakref.WeakValueDictionary()
+        # (org, project, name) -> the (env_id, number) its latest open read: a repeated open of
+        # the latest revision checks that head with its imports' in one query (cached_latest).
+        self._heads: dict[tuple[str, str, str], tuple[int, int]] = {}
         # token hash -> (record, when it was read): re-read after auth.TOKEN_RECHECK_SECONDS so
         # that a revocation or a deleted row reaches a running server within a second.
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
@@ -501,13 +504,34 @@ class EscServer:
             return hit
         return None
 
+    def cached_latest(self, org: str, project: str, name: str, actor: TokenRecord) -> tuple[Evaluation, int] | None:
+        """A reusable evaluation of the latest revision of ``project/name`` and that revision's
+        number, or None. The head the last open read is checked in the query that checks the
+        imports: a repeated open costs one query, not three."""
+        head = self._heads.get((org, project, name))
+        if head is None:
+            return None
+        hit = self._evaluations.get((org, actor.name, "rev", *head))
+        if hit is None or not self._still_valid(org, hit, ((project, name), head)):
+            return None
+        return hit, head[1]
+
+    def note_head(self, org: str, project: str, name: str, env_id: int, number: int) -> None:
+        """Remember that the latest revision of ``project/name`` was ``number`` (see cached_latest)."""
+        if len(self._heads) > 4096:
+            self._heads.clear()
+        self._heads[(org, project, name)] = (env_id, number)
+
     def remember_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord, result: Evaluation,
                       dynamic: bool) -> None:
         if key is None or dynamic or _errors(result.diagnostics):
             return
         self._evaluations[(org, actor.name, *key)] = result
 
-    def _still_valid(self, org: str, ev: Evaluation) -> bool:
+    def _still_valid(self, org: str, ev: Evaluation,
+                     root: tuple[tuple[str, str], tuple[int, int]] | None = None) -> bool:
+        """Whether every import of ``ev`` (and ``root``: (project, name) and the (env_id, number)
+        it must still be at) resolves as it did."""
         refs = ev.dep_refs
         if refs is None:
             try:
@@ -521,8 +545,13 @@ class EscServer:
         pinned: list[tuple[EnvironmentRef, tuple[int, int]]] = []
         for ref, want in refs:
             (latest if ref.version in (None, LATEST) else pinned).append((ref, want))
-        got = self.store.resolve_latest_many(org, [(r.project, r.name) for r, _ in latest])
-        if any(g != want for g, (_, want) in zip(got, latest)):
+        names = [(r.project, r.name) for r, _ in latest]
+        wants = [want for _, want in latest]
+        if root is not None:
+            names.append(root[0])
+            wants.append(root[1])
+        got = self.store.resolve_latest_many(org, names)
+        if got != wants:
             return False
         for ref, want in pinned:
             try:
@@ -1006,9 +1035,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
 
     async def _open(request: Request, org: str, actor: TokenRecord, source: tuple[Any, ...],
                     target: tuple[str, str] | None, environment: str, detail: str,
-                    key: tuple[Any, ...] | None) -> Response:
+                    key: tuple[Any, ...] | None, cached: Evaluation | None = None) -> Response:
+        """Open ``source`` (evaluated in a worker unless ``cached`` or an evaluation cached under
+        ``key`` may be reused) as a new session."""
         duration = _duration(request, server.sessions.limits)
-        evaluation = await server.call(server.cached_open, org, key, actor)
+        evaluation = cached or await server.call(server.cached_open, org, key, actor)
         if evaluation is None:
             out: OpenOutcome = await run_job(job_open, org, actor, source, environment)
             if _limited(out.parse_diagnostics) or _limited(out.diagnostics):
@@ -1183,9 +1214,16 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def _open_stored(request: Request, version: str | None) -> Response:
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "open")
-        env_id, number = await server.call(server.store.resolve_version, org, project, name, version)
         env_name = f"{project}/{name}"
+        if version is None:
+            hit = await server.call(server.cached_latest, org, project, name, actor)
+            if hit is not None:
+                return await _open(request, org, actor, (), (project, name), env_name, f"revision {hit[1]}",
+                                   None, hit[0])
+        env_id, number = await server.call(server.store.resolve_version, org, project, name, version)
         key = None if server.revision_is_dynamic(env_id, number) else ("rev", env_id, number)
+        if version is None and key is not None:
+            server.note_head(org, project, name, env_id, number)
         return await _open(request, org, actor, ("rev", env_id, number, env_name), (project, name), env_name,
                            f"revision {number}", key)
 

@@ -160,3 +160,28 @@ def test_audit_of_a_missing_data_folder_is_one_line(tmp_path: Path) -> None:
     r = run_cli("serve", "audit", "--data", str(tmp_path / "nothing"), check=False)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no server data" in r.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def test_repeated_opens_of_latest_see_every_change(env: Env, unique: str) -> None:
+    # Repeated opens reuse an evaluation while its revisions stand; a new revision of the
+    # environment or of an import, or an environment deleted and created again, is seen at the
+    # next open, and the log names the revision each open read.
+    c = env.client("admin")
+    base, app = f"base-{unique}", f"app-{unique}"
+    make(env, "proj", base, "values:\n  region: eu-west-1\n")
+    make(env, "proj", app, f"imports: [proj/{base}]\nvalues:\n  url: ${{region}}/v1\n")
+
+    def url() -> str:
+        return c.open_and_read_environment(ORG, "proj", app)[1]["url"]
+
+    assert url() == url() == "eu-west-1/v1"
+    c.update_environment_yaml(ORG, "proj", app, f"imports: [proj/{base}]\nvalues:\n  url: ${{region}}/v2\n")
+    assert url() == url() == "eu-west-1/v2"
+    c.update_environment_yaml(ORG, "proj", base, "values:\n  region: us-east-2\n")
+    assert url() == "us-east-2/v2"
+    c.delete_environment(ORG, "proj", app)
+    make(env, "proj", app, f"imports: [proj/{base}]\nvalues:\n  url: ${{region}}/v3\n")
+    assert url() == url() == "us-east-2/v3"
+    opens = [e["detail"] for e in audit(env.server.data, "--env", f"proj/{app}")
+             if e["action"] == "environment.open" and e["target"] == f"proj/{app}"]
+    assert opens == ["revision 2"] * 2 + ["revision 3"] * 3 + ["revision 2"] * 2, opens
