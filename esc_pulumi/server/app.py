@@ -43,6 +43,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -862,6 +863,16 @@ def _session_view(value: Value, environment: str) -> bytes:
     return dumps(detailed(value, environment))
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_name(name: str) -> str:
+    """``project/name`` of an import as written (its version left out): what the log names."""
+    try:
+        ref = EnvironmentRef.parse(name)
+    except InvalidReference:  # resolved, so it parsed once; never expected
+        return name
+    return f"{ref.project}/{ref.name}"
+
+
 def _open_entries(org: str, actor: str, target: tuple[str, str] | None, detail: str,
                   deps: tuple[tuple[str, int, int], ...]) -> list[AuditEntry]:
     """The audit entries of one open: the environment opened (``<yaml>`` for an anonymous
@@ -875,12 +886,7 @@ def _open_entries(org: str, actor: str, target: tuple[str, str] | None, detail: 
         if (env_id, number) in seen:
             continue
         seen.add((env_id, number))
-        try:
-            ref = EnvironmentRef.parse(name)
-            canonical = f"{ref.project}/{ref.name}"
-        except InvalidReference:  # resolved, so it parsed once; never expected
-            canonical = name
-        imported.append(AuditEntry(now, org, actor, "environment.open", canonical,
+        imported.append(AuditEntry(now, org, actor, "environment.open", _canonical_name(name),
                                    f"revision {number}, imported by {root}"))
     if not target and imported:
         detail = f"{detail}, {len(imported)} environment{'s' if len(imported) != 1 else ''} imported"
