@@ -83,7 +83,7 @@ from ..durations import DurationError, parse_duration
 from .keys import key_source, open_key
 from . import oidc
 from .oidc import OidcIssuer
-from .memory import trim_memory
+from .memory import map_large_blocks, trim_memory
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout, default_workers
 from .session_store import MemorySessionStore, SessionStore, choose_session_store
 from .shared_sessions import SessionRow, session_rows
@@ -1436,6 +1436,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        map_large_blocks()  # a serving process's large blocks go back to the system when freed
         pool.start()
         if server.audit is not None:
             server.audit.start()

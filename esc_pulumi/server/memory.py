@@ -6,8 +6,17 @@ highest point, and repeated large evaluations fragment the heap further, so a wo
 refused a few hundred evaluation bombs can hold several hundred MB it does not use.
 ``malloc_trim`` returns what is free. Elsewhere than glibc, nothing is done.
 
+Large blocks (a session's JSON, the text of a big value) are worse: glibc maps a block of
+128 KiB or more on its own, but after such a block is freed it raises that threshold up to
+32 MB, so later blocks of a few MB come from the heap, where they fragment it and stay resident
+after they are freed. :func:`map_large_blocks` fixes the threshold at 128 KiB (which also ends
+glibc's raising it): a large block is then always its own mapping, given back when freed. With
+it, 30 opens of 0.9 MB definitions grew a server by 65 MB instead of 131 MB (64 MB of
+sessions).
+
 Example::
 
+    map_large_blocks()                  # once, when a server or worker process starts
     trim_memory()                       # after freeing something large
     if resident_mb() > 2 * baseline:    # a worker, after a job
         trim_memory()
@@ -17,10 +26,26 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["resident_mb", "trim_memory"]
+__all__ = ["map_large_blocks", "resident_mb", "trim_memory"]
 
 _malloc_trim: Any = None
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+# glibc's mallopt parameter (malloc.h) and the threshold it had before raising it.
+_M_MMAP_THRESHOLD = -3
+_LARGE_BLOCK = 128 * 1024
+
+
+def map_large_blocks() -> bool:
+    """Give every block of 128 KiB or more its own mapping, for good (glibc's ``mallopt``;
+    elsewhere nothing). Returns whether it was set."""
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _LARGE_BLOCK))
+    except (OSError, AttributeError):
+        return False
 
 
 def trim_memory() -> None:

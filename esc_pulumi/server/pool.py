@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
-from .memory import resident_mb, trim_memory
+from .memory import map_large_blocks, resident_mb, trim_memory
 
 __all__ = ["EvalPool", "PoolTimeout", "PoolBusy", "PoolError", "computing_at_once", "default_workers"]
 
@@ -127,6 +127,7 @@ def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _lower_priority()
     _leave_a_core()
+    map_large_blocks()
     state = factory(config)
     # Above this, a finished job left freed heap behind (fragmentation): give it back.
     trim_above = resident_mb() + 64
