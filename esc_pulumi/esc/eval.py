@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Literal, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Generator, Iterable, Literal, Mapping, Protocol, Sequence
 
 from . import ast as A
 from ._fast import Record
@@ -150,9 +150,11 @@ class Evaluation:
         self._root = root
         self._shared = shared
 
-    def detailed(self, *, redact: bool = False, environment: str | None = None) -> dict[str, Any]:
+    def detailed(self, *, redact: bool = False, environment: str | None = None,
+                 parts: Collection[str] | None = None) -> dict[str, Any]:
         """The detailed environment: ``{exprs?, properties?, schema, executionContext}``, with
-        ``redact`` without any secret's text (:func:`.model.redact_model`).
+        ``redact`` without any secret's text (:func:`.model.redact_model`); only ``parts`` of
+        it when given (e.g. ``("exprs", "schema")``: what is not built is not paid for).
 
         ``environment`` names an environment the root imports (as the import is written): the
         model is then that environment's own. Under an anonymous root (a composition such as
@@ -160,16 +162,17 @@ class Evaluation:
         an import is evaluated on its own, and below an anonymous root its context names it
         as the root environment. :class:`KeyError` if the root imported no such environment
         (or it failed to load)."""
-        from .model import environment_model
+        from .model import MODEL_PARTS, environment_model
 
+        which = MODEL_PARTS if parts is None else parts
         if environment is None:
-            return environment_model(self.value, self._root, redact=redact)
+            return environment_model(self.value, self._root, redact=redact, parts=which)
         if self._root is None:  # refused over a limit: nothing to show
             return {}
         if environment in self._root.imports:
             for env in self._shared.evaluations:
                 if not env.is_root and env.name == environment and env.result is not None:
-                    return environment_model(env.result, env, redact=redact)
+                    return environment_model(env.result, env, redact=redact, parts=which)
         raise KeyError(environment)
 
     def __repr__(self) -> str:

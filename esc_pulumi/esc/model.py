@@ -9,7 +9,7 @@ iterative: definitions may nest deeper than Python's recursion limit.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 from . import ast as A
 from . import schema as S
@@ -419,27 +419,39 @@ def _arg_schema(x: A.BuiltinExpr, root: "_EnvEval") -> S.Schema:
     return builtin_arg_schema(x, root.shared.providers)
 
 
-def environment_model(value: Value, root: "_EnvEval | None", *, redact: bool = False) -> dict[str, Any]:
+# The parts of a detailed environment, in the order the reference writes them.
+MODEL_PARTS = ("exprs", "properties", "schema", "executionContext")
+
+
+def environment_model(value: Value, root: "_EnvEval | None", *, redact: bool = False,
+                      parts: Collection[str] = MODEL_PARTS) -> dict[str, Any]:
     """The detailed environment of an evaluation (see the module's text); with ``redact``,
-    as :func:`redact_model` shows it."""
+    as :func:`redact_model` shows it; only its ``parts`` (of :data:`MODEL_PARTS`)."""
     if root is None:  # the evaluation was refused (a limit): nothing but an empty object
         return {}
     name = root.decl.name
+    wanted = parts
+    if redact:  # redaction pairs each expression with the property it defined: build them all
+        parts = MODEL_PARTS
     with collector_paused():
         m = _Model(root)
         out: dict[str, Any] = {}
         values = root.decl.values
-        if values is not None and values.keys:
+        if values is not None and values.keys and "exprs" in parts:
             out["exprs"] = m.exprs(values, root)
-        if type(value.repr) is dict and value.repr:
+        if type(value.repr) is dict and value.repr and "properties" in parts:
             out["properties"] = detailed(value, name)["value"]
-        out["schema"] = schema_json(value_schema(value, m.schemas), m.schema_jsons)
-        ctx = root.context_value
-        out["executionContext"] = {
-            "properties": detailed(ctx, name)["value"],
-            "schema": value_schema(ctx).to_json(),
-        }
-        return redact_model(out) if redact else out
+        if "schema" in parts:
+            out["schema"] = schema_json(value_schema(value, m.schemas), m.schema_jsons)
+        if "executionContext" in parts:
+            ctx = root.context_value
+            out["executionContext"] = {
+                "properties": detailed(ctx, name)["value"],
+                "schema": value_schema(ctx).to_json(),
+            }
+        if not redact:
+            return out
+        return {k: v for k, v in redact_model(out).items() if k in wanted}
 
 
 # -- redaction ----------------------------------------------------------------------------------

@@ -851,7 +851,7 @@ def job_open(server: "EscServer", org: str, actor: TokenRecord, source: tuple[An
         return OpenOutcome(diags, more)
     # The session's whole Environment, secrets revealed as its properties are (the opener may
     # read them): the parts beside the properties are kept as JSON with the session.
-    model = _model_parts(ev.detailed(), server.limits) if ev is not None else {}
+    model = _model_parts(ev.detailed(parts=_MODEL_PARTS), server.limits) if ev is not None else {}
     body = _environment_body(value, environment, model)
     packed = pack_value(value)
     text = sum(len(n[1]) for n in packed if n[0] == "s" and type(n[1]) is str)

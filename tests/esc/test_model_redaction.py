@@ -227,3 +227,17 @@ def test_an_anonymous_composition_of_one_import_shows_that_environment() -> None
     assert ev.detailed(environment="p/e") == alone.detailed()
     assert ev.detailed(environment="p/e", redact=True) == alone.detailed(redact=True)
     assert "exprs" not in ev.detailed()  # the composition itself defines nothing
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(definitions())
+def test_some_parts_of_a_model_are_those_parts_of_the_whole(case: tuple[str, frozenset[str]]) -> None:
+    # detailed(parts=...) builds only what is asked for, and that is what the whole model has
+    # (redacted as the whole is: redaction pairs expressions with the properties).
+    text, _ = case
+    decl, _ = load_definition(ROOT, "root")
+    ev = evaluate_environment(decl, mode="open", providers=registry(), loader=Loader(text))  # type: ignore[arg-type]
+    for redact in (False, True):
+        whole = ev.detailed(redact=redact)
+        for parts in (("exprs", "schema", "executionContext"), ("properties",), ("schema",), ()):
+            assert ev.detailed(redact=redact, parts=parts) == {k: v for k, v in whole.items() if k in parts}
