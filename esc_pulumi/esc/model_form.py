@@ -179,27 +179,37 @@ def json_size(data: Any) -> int:
     often as it is written, in time linear in the distinct parts (a model shares its schemas:
     a deeply nested definition's JSON grows with the square of its depth, its model does not).
     For callers that must bound what they are about to write."""
+    if not isinstance(data, (dict, list)):
+        return _scalar_size(data)
+    containers = (dict, list)
     sizes: dict[int, int] = {}
     keep: list[Any] = []  # the parts measured, alive while their ids are keys
-    stack: list[tuple[Any, bool]] = [(data, False)]
+    stack: list[Any] = [data]
     while stack:
-        x, done = stack.pop()
-        if isinstance(x, (dict, list)):
-            if id(x) in sizes and not done:
-                continue
-            items = list(x.items()) if isinstance(x, dict) else [(None, v) for v in x]
-            if not done:
-                stack.append((x, True))
-                stack.extend((v, False) for _, v in items if isinstance(v, (dict, list)) and id(v) not in sizes)
-                continue
-            n = 2 + max(len(items) - 1, 0)
-            for k, v in items:
-                if k is not None:
-                    n += len(k) + 3
-                n += sizes[id(v)] if isinstance(v, (dict, list)) else _scalar_size(v)
-            sizes[id(x)] = n
-            keep.append(x)
-    return sizes[id(data)] if isinstance(data, (dict, list)) else _scalar_size(data)
+        x = stack[-1]
+        if id(x) in sizes:  # reached twice before it was measured
+            stack.pop()
+            continue
+        is_dict = isinstance(x, dict)
+        # Its parts first; a part-less container (most: positions, ranges) in one visit.
+        pending = [v for v in (x.values() if is_dict else x) if isinstance(v, containers) and id(v) not in sizes]
+        if pending:
+            stack.extend(pending)
+            continue
+        n = 1 + max(len(x), 1)  # brackets and commas
+        for v in (x.values() if is_dict else x):
+            if type(v) is str:
+                n += len(v) + 2
+            elif isinstance(v, containers):
+                n += sizes[id(v)]
+            else:
+                n += _scalar_size(v)
+        if is_dict:
+            n += sum(len(k) + 3 for k in x)  # keys, quoted, and their colons
+        sizes[id(x)] = n
+        keep.append(x)
+        stack.pop()
+    return sizes[id(data)]
 
 
 def _scalar_size(x: Any) -> int:

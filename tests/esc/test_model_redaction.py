@@ -241,3 +241,22 @@ def test_some_parts_of_a_model_are_those_parts_of_the_whole(case: tuple[str, fro
         whole = ev.detailed(redact=redact)
         for parts in (("exprs", "schema", "executionContext"), ("properties",), ("schema",), ()):
             assert ev.detailed(redact=redact, parts=parts) == {k: v for k, v in whole.items() if k in parts}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(definitions())
+def test_json_size_is_the_length_of_the_json(case: tuple[str, frozenset[str]]) -> None:
+    # json_size bounds what the server writes without writing it: for the models of the
+    # engine (shared parts counted each time they are written) it is the compact JSON's length,
+    # within a few percent (the spelling of numbers, booleans, null and escapes is guessed:
+    # small numbers, the positions, are counted a digit longer).
+    from esc_pulumi.esc.model_form import json_size
+
+    text, _ = case
+    decl, _ = load_definition(ROOT, "root")
+    ev = evaluate_environment(decl, mode="open", providers=registry(), loader=Loader(text))  # type: ignore[arg-type]
+    api = to_api(ev.detailed())
+    shared = {"a": api, "b": [api, api["schema"]], "c": {}, "d": []}
+    for data in (api, shared, api["schema"]):
+        written = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        assert 0.97 * len(written) <= json_size(data) <= 1.15 * len(written) + 10
