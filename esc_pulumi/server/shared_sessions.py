@@ -231,6 +231,8 @@ class SessionRows:
     def _evict_oldest(self, db: Any, org: str, keep: str) -> tuple[int, str | None]:
         """Delete ``org``'s oldest session (and its value when no other session holds it);
         returns the bytes given up and the id of the value deleted (None: none was)."""
+        if self._postgres:
+            return self._evict_oldest_pg(db, org, keep)
         victim = self._exec(db, "SELECT id_hash, value_id FROM sessions WHERE org=? ORDER BY created, id_hash "
                                 "LIMIT 1", (org,)).fetchone()
         if victim is None:
@@ -244,6 +246,28 @@ class SessionRows:
             self._exec(db, "DELETE FROM session_values WHERE id=?", (victim[1],))
             return freed + (int(size[0]) if size else 0), victim[1]
         return freed, None
+
+    # One statement (one round trip: a server at its bound evicts a session for every open, under
+    # the lock). Its parts see one snapshot, in which the victim is not yet deleted: the value
+    # goes when no session but the victim holds it.
+    _EVICT_PG = """
+        WITH victim AS (
+            DELETE FROM sessions WHERE id_hash = (
+                SELECT id_hash FROM sessions WHERE org = %s ORDER BY created, id_hash LIMIT 1)
+            RETURNING id_hash, value_id
+        ), gone AS (
+            DELETE FROM session_values v USING victim
+            WHERE v.id = victim.value_id AND v.id <> %s
+              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.value_id = v.id AND s.id_hash <> victim.id_hash)
+            RETURNING v.id, v.size
+        )
+        SELECT (SELECT COUNT(*) FROM victim), (SELECT id FROM gone), (SELECT size FROM gone)"""
+
+    def _evict_oldest_pg(self, db: Any, org: str, keep: str) -> tuple[int, str | None]:
+        found, gone, size = db.execute(self._EVICT_PG, (org, keep)).fetchone()
+        if not found:
+            return 0, None
+        return SESSION_OVERHEAD + (int(size) if gone is not None else 0), gone
 
     def _delete_expired(self, db: Any, now: float) -> int:
         """Delete the expired sessions and the values they leave unheld (the caller holds the
