@@ -293,9 +293,10 @@ class EscServer:
         # Evaluations reused by later opens of the same revisions, for as long as a session holds
         # them: weak, so that the cache holds no memory beyond the sessions' budget.
         self._evaluations: weakref.WeakValueDictionary[tuple[Any, ...], Evaluation] = weakref.WeakValueDictionary()
-        # (org, project, name) -> the (env_id, number) its latest open read: a repeated open of
-        # the latest revision checks that head with its imports' in one query (cached_latest).
-        self._heads: dict[tuple[str, str, str], tuple[int, int]] = {}
+        # (org, actor, project, name) -> the key in _evaluations of the last open of that stored
+        # environment's latest revision: the next such open checks the root and its imports
+        # with one query (see resolve_open). Only a hint: the evaluation may be gone.
+        self._latest_opens: dict[tuple[str, str, str, str], tuple[Any, ...]] = {}
         # token hash -> (record, when it was read): re-read after auth.TOKEN_RECHECK_SECONDS so
         # that a revocation or a deleted row reaches a running server within a second.
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
@@ -505,55 +506,79 @@ class EscServer:
             return hit
         return None
 
-    def cached_latest(self, org: str, project: str, name: str, actor: TokenRecord) -> tuple[Evaluation, int] | None:
-        """A reusable evaluation of the latest revision of ``project/name`` and that revision's
-        number, or None. The head the last open read is checked in the query that checks the
-        imports: a repeated open costs one query, not three."""
-        head = self._heads.get((org, project, name))
-        if head is None:
-            return None
-        hit = self._evaluations.get((org, actor.name, "rev", *head))
-        if hit is None or not self._still_valid(org, hit, ((project, name), head)):
-            return None
-        return hit, head[1]
-
-    def note_head(self, org: str, project: str, name: str, env_id: int, number: int) -> None:
-        """Remember that the latest revision of ``project/name`` was ``number`` (see cached_latest)."""
-        if len(self._heads) > 4096:
-            self._heads.clear()
-        self._heads[(org, project, name)] = (env_id, number)
-
     def remember_open(self, org: str, key: tuple[Any, ...] | None, actor: TokenRecord, result: Evaluation,
                       dynamic: bool) -> None:
         if key is None or dynamic or _errors(result.diagnostics):
             return
         self._evaluations[(org, actor.name, *key)] = result
 
-    def _still_valid(self, org: str, ev: Evaluation,
-                     root: tuple[tuple[str, str], tuple[int, int]] | None = None) -> bool:
-        """Whether every import of ``ev`` (and ``root``: (project, name) and the (env_id, number)
-        it must still be at) resolves as it did."""
-        refs = ev.dep_refs
-        if refs is None:
+    def resolve_open(self, org: str, project: str, name: str, version: str | None, actor: TokenRecord
+                     ) -> tuple[int, int, tuple[Any, ...] | None, Evaluation | None]:
+        """What an open of a stored environment needs before it evaluates, in one call (one
+        thread hop on a database across the network): ``(env id, revision, cache key, the
+        evaluation to reuse or None)``. The key is None for a revision that runs providers.
+        An open of the latest revision that this actor opened before checks the root's head
+        and its imports' with one query; otherwise the root is resolved, then the cache checked."""
+        latest = version is None or version == LATEST
+        if latest:
+            hit = self._reuse_latest(org, project, name, actor)
+            if hit is not None:
+                return hit
+        env_id, number = self.store.resolve_version(org, project, name, version)
+        key = None if self.revision_is_dynamic(env_id, number) else ("rev", env_id, number)
+        if latest and key is not None:
+            if len(self._latest_opens) > 10_000:  # a safety net: one entry per environment and actor
+                self._latest_opens.clear()
+            self._latest_opens[(org, actor.name, project, name)] = (org, actor.name, *key)
+        return env_id, number, key, self.cached_open(org, key, actor)
+
+    def _reuse_latest(self, org: str, project: str, name: str, actor: TokenRecord
+                      ) -> tuple[int, int, tuple[Any, ...] | None, Evaluation | None] | None:
+        """:meth:`resolve_open` for the latest revision, when an evaluation of the last one this
+        actor opened is still held; None otherwise (or when the root is not found: the caller's
+        resolve_version says so)."""
+        full_key = self._latest_opens.get((org, actor.name, project, name))
+        ev = self._evaluations.get(full_key) if full_key is not None else None
+        refs = self._dep_refs(ev) if ev is not None else None
+        if ev is None or refs is None:
+            return None
+        latest, pinned = _split_refs(refs)
+        got = self.store.resolve_latest_many(org, [(project, name)] + [(r.project, r.name) for r, _ in latest])
+        root = got[0]
+        if root is None:
+            return None
+        key = ("rev", *root)
+        if (org, actor.name, *key) != full_key:  # a new revision: the usual way (rare)
+            if self.revision_is_dynamic(*root):
+                return (*root, None, None)
+            self._latest_opens[(org, actor.name, project, name)] = (org, actor.name, *key)
+            return (*root, key, self.cached_open(org, key, actor))
+        if any(g != want for g, (_, want) in zip(got[1:], latest)) or not self._pinned_valid(org, pinned):
+            return (*root, key, None)
+        return (*root, key, ev)
+
+    def _dep_refs(self, ev: Evaluation) -> tuple[tuple[Any, tuple[int, int]], ...] | None:
+        """``ev``'s imports parsed (once); None when one no longer parses."""
+        if ev.dep_refs is None:
             try:
-                refs = ev.dep_refs = tuple((EnvironmentRef.parse(name), (env_id, number))
-                                           for name, env_id, number in ev.deps)
+                ev.dep_refs = tuple((EnvironmentRef.parse(name), (env_id, number)) for name, env_id, number in ev.deps)
             except InvalidReference:
-                return False
+                return None
+        return ev.dep_refs
+
+    def _still_valid(self, org: str, ev: Evaluation) -> bool:
+        refs = self._dep_refs(ev)
+        if refs is None:
+            return False
         # The latest heads of the closure in one query (one round trip on a database across
         # the network); versions pinned by number or tag one by one.
-        latest: list[tuple[EnvironmentRef, tuple[int, int]]] = []
-        pinned: list[tuple[EnvironmentRef, tuple[int, int]]] = []
-        for ref, want in refs:
-            (latest if ref.version in (None, LATEST) else pinned).append((ref, want))
-        names = [(r.project, r.name) for r, _ in latest]
-        wants = [want for _, want in latest]
-        if root is not None:
-            names.append(root[0])
-            wants.append(root[1])
-        got = self.store.resolve_latest_many(org, names)
-        if got != wants:
+        latest, pinned = _split_refs(refs)
+        got = self.store.resolve_latest_many(org, [(r.project, r.name) for r, _ in latest])
+        if any(g != want for g, (_, want) in zip(got, latest)):
             return False
+        return self._pinned_valid(org, pinned)
+
+    def _pinned_valid(self, org: str, pinned: list[tuple[EnvironmentRef, tuple[int, int]]]) -> bool:
         for ref, want in pinned:
             try:
                 if self.store.resolve_version(org, ref.project, ref.name, ref.version) != want:
@@ -568,6 +593,17 @@ class EscServer:
         if isinstance(self.store, SQLiteStore):
             return fn(*args)
         return await asyncio.to_thread(fn, *args)
+
+
+def _split_refs(refs: tuple[tuple[Any, tuple[int, int]], ...]
+                ) -> tuple[list[tuple[Any, tuple[int, int]]], list[tuple[Any, tuple[int, int]]]]:
+    """Imports at their latest revision (checked together, one query), and those pinned by
+    number or tag (one by one)."""
+    latest: list[tuple[Any, tuple[int, int]]] = []
+    pinned: list[tuple[Any, tuple[int, int]]] = []
+    for ref, want in refs:
+        (latest if ref.version in (None, LATEST) else pinned).append((ref, want))
+    return latest, pinned
 
 
 # -- request helpers ----------------------------------------------------------------------------
@@ -1041,11 +1077,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
 
     async def _open(request: Request, org: str, actor: TokenRecord, source: tuple[Any, ...],
                     target: tuple[str, str] | None, environment: str, detail: str,
-                    key: tuple[Any, ...] | None, cached: Evaluation | None = None) -> Response:
-        """Open ``source`` (evaluated in a worker unless ``cached`` or an evaluation cached under
-        ``key`` may be reused) as a new session."""
+                    key: tuple[Any, ...] | None, cached: Evaluation | None | bool = False) -> Response:
+        """``cached``: the evaluation to reuse, None for none, as the caller found it already
+        (:meth:`EscServer.resolve_open`); False: look it up here."""
         duration = _duration(request, server.sessions.limits)
-        evaluation = cached or await server.call(server.cached_open, org, key, actor)
+        evaluation = await server.call(server.cached_open, org, key, actor) if cached is False else cached
         if evaluation is None:
             out: OpenOutcome = await run_job(job_open, org, actor, source, environment)
             if _limited(out.parse_diagnostics) or _limited(out.diagnostics):
@@ -1220,18 +1256,11 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
     async def _open_stored(request: Request, version: str | None) -> Response:
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "open")
+        # The root's revision and the evaluation to reuse in one call (and mostly one query).
+        env_id, number, key, cached = await server.call(server.resolve_open, org, project, name, version, actor)
         env_name = f"{project}/{name}"
-        if version is None:
-            hit = await server.call(server.cached_latest, org, project, name, actor)
-            if hit is not None:
-                return await _open(request, org, actor, (), (project, name), env_name, f"revision {hit[1]}",
-                                   None, hit[0])
-        env_id, number = await server.call(server.store.resolve_version, org, project, name, version)
-        key = None if server.revision_is_dynamic(env_id, number) else ("rev", env_id, number)
-        if version is None and key is not None:
-            server.note_head(org, project, name, env_id, number)
         return await _open(request, org, actor, ("rev", env_id, number, env_name), (project, name), env_name,
-                           f"revision {number}", key)
+                           f"revision {number}", key, cached)
 
     @endpoint
     async def open_env(request: Request) -> Response:

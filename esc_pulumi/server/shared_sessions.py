@@ -11,7 +11,11 @@ all replicas together, with the same rules as in memory (expired first, then the
 organisation most over its fair share; one value larger than an organisation's budget is
 refused before this is reached). Making room and inserting is one transaction under a lock
 (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so concurrent opens on
-several replicas cannot overshoot.
+several replicas cannot overshoot. What each organisation holds is read from its row of
+``session_usage``, which triggers keep equal to the tables on every insert and delete (not a
+count of every session each time); expired sessions are deleted by the sweep every second,
+and by a commit only when it needs their room. On PostgreSQL the group commit is two round
+trips (a pipeline: see :meth:`commit`), and the lock is released before its WAL flush.
 
 The replica that opened keeps the value in memory too (:class:`~.sessions.Sessions`, as a
 cache); a read checks the row still exists (expired or evicted elsewhere: 404), and a replica
@@ -36,7 +40,7 @@ from .store import AuditEntry
 
 __all__ = ["SessionRow", "SessionRows", "session_rows", "seal", "unseal", "id_hash"]
 
-# The advisory lock every replica's session inserts take (PostgreSQL).
+# The advisory lock every replica's writers of the session tables take (PostgreSQL).
 _LOCK = 0x65736373657373  # "escsess"
 
 
@@ -85,10 +89,13 @@ class SessionRows:
     ``?`` placeholders)."""
 
     def __init__(self, tx: Callable[[], ContextManager[Any]], conn: Callable[[], ContextManager[Any]],
-                 postgres: bool) -> None:
+                 postgres: bool, durable_tx: Callable[[], ContextManager[Any]] | None = None) -> None:
         self._tx_factory = tx
         self._conn_factory = conn
         self._postgres = postgres
+        # The group commit's transaction: durable when it ends (see PostgresStore._durable_tx);
+        # on SQLite a transaction is (synchronous=FULL).
+        self._durable_tx_factory = durable_tx or tx
 
     @property
     def remote(self) -> bool:
@@ -101,6 +108,15 @@ class SessionRows:
 
     def _exec(self, db: Any, sql: str, args: tuple[Any, ...] = ()) -> Any:
         return db.execute(self._q(sql), args)
+
+    def _rowcount(self, db: Any, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """How many rows ``sql`` changed. In a pipeline the count is known only once the
+        statement's answer is in: a nested pipeline waits for it (a sync) when it ends."""
+        if self._postgres:
+            with db.pipeline():
+                cur = self._exec(db, sql, args)
+            return int(cur.rowcount)
+        return int(self._exec(db, sql, args).rowcount)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -115,7 +131,7 @@ class SessionRows:
         """One transaction holding audit entries, tokens' last-used times and new sessions: the
         audit writer's group commit, so that an open's entries and its session are durable
         together, with one commit (one fsync) for every open that arrived meanwhile."""
-        with self._tx_factory() as db:
+        with self._durable_tx_factory() as db:
             rows = [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries]
             if rows:
                 self._many(db, "INSERT INTO audit (time, org, actor, action, target, detail) VALUES (?,?,?,?,?,?)", rows)
@@ -135,22 +151,12 @@ class SessionRows:
     def _insert_many(self, db: Any, items: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits,
                      now: float | None) -> int:
         now = time.time() if now is None else now
-        if self._postgres:
-            db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
-        self._delete_expired(db, now)
-        usage: dict[str, int] = {}
-        count = 0
-        for org, n, values in self._exec(db, (
-                "SELECT s.org, COUNT(*), (SELECT COALESCE(SUM(v.size), 0) FROM session_values v "
-                "WHERE v.org = s.org) FROM sessions s GROUP BY s.org")).fetchall():
-            usage[org] = int(n) * SESSION_OVERHEAD + int(values)
-            count += int(n)
-        # The rows are written together at the end (a round trip each on a database across
-        # the network, for the whole batch): which values exist already, in one query.
-        ids = sorted({row.value_id for row, _ in items})
-        marks = ",".join("?" for _ in ids)
-        present = {r[0] for r in self._exec(db, f"SELECT id FROM session_values WHERE id IN ({marks})",
-                                            tuple(ids)).fetchall()}
+        self._lock(db)
+        usage, count, present = self._room(db, items)
+        # Expired sessions go first when room must be made (as in memory); otherwise they wait
+        # for the sweep (every second), which keeps the commit to the usage rows and the inserts.
+        if not _fits(items, usage, count, present, limits) and self._delete_expired(db, now):
+            usage, count, present = self._room(db, items)
         values: list[tuple[Any, ...]] = []
         sessions: list[tuple[Any, ...]] = []
 
@@ -198,9 +204,35 @@ class SessionRows:
         flush()
         return evicted
 
+    def _lock(self, db: Any) -> None:
+        """Serialise the writers of the session tables until COMMIT: PostgreSQL's advisory lock
+        (SQLite's ``BEGIN IMMEDIATE`` already holds the database's write lock). Taken after a
+        batch's audit entries are written, so that only the usage read, the inserts and the
+        commit wait for another process's batch."""
+        if self._postgres:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+
+    def _room(self, db: Any, items: Sequence[tuple[SessionRow, bytes]]) -> tuple[dict[str, int], int, set[str]]:
+        """What every organisation's sessions hold (bytes, with each session's overhead), how
+        many sessions there are, and which of ``items``' values exist already: from the usage
+        rows the triggers keep (see .store.migrations, version 4), not a count of the sessions.
+        Both queries are sent before either is read (one round trip in a pipeline)."""
+        ids = sorted({row.value_id for row, _ in items})
+        marks = ",".join("?" for _ in ids)
+        used = self._exec(db, "SELECT org, sessions, bytes FROM session_usage WHERE sessions > 0")
+        have = self._exec(db, f"SELECT id FROM session_values WHERE id IN ({marks})", tuple(ids))
+        usage: dict[str, int] = {}
+        count = 0
+        for org, n, size in used.fetchall():
+            usage[org] = int(n) * SESSION_OVERHEAD + int(size)
+            count += int(n)
+        return usage, count, {r[0] for r in have.fetchall()}
+
     def _evict_oldest(self, db: Any, org: str, keep: str) -> tuple[int, str | None]:
         """Delete ``org``'s oldest session (and its value when no other session holds it);
         returns the bytes given up and the id of the value deleted (None: none was)."""
+        if self._postgres:
+            return self._evict_oldest_pg(db, org, keep)
         victim = self._exec(db, "SELECT id_hash, value_id FROM sessions WHERE org=? ORDER BY created, id_hash "
                                 "LIMIT 1", (org,)).fetchone()
         if victim is None:
@@ -215,8 +247,32 @@ class SessionRows:
             return freed + (int(size[0]) if size else 0), victim[1]
         return freed, None
 
+    # One statement (one round trip: a server at its bound evicts a session for every open, under
+    # the lock). Its parts see one snapshot, in which the victim is not yet deleted: the value
+    # goes when no session but the victim holds it.
+    _EVICT_PG = """
+        WITH victim AS (
+            DELETE FROM sessions WHERE id_hash = (
+                SELECT id_hash FROM sessions WHERE org = %s ORDER BY created, id_hash LIMIT 1)
+            RETURNING id_hash, value_id
+        ), gone AS (
+            DELETE FROM session_values v USING victim
+            WHERE v.id = victim.value_id AND v.id <> %s
+              AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.value_id = v.id AND s.id_hash <> victim.id_hash)
+            RETURNING v.id, v.size
+        )
+        SELECT (SELECT COUNT(*) FROM victim), (SELECT id FROM gone), (SELECT size FROM gone)"""
+
+    def _evict_oldest_pg(self, db: Any, org: str, keep: str) -> tuple[int, str | None]:
+        found, gone, size = db.execute(self._EVICT_PG, (org, keep)).fetchone()
+        if not found:
+            return 0, None
+        return SESSION_OVERHEAD + (int(size) if gone is not None else 0), gone
+
     def _delete_expired(self, db: Any, now: float) -> int:
-        n = self._exec(db, "DELETE FROM sessions WHERE expires <= ?", (now,)).rowcount
+        """Delete the expired sessions and the values they leave unheld (the caller holds the
+        lock: a value must not go while a batch adds a session to it)."""
+        n = self._rowcount(db, "DELETE FROM sessions WHERE expires <= ?", (now,))
         if n:
             self._exec(db, "DELETE FROM session_values WHERE NOT EXISTS "
                            "(SELECT 1 FROM sessions s WHERE s.value_id = session_values.id)")
@@ -229,6 +285,7 @@ class SessionRows:
             if self._exec(db, "SELECT 1 FROM sessions WHERE expires <= ? LIMIT 1", (now,)).fetchone() is None:
                 return 0
         with self._tx_factory() as db:
+            self._lock(db)
             return self._delete_expired(db, now)
 
     # -- reading ----------------------------------------------------------------------------
@@ -251,6 +308,34 @@ class SessionRows:
         with self._conn_factory() as db:
             return int(self._exec(db, "SELECT COUNT(*) FROM sessions").fetchone()[0])
 
+    def usage(self) -> dict[str, tuple[int, int]]:
+        """``{org: (sessions, bytes of their values)}`` as the usage rows hold them (expired
+        sessions not yet swept included)."""
+        with self._conn_factory() as db:
+            rows = self._exec(db, "SELECT org, sessions, bytes FROM session_usage "
+                                  "WHERE sessions > 0 OR bytes > 0").fetchall()
+        return {org: (int(n), int(size)) for org, n, size in rows}
+
+
+def _fits(items: Sequence[tuple[SessionRow, bytes]], usage: dict[str, int], count: int, present: set[str],
+          limits: SessionLimits) -> bool:
+    """Whether every item fits the bounds as they are, no session evicted (the common case:
+    the expired sessions then need not be looked for)."""
+    usage = dict(usage)
+    present = set(present)
+    total = sum(usage.values())
+    for row, _ in items:
+        cost = SESSION_OVERHEAD + (0 if row.value_id in present else row.size)
+        if usage.get(row.org) and usage[row.org] + cost > limits.org_bytes:
+            return False
+        if count and (total + cost > limits.max_bytes or count >= limits.max_sessions):
+            return False
+        present.add(row.value_id)
+        usage[row.org] = usage.get(row.org, 0) + cost
+        total += cost
+        count += 1
+    return True
+
 
 def session_rows(store: Any) -> SessionRows:
     """The :class:`SessionRows` of a :class:`~.store.SQLiteStore` or :class:`~.store.postgres.PostgresStore`."""
@@ -270,4 +355,4 @@ def session_rows(store: Any) -> SessionRows:
                 yield store._db
 
         return SessionRows(tx, conn, postgres=False)
-    return SessionRows(store._tx, store._conn, postgres=True)
+    return SessionRows(store._pipeline_tx, store._conn, postgres=True, durable_tx=store._durable_tx)

@@ -14,7 +14,7 @@ from esc_pulumi.server.shared_sessions import SessionRow, session_rows
 from esc_pulumi.server.store import AuditEntry, Conflict, NotFound, Store, TokenRecord, now_iso, open_store
 from esc_pulumi.server.store import migrations
 
-from .conftest import database_for
+from .conftest import database_for, db_execute
 
 
 @pytest.fixture
@@ -195,3 +195,147 @@ def test_one_group_commit_of_many_sessions_keeps_the_bounds(two: tuple[Store, St
     total = ra.count()
     assert total <= limits.max_sessions
     assert ra.count() == rb.count() == total
+
+
+def _real_usage(data: Path) -> dict[str, tuple[int, int]]:
+    """``{org: (sessions, bytes of values)}`` counted from the session tables themselves."""
+    sessions = dict(db_execute(data, "SELECT org, COUNT(*) FROM sessions GROUP BY org"))
+    values = dict(db_execute(data, "SELECT org, SUM(size) FROM session_values GROUP BY org"))
+    return {org: (int(sessions.get(org, 0)), int(values.get(org, 0))) for org in set(sessions) | set(values)}
+
+
+def test_the_usage_rows_stay_the_sums_of_the_sessions(two: tuple[Store, Store], tmp_path: Path) -> None:
+    # A group commit reads what each organisation holds from its usage row (kept by triggers),
+    # not a count of every session: the rows must equal the real sums after every kind of change.
+    a, b = two
+    data = tmp_path / "data"
+    ra, rb = session_rows(a), session_rows(b)
+    limits = SessionLimits(max_bytes=10 * 1000 + 10 * SESSION_OVERHEAD, max_sessions=12)
+    for i in range(8):  # inserts, values shared by pairs
+        (ra, rb)[i % 2].insert(_row(f"a{i}", "acme", f"v{i // 2}", 1000, 1.0 + i), b"x", limits)
+    assert ra.usage() == _real_usage(data) == {"acme": (8, 4000)}
+    for i in range(10):  # evictions: acme over the byte bound, then a second organisation
+        rb.commit([], None, [(_row(f"c{i}", "acme" if i < 6 else "corp", f"w{i}", 1000, 100.0 + i), b"y")],
+                  limits)
+    assert ra.usage() == _real_usage(data)
+    assert ra.count() == sum(n for n, _ in _real_usage(data).values()) <= limits.max_sessions
+    # Expiry (the sweep), then a delete made by hand in the database: the triggers follow both.
+    ra.insert(SessionRow("old", "corp", "p", "e", "p/e", T0, T0 + 1, "gone-soon", 500), b"z", limits)
+    assert rb.sweep(now=T0 + 2) == 1
+    assert ra.usage() == _real_usage(data)
+    db_execute(data, "DELETE FROM sessions WHERE org = ?", ("corp",))
+    db_execute(data, "DELETE FROM session_values WHERE org = ?", ("corp",))
+    assert ra.usage() == _real_usage(data) and "corp" not in ra.usage()
+    left = ra.usage()["acme"][0]
+    assert ra.sweep(now=T0 + 7200) == left and ra.usage() == _real_usage(data) == {}
+
+
+def test_expired_sessions_make_room_before_a_live_one_is_evicted(two: tuple[Store, Store]) -> None:
+    # The group commit no longer deletes the expired sessions each time (the sweep does, every
+    # second); when a batch needs room, they still go first, as in memory.
+    a, b = two
+    ra, rb = session_rows(a), session_rows(b)
+    limits = SessionLimits(max_sessions=6)
+    now = time.time()
+    for i in range(3):
+        ra.insert(SessionRow(f"dead{i}", "acme", "p", "e", "p/e", now - 100 + i, now - 1, f"d{i}", 10), b"d", limits)
+    for i in range(3):
+        ra.insert(_row(f"live{i}", "acme", f"l{i}", 10, 10.0 + i), b"l", limits)
+    assert ra.count() == 6  # the expired ones are still there: nothing needed their room
+    rb.commit([], None, [(_row("new", "acme", "n", 10, 20.0), b"n")], limits)
+    assert all(ra.get(f"live{i}") is not None for i in range(3)) and ra.get("new") is not None
+    assert ra.count() == 4 and ra.payload("d0") is None
+
+
+def test_two_processes_committing_in_one_organisation_keep_the_bound(two: tuple[Store, Store],
+                                                                     tmp_path: Path) -> None:
+    # Two stores stand for two server processes, each with its audit writer's group commits,
+    # all in one organisation; an observer checks the tables meanwhile, not only at the end.
+    a, b = two
+    data = tmp_path / "data"
+    limits = SessionLimits(max_bytes=20 * (1000 + SESSION_OVERHEAD), max_sessions=1000)
+    stop = threading.Event()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        rows = session_rows((a, b)[k])
+        try:
+            for n in range(40):
+                batch = [(_row(f"w{k}-{n}-{i}", "acme", f"v{k}-{n}-{i}", 1000, 10.0 * n + i + k / 2), b"p")
+                         for i in range(3)]
+                rows.commit([], None, batch, limits)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    def observer() -> None:
+        while not stop.is_set():
+            held = sum(n * SESSION_OVERHEAD + size for n, size in _real_usage(data).values())
+            seen.append(held)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in (0, 1)]
+    watch = threading.Thread(target=observer)
+    watch.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    watch.join()
+    assert not errors
+    assert seen and max(seen) <= limits.max_bytes
+    assert session_rows(a).usage() == _real_usage(data)
+    assert session_rows(a).count() == 20  # full: each later batch evicted the oldest
+
+
+def test_a_group_commit_is_on_disk_when_it_returns(two: tuple[Store, Store], tmp_path: Path,
+                                                   backend_name: str) -> None:
+    # On PostgreSQL the session transaction commits without waiting for its flush (so the
+    # advisory lock is not held through it), and a synchronous transaction behind it in the
+    # pipeline makes both durable before commit() returns: the WAL is flushed up to where it
+    # ends. Without that second transaction the flush would come from the WAL writer, up to
+    # 200 ms later (a background record may move the insert position meanwhile: hence "most").
+    a, _ = two
+    data = tmp_path / "data"
+    rows = session_rows(a)
+    entry = AuditEntry(now_iso(), "acme", "ci", "environment.open", "p/e", "revision 1")
+    if backend_name == "sqlite":
+        rows.commit([entry], None, [(_row("s", "acme", "v", 10, 1.0), b"p")], SessionLimits())
+        assert a._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # type: ignore[attr-defined] # FULL
+        assert db_execute(data, "SELECT COUNT(*) FROM audit WHERE action = 'environment.open'") == [(1,)]
+        return
+    import psycopg
+
+    flushed = 0
+    with psycopg.connect(database_for(data), autocommit=True) as watch:
+        for i in range(20):
+            rows.commit([entry], None, [(_row(f"s{i}", "acme", f"v{i}", 10, 1.0 + i), b"p")], SessionLimits())
+            flushed += watch.execute("SELECT pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn()").fetchone()[0]
+    assert flushed >= 15, f"only {flushed} of 20 commits were flushed when they returned"
+    assert db_execute(data, "SELECT COUNT(*) FROM audit WHERE action = 'environment.open'") == [(20,)]
+
+
+def test_a_database_with_sessions_before_the_usage_rows_gets_them_right(tmp_path: Path,
+                                                                        backend_name: str) -> None:
+    # Migration 4 on a database that already holds sessions: the rows start from the tables.
+    data = tmp_path / "data"
+    store = open_store(data, database_for(data))
+    rows = session_rows(store)
+    for i in range(6):  # two sessions of each organisation share a value
+        org = ("acme", "corp")[i % 2]
+        rows.insert(_row(f"s{i}", org, f"{org}-{i // 4}", 700 + i, 1.0 + i), b"p", SessionLimits())
+    want = _real_usage(data)
+    store.close()
+    # The schema as version 3 left it (the sessions kept).
+    if backend_name == "postgres":
+        db_execute(data, "DROP FUNCTION session_usage_follow() CASCADE")
+    else:
+        for name in ("session_in", "session_out", "value_in", "value_out"):
+            db_execute(data, f"DROP TRIGGER session_usage_{name}")
+    db_execute(data, "DROP TABLE session_usage")
+    db_execute(data, "DELETE FROM schema_migrations WHERE version = 4")
+    store = open_store(data, database_for(data))
+    try:
+        assert session_rows(store).usage() == want == {"acme": (3, 700 + 704), "corp": (3, 701 + 705)}
+    finally:
+        store.close()

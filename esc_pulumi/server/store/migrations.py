@@ -50,6 +50,14 @@ def _statements(script: str) -> Callable[[Any], None]:
     return run
 
 
+def _each(*statements: str) -> Callable[[Any], None]:
+    """Statements run one by one as written (trigger bodies hold semicolons of their own)."""
+    def run(cur: Any) -> None:
+        for stmt in statements:
+            cur.execute(stmt)
+    return run
+
+
 _SQLITE_BASE = """
 CREATE TABLE IF NOT EXISTS environments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -119,10 +127,39 @@ CREATE INDEX sessions_value ON sessions (value_id)
 # them created the table before migrations were versioned.
 _SQLITE_ORG_KEYS = "CREATE TABLE IF NOT EXISTS org_keys (org TEXT PRIMARY KEY, wrapped BLOB NOT NULL, created TEXT NOT NULL)"
 
+# What each organisation's open sessions hold (their number; the sizes of their values), kept
+# by triggers on every insert and delete of the session tables, whoever makes it: a group
+# commit reads these few rows instead of counting every session (see .shared_sessions). The
+# rows start from what the tables hold when the migration runs. Session and value rows are
+# only ever inserted and deleted (never updated), so these two events are the whole story.
+_USAGE_BACKFILL = """
+INSERT INTO session_usage (org, sessions, bytes)
+SELECT org, SUM(n), SUM(b) FROM (
+    SELECT org, COUNT(*) AS n, 0 AS b FROM sessions GROUP BY org
+    UNION ALL SELECT org, 0 AS n, SUM(size) AS b FROM session_values GROUP BY org
+) AS t GROUP BY org
+"""
+
+_SQLITE_USAGE = _each(
+    "CREATE TABLE session_usage (org TEXT PRIMARY KEY, sessions INTEGER NOT NULL, bytes INTEGER NOT NULL)",
+    _USAGE_BACKFILL,
+    "CREATE TRIGGER session_usage_session_in AFTER INSERT ON sessions BEGIN "
+    "INSERT INTO session_usage (org, sessions, bytes) VALUES (NEW.org, 1, 0) "
+    "ON CONFLICT (org) DO UPDATE SET sessions = sessions + 1; END",
+    "CREATE TRIGGER session_usage_session_out AFTER DELETE ON sessions BEGIN "
+    "UPDATE session_usage SET sessions = sessions - 1 WHERE org = OLD.org; END",
+    "CREATE TRIGGER session_usage_value_in AFTER INSERT ON session_values BEGIN "
+    "INSERT INTO session_usage (org, sessions, bytes) VALUES (NEW.org, 0, NEW.size) "
+    "ON CONFLICT (org) DO UPDATE SET bytes = bytes + excluded.bytes; END",
+    "CREATE TRIGGER session_usage_value_out AFTER DELETE ON session_values BEGIN "
+    "UPDATE session_usage SET bytes = bytes - OLD.size WHERE org = OLD.org; END",
+)
+
 SQLITE: tuple[Migration, ...] = (
     Migration(1, "environments, revisions, tags, tokens, audit, meta", _sqlite_base),
     Migration(2, "open sessions", _statements(_SQLITE_SESSIONS)),
     Migration(3, "organisation data keys", _statements(_SQLITE_ORG_KEYS)),
+    Migration(4, "open sessions' usage per organisation", _SQLITE_USAGE),
 )
 
 # COLLATE "C": names compare and sort by code point, as on SQLite, whatever the database's locale
@@ -186,10 +223,43 @@ CREATE INDEX sessions_value ON sessions (value_id)
 _POSTGRES_ORG_KEYS = ('CREATE TABLE org_keys (org TEXT COLLATE "C" PRIMARY KEY, wrapped BYTEA NOT NULL, '
                       'created TEXT NOT NULL)')
 
+# One function for the four triggers: statement-level, so that a group commit's many rows
+# update each organisation's row once. ORDER BY org: concurrent statements lock the rows in
+# one order (the session writers also hold an advisory lock first: see .shared_sessions).
+_POSTGRES_USAGE_FUNCTION = """
+CREATE FUNCTION session_usage_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    sign BIGINT := CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END;
+BEGIN
+    IF TG_TABLE_NAME = 'sessions' THEN
+        INSERT INTO session_usage AS u (org, sessions, bytes)
+        SELECT org, sign * COUNT(*), 0 FROM changed GROUP BY org ORDER BY org
+        ON CONFLICT (org) DO UPDATE SET sessions = u.sessions + excluded.sessions;
+    ELSE
+        INSERT INTO session_usage AS u (org, sessions, bytes)
+        SELECT org, 0, sign * SUM(size) FROM changed GROUP BY org ORDER BY org
+        ON CONFLICT (org) DO UPDATE SET bytes = u.bytes + excluded.bytes;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+_POSTGRES_USAGE = _each(
+    'CREATE TABLE session_usage (org TEXT COLLATE "C" PRIMARY KEY, sessions BIGINT NOT NULL, bytes BIGINT NOT NULL)',
+    _USAGE_BACKFILL,
+    _POSTGRES_USAGE_FUNCTION,
+    *(f"CREATE TRIGGER session_usage_{table}_{event[:3].lower()} AFTER {event} ON {table} "
+      f"REFERENCING {'NEW' if event == 'INSERT' else 'OLD'} TABLE AS changed "
+      "FOR EACH STATEMENT EXECUTE FUNCTION session_usage_follow()"
+      for table in ("sessions", "session_values") for event in ("INSERT", "DELETE")),
+)
+
 POSTGRES: tuple[Migration, ...] = (
     Migration(1, "environments, revisions, tags, tokens, audit, meta", _statements(_POSTGRES_BASE)),
     Migration(2, "open sessions", _statements(_POSTGRES_SESSIONS)),
     Migration(3, "organisation data keys", _statements(_POSTGRES_ORG_KEYS)),
+    Migration(4, "open sessions' usage per organisation", _POSTGRES_USAGE),
 )
 
 LATEST_VERSION = max(m.version for m in SQLITE)

@@ -153,6 +153,36 @@ class PostgresStore:
             with conn.transaction():
                 yield conn
 
+    @contextlib.contextmanager
+    def _pipeline_tx(self) -> Iterator[Any]:
+        """A transaction in pipeline mode: statements go out without waiting for each answer,
+        and the client waits only where it reads a result and at COMMIT, so a transaction of
+        many statements costs a round trip per read, plus one (the group commit: see
+        .shared_sessions)."""
+        with self._conn() as conn:
+            with conn.pipeline():
+                with conn.transaction():
+                    yield conn
+
+    @contextlib.contextmanager
+    def _durable_tx(self) -> Iterator[Any]:
+        """A pipelined transaction (:meth:`_pipeline_tx`) that is on disk when this returns,
+        but whose locks are released before its WAL is flushed. It commits with
+        ``synchronous_commit = off``; a second transaction follows in the pipeline and commits
+        synchronously. That one must write a WAL record of its own, or PostgreSQL commits it
+        without a flush too (a transaction id alone is not enough): a transactional logical
+        message (read by nobody; any role may write one). Its commit record comes after the
+        first's in the WAL, so once it returns both are flushed. Meanwhile another process's
+        transaction, waiting for a lock the first held (the session writers' advisory lock),
+        goes ahead, and the two flushes can be one (PostgreSQL's group commit) instead of one
+        after the other. No round trip is added."""
+        with self._conn() as conn:
+            with conn.pipeline():
+                with conn.transaction():
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                    yield conn
+                conn.execute("SELECT pg_logical_emit_message(true, 'esc-pulumi', 'flush')")
+
     def ping(self) -> None:
         """:class:`Unavailable` unless the database answers (``/readyz``)."""
         with self._conn() as conn:
