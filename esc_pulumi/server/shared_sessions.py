@@ -37,6 +37,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from .sessions import SESSION_OVERHEAD, SessionLimits
 from .store import AuditEntry
+from .store.sqlite import insert_rows
 
 __all__ = ["SessionRow", "SessionRows", "session_rows", "seal", "unseal", "id_hash"]
 
@@ -145,6 +146,9 @@ class SessionRows:
         if self._postgres:
             with db.cursor() as cur:
                 cur.executemany(self._q(sql), rows)
+        elif sql.startswith("INSERT ") and " VALUES " in sql:
+            # One multi-row statement, not a step per row: see store.sqlite.insert_rows.
+            insert_rows(db, sql[:sql.index(" VALUES ")], rows)
         else:
             db.executemany(sql, rows)
 

@@ -229,14 +229,18 @@ def test_an_anonymous_composition_of_one_import_shows_that_environment() -> None
     assert "exprs" not in ev.detailed()  # the composition itself defines nothing
 
 
+def imported_evaluation(text: str) -> Any:
+    """The open evaluation of :data:`ROOT` importing ``text``."""
+    decl, _ = load_definition(ROOT, "root")
+    return evaluate_environment(decl, mode="open", providers=registry(), loader=Loader(text))  # type: ignore[arg-type]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(definitions())
 def test_some_parts_of_a_model_are_those_parts_of_the_whole(case: tuple[str, frozenset[str]]) -> None:
     # detailed(parts=...) builds only what is asked for, and that is what the whole model has
     # (redacted as the whole is: redaction pairs expressions with the properties).
-    text, _ = case
-    decl, _ = load_definition(ROOT, "root")
-    ev = evaluate_environment(decl, mode="open", providers=registry(), loader=Loader(text))  # type: ignore[arg-type]
+    ev = imported_evaluation(case[0])
     for redact in (False, True):
         whole = ev.detailed(redact=redact)
         for parts in (("exprs", "schema", "executionContext"), ("properties",), ("schema",), ()):
@@ -252,9 +256,7 @@ def test_json_size_is_the_length_of_the_json(case: tuple[str, frozenset[str]]) -
     # small numbers, the positions, are counted a digit longer).
     from esc_pulumi.esc.model_form import json_size
 
-    text, _ = case
-    decl, _ = load_definition(ROOT, "root")
-    ev = evaluate_environment(decl, mode="open", providers=registry(), loader=Loader(text))  # type: ignore[arg-type]
+    ev = imported_evaluation(case[0])
     api = to_api(ev.detailed())
     shared = {"a": api, "b": [api, api["schema"]], "c": {}, "d": []}
     for data in (api, shared, api["schema"]):
