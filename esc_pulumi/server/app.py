@@ -553,7 +553,7 @@ class EscServer:
                 return (*root, None, None)
             self._latest_opens[(org, actor.name, project, name)] = (org, actor.name, *key)
             return (*root, key, self.cached_open(org, key, actor))
-        if any(g != want for g, (_, want) in zip(got[1:], latest)) or not self._pinned_valid(org, pinned):
+        if not self._closure_holds(org, latest, pinned, got[1:]):
             return (*root, key, None)
         return (*root, key, ev)
 
@@ -567,18 +567,22 @@ class EscServer:
         return ev.dep_refs
 
     def _still_valid(self, org: str, ev: Evaluation) -> bool:
+        """Whether every import of ``ev`` still resolves to the revision it read."""
         refs = self._dep_refs(ev)
         if refs is None:
             return False
         # The latest heads of the closure in one query (one round trip on a database across
         # the network); versions pinned by number or tag one by one.
         latest, pinned = _split_refs(refs)
-        got = self.store.resolve_latest_many(org, [(r.project, r.name) for r, _ in latest])
-        if any(g != want for g, (_, want) in zip(got, latest)):
-            return False
-        return self._pinned_valid(org, pinned)
+        return self._closure_holds(org, latest, pinned,
+                                   self.store.resolve_latest_many(org, [(r.project, r.name) for r, _ in latest]))
 
-    def _pinned_valid(self, org: str, pinned: list[tuple[EnvironmentRef, tuple[int, int]]]) -> bool:
+    def _closure_holds(self, org: str, latest: list[tuple[EnvironmentRef, tuple[int, int]]],
+                       pinned: list[tuple[EnvironmentRef, tuple[int, int]]], heads: list[Any]) -> bool:
+        """Whether ``heads`` (of ``latest``'s environments, in order) and the ``pinned``
+        versions are still the revisions the evaluation read."""
+        if any(g != want for g, (_, want) in zip(heads, latest)):
+            return False
         for ref, want in pinned:
             try:
                 if self.store.resolve_version(org, ref.project, ref.name, ref.version) != want:

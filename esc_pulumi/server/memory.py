@@ -23,12 +23,12 @@ Example::
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
 __all__ = ["map_large_blocks", "resident_mb", "trim_memory"]
 
-_malloc_trim: Any = None
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -37,29 +37,29 @@ _M_MMAP_THRESHOLD = -3
 _LARGE_BLOCK = 128 * 1024
 
 
-def map_large_blocks() -> bool:
-    """Give every block of 128 KiB or more its own mapping, for good (glibc's ``mallopt``;
-    elsewhere nothing). Returns whether it was set."""
+@functools.lru_cache(maxsize=None)
+def _glibc(name: str) -> Any:
+    """glibc's function ``name``, or None elsewhere (another C library, another system)."""
     try:
         import ctypes
 
-        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _LARGE_BLOCK))
+        return getattr(ctypes.CDLL("libc.so.6"), name)
     except (OSError, AttributeError):
-        return False
+        return None
+
+
+def map_large_blocks() -> bool:
+    """Give every block of 128 KiB or more its own mapping, for good (glibc's ``mallopt``;
+    elsewhere nothing). Returns whether it was set."""
+    mallopt = _glibc("mallopt")
+    return bool(mallopt and mallopt(_M_MMAP_THRESHOLD, _LARGE_BLOCK))
 
 
 def trim_memory() -> None:
     """Give freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere nothing)."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
+    malloc_trim = _glibc("malloc_trim")
+    if malloc_trim:
+        malloc_trim(0)
 
 
 def resident_mb() -> float:

@@ -135,7 +135,7 @@ class SessionRows:
         with self._durable_tx_factory() as db:
             rows = [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries]
             if rows:
-                self._many(db, "INSERT INTO audit (time, org, actor, action, target, detail) VALUES (?,?,?,?,?,?)", rows)
+                self._insert(db, "INSERT INTO audit (time, org, actor, action, target, detail)", rows)
             if token_uses:
                 self._many(db, "UPDATE tokens SET last_used=? WHERE hash=? AND (last_used IS NULL OR last_used < ?)",
                            [(t, h, t) for h, t in sorted(token_uses.items())])
@@ -146,11 +146,19 @@ class SessionRows:
         if self._postgres:
             with db.cursor() as cur:
                 cur.executemany(self._q(sql), rows)
-        elif sql.startswith("INSERT ") and " VALUES " in sql:
-            # One multi-row statement, not a step per row: see store.sqlite.insert_rows.
-            insert_rows(db, sql[:sql.index(" VALUES ")], rows)
         else:
             db.executemany(sql, rows)
+
+    def _insert(self, db: Any, head: str, rows: list[tuple[Any, ...]]) -> None:
+        """``head`` (``INSERT INTO t (a, b)``) for every row: executemany in the pipeline on
+        PostgreSQL, one multi-row statement on SQLite (store.sqlite.insert_rows: not a step,
+        and a GIL hand-off, per row)."""
+        if not rows:
+            return
+        if self._postgres:
+            self._many(db, f"{head} VALUES ({','.join('?' * len(rows[0]))})", rows)
+        else:
+            insert_rows(db, head, rows)
 
     def _insert_many(self, db: Any, items: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits,
                      now: float | None) -> int:
@@ -166,10 +174,10 @@ class SessionRows:
 
         def flush() -> None:
             if values:
-                self._many(db, "INSERT INTO session_values (id, org, size, payload) VALUES (?,?,?,?)", values)
+                self._insert(db, "INSERT INTO session_values (id, org, size, payload)", values)
             if sessions:
-                self._many(db, "INSERT INTO sessions (id_hash, org, project, env, environment, created, expires, "
-                               "value_id) VALUES (?,?,?,?,?,?,?,?)", sessions)
+                self._insert(db, "INSERT INTO sessions (id_hash, org, project, env, environment, created, expires, "
+                                 "value_id)", sessions)
             values.clear()
             sessions.clear()
 
