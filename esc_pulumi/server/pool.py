@@ -7,7 +7,7 @@ interval; and a Python thread cannot be stopped. The engine's budget bounds its 
 checks a deadline cooperatively, but some work happens where no check can run (a regular
 expression backtracking inside ``re``, a provider blocking in C). A worker process that is
 past its time limit is killed and replaced, so the limit holds whatever the work is, and the
-event loop only ever waits on a pipe.
+event loop only ever waits on a socket.
 
 Each worker builds its own state once (``factory(config)``: a store connection, the cipher,
 the parsed-definition cache) and then runs jobs ``fn(state, *args)``; ``fn`` and the arguments
@@ -28,10 +28,12 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import socket
+import struct
 import traceback
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 from .memory import map_large_blocks, resident_mb, trim_memory
@@ -122,7 +124,27 @@ def _lower_priority() -> None:
         pass
 
 
-def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -> None:
+_HEADER = struct.Struct("!Q")  # each message: its length, then its pickle
+
+
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            raise EOFError("the other end closed the channel")
+        got += k
+    return bytes(buf)
+
+
+def _send_message(sock: socket.socket, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_HEADER.pack(len(data)))
+    sock.sendall(data)
+
+
+def _worker_main(sock: socket.socket, factory: Callable[[Any], Any], config: Any) -> None:
     # The parent stops its workers itself; a Ctrl-C meant for it must not kill them mid-job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _lower_priority()
@@ -133,7 +155,8 @@ def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -
     trim_above = resident_mb() + 64
     while True:
         try:
-            fn, args = conn.recv()
+            (size,) = _HEADER.unpack(_read_exactly(sock, _HEADER.size))
+            fn, args = pickle.loads(_read_exactly(sock, size))
         except (EOFError, OSError):  # the parent is gone
             return
         try:
@@ -142,7 +165,11 @@ def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -
             log.error("evaluation job failed: %s\n%s", type(e).__name__, "".join(traceback.format_tb(e.__traceback__)))
             result = ("error", type(e).__name__)
         try:
-            conn.send(result)
+            try:
+                _send_message(sock, result)
+            except (pickle.PicklingError, TypeError, AttributeError) as e:  # an answer that cannot cross
+                log.error("evaluation job's answer cannot be sent: %s", type(e).__name__)
+                _send_message(sock, ("error", type(e).__name__))
         except (EOFError, OSError):
             return
         del result
@@ -152,22 +179,47 @@ def _worker_main(conn: Connection, factory: Callable[[Any], Any], config: Any) -
 
 @dataclass
 class _Worker:
-    process: Any
-    conn: Connection
+    """A worker process and the parent's end of its channel (a socket pair).
 
-    def call(self, job: tuple[Callable[..., Any], tuple[Any, ...]], timeout: float) -> tuple[str, Any]:
-        """Send a job and wait for its answer (runs on a helper thread: it blocks on the pipe)."""
-        self.conn.send(job)
-        if not self.conn.poll(timeout):
-            raise PoolTimeout()
-        return self.conn.recv()
+    The parent sends jobs and reads answers on its event loop (an asyncio stream), not on a
+    helper thread per job: a thread blocked on the pipe wakes with the answer and must take the
+    GIL from the loop to unpickle it, and those hand-offs delayed ``/ping`` under load."""
+
+    process: Any
+    sock: socket.socket
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+
+    async def call(self, job: tuple[Callable[..., Any], tuple[Any, ...]], timeout: float) -> tuple[str, Any]:
+        """Send a job and wait for its answer, at most ``timeout`` seconds."""
+        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            async with asyncio.timeout(timeout):
+                if self._writer is None:
+                    # Made here, not at spawn: the streams belong to the loop that uses them.
+                    self._reader, self._writer = await asyncio.open_connection(sock=self.sock, limit=1 << 20)
+                assert self._reader is not None
+                self._writer.write(_HEADER.pack(len(data)))
+                self._writer.write(data)
+                del data
+                await self._writer.drain()
+                (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
+                answer = await self._reader.readexactly(size)
+        except TimeoutError:
+            raise PoolTimeout() from None
+        except asyncio.IncompleteReadError:
+            raise PoolError("the worker exited") from None
+        return pickle.loads(answer)
 
     def kill(self) -> None:
         try:
             self.process.kill()
             self.process.join(5)
         finally:
-            self.conn.close()
+            if self._writer is not None:
+                self._writer.close()
+            else:
+                self.sock.close()
 
 
 @dataclass
@@ -205,7 +257,7 @@ class EvalPool:
         # spawn, not fork: the parent runs an event loop, threads and a SQLite connection,
         # none of which survive a fork safely.
         ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe(duplex=True)
+        parent, child = socket.socketpair()
         p = ctx.Process(target=_worker_main, args=(child, self.factory, self.config), daemon=True,
                         name="esc-pulumi-eval")
         p.start()
@@ -264,7 +316,7 @@ class EvalPool:
         w = self._idle.pop() if self._idle else self._spawn()
         ok = False
         try:
-            status, payload = await asyncio.to_thread(w.call, (fn, args), self.timeout)
+            status, payload = await w.call((fn, args), self.timeout)
             ok = True
         finally:
             if ok and not self._closed:

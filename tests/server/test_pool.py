@@ -70,3 +70,94 @@ def test_a_long_job_lets_the_next_one_start(two_cores: None) -> None:
 def test_the_default_pool_starts_as_many_as_its_cores_allow(two_cores: None) -> None:
     assert pool.computing_at_once() == 1
     assert pool.default_workers() == 2
+
+
+def big_answer(state: Any, size: int) -> bytes:
+    return bytes(range(256)) * (size // 256)
+
+
+def sleepy(state: Any, seconds: float) -> str:
+    time.sleep(seconds)
+    return "late"
+
+
+def exits(state: Any) -> None:
+    import os
+    os._exit(3)
+
+
+def unpicklable(state: Any) -> Any:
+    return lambda: None
+
+
+def worker_pid(state: Any) -> int:
+    import os
+    return os.getpid()
+
+
+def run_in(p: pool.EvalPool, *calls: tuple[Any, ...]) -> list[Any]:
+    """Run the calls one after another; each gives its answer or the exception it raised."""
+    async def main() -> list[Any]:
+        out: list[Any] = []
+        try:
+            for fn, *args in calls:
+                try:
+                    out.append(await p.run(fn, *args))
+                except Exception as e:  # noqa: BLE001 - the test looks at it
+                    out.append(e)
+        finally:
+            await p.close()
+        return out
+
+    return asyncio.run(main())
+
+
+def test_answers_of_many_megabytes_arrive_whole() -> None:
+    p = pool.EvalPool(str, None, workers=1, timeout=30)
+    first, second = run_in(p, (big_answer, 6 << 20), (big_answer, 1000))
+    assert first == bytes(range(256)) * ((6 << 20) // 256)
+    assert second == bytes(range(256)) * 3
+
+
+def test_a_job_past_its_limit_is_stopped_and_its_worker_replaced() -> None:
+    p = pool.EvalPool(str, None, workers=1, timeout=1.0)
+    late, after = run_in(p, (sleepy, 30.0), (sleepy, 0.0))
+    assert isinstance(late, pool.PoolTimeout)
+    assert after == "late"  # a fresh worker answered the next job
+
+
+def test_a_worker_that_dies_fails_its_job_only() -> None:
+    p = pool.EvalPool(str, None, workers=1, timeout=30)
+    died, after = run_in(p, (exits,), (sleepy, 0.0))
+    assert isinstance(died, pool.PoolError)
+    assert after == "late"
+
+
+def test_an_answer_that_cannot_cross_is_an_error_and_the_worker_goes_on() -> None:
+    p = pool.EvalPool(str, None, workers=1, timeout=30)
+    before, bad, after = run_in(p, (worker_pid,), (unpicklable,), (worker_pid,))
+    assert isinstance(bad, pool.PoolError) and "lambda" not in str(bad)
+    assert before == after  # the same worker served the next job
+
+
+def test_answers_are_read_on_the_event_loop_not_on_a_thread_per_job() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Counting(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, *a: Any, **k: Any) -> Any:
+            Counting.submitted += 1
+            return super().submit(*a, **k)
+
+    p = pool.EvalPool(str, None, workers=1, timeout=30)
+    p.start()
+
+    async def main() -> tuple[list[str], int]:
+        asyncio.get_running_loop().set_default_executor(Counting(max_workers=2))
+        try:
+            return [await p.run(sleepy, 0.01) for _ in range(5)], Counting.submitted
+        finally:
+            await p.close()  # kills the workers on a thread: not counted
+
+    assert asyncio.run(main()) == (["late"] * 5, 0)
