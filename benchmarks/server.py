@@ -1,8 +1,10 @@
 """Load benchmark of ``esc-pulumi serve`` on loopback.
 
 Starts a server (temporary data folder, tokens made with the CLI), stores a 100-value
-environment that imports 3 others, then drives it with 20 concurrent clients (threads, each
-with its own keep-alive ``http.client`` connection) for a bounded number of requests:
+environment that imports 3 others, then drives it with 20 concurrent clients (keep-alive
+connections of the lean load generator :mod:`httpload`, spread over one process per core, up
+to 4: the clients stand for other machines, so they should cost the shared cores as little as
+possible) for a bounded number of requests:
 
 - floor: ``GET /api/esc/ping`` (fixed JSON: the framework's own cost)
 - open:  ``POST .../open`` (authenticate, resolve imports, evaluate, decrypt, new session)
@@ -54,15 +56,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
+import httpload
+from httpload import Step
 from verdict import at_least, at_most
 
 ORG = "bench"
+LOAD_PROCESSES = max(1, min(4, os.cpu_count() or 2))
 
 
 def _cli() -> list[str]:
@@ -111,41 +115,10 @@ def _definitions() -> dict[str, str]:
     return {**bases, "app": "".join(lines)}
 
 
-def _load(port: int, clients: int, total: int, make_requests) -> list[float]:
-    """Run ``total`` operations over ``clients`` threads; returns per-operation latencies (s)."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    per_client = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
-    barrier = threading.Barrier(clients)
-    errors: list[str] = []
-
-    def worker(n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine: list[float] = []
-        barrier.wait()
-        for _ in range(n):
-            t0 = time.perf_counter()
-            try:
-                make_requests(conn)
-            except Exception as e:  # noqa: BLE001 - reported after the run
-                errors.append(repr(e))
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                continue
-            mine.append(time.perf_counter() - t0)
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in per_client]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[0]}")
+def _load(port: int, clients: int, total: int, steps: list[Step]) -> list[float]:
+    """Run ``total`` operations over ``clients`` connections (:mod:`httpload`, in as many
+    processes as there are cores); returns per-operation latencies (s), then the wall time."""
+    latencies, elapsed = httpload.run(port, clients, total, steps, processes=LOAD_PROCESSES)
     latencies.append(elapsed)  # the last item carries the wall time
     return latencies
 
@@ -425,11 +398,8 @@ def _store_figures(clients: int, requests: int, database: str | None) -> None:
                 auth = {"Authorization": f"token {token}"}
                 open_path = f"/api/esc/environments/{ORG}/default/app/open"
 
-                def ping(conn: http.client.HTTPConnection) -> None:
-                    _call(conn, "GET", "/api/esc/ping", {})
-
-                def open_only(conn: http.client.HTTPConnection) -> None:
-                    _call(conn, "POST", open_path, auth)
+                ping = [Step("GET", "/api/esc/ping")]
+                open_only = [Step("POST", open_path, auth)]
 
                 _load(port, clients, 200, ping)
                 _load(port, clients, 400, open_only)  # warm-up: every process's caches
@@ -469,17 +439,10 @@ def main(argv: list[str] | None = None) -> int:
         auth = {"Authorization": f"token {token}"}
         open_path = f"/api/esc/environments/{ORG}/default/app/open"
 
-        def ping(conn: http.client.HTTPConnection) -> None:
-            _call(conn, "GET", "/api/esc/ping", {})
-
-        def open_only(conn: http.client.HTTPConnection) -> None:
-            _call(conn, "POST", open_path, auth)
-
-        def open_read(conn: http.client.HTTPConnection) -> None:
-            sid = json.loads(_call(conn, "POST", open_path, auth))["id"]
-            body = _call(conn, "GET", f"{open_path}/{sid}", auth)
-            # no json.loads of the ~40 KB answer: the load generator shares the server's 2 cores
-            assert b'"secret":true' in body
+        ping = [Step("GET", "/api/esc/ping")]
+        open_only = [Step("POST", open_path, auth)]
+        open_read = [Step("POST", open_path, auth),
+                     Step("GET", f"{open_path}/{{id}}", auth, expect=b'"secret":true')]
 
         # warm-up (caches, connections)
         _load(port, args.clients, 200, ping)
