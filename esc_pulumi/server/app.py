@@ -84,6 +84,7 @@ from .keys import key_source, open_key
 from . import oidc
 from .oidc import OidcIssuer
 from .memory import map_large_blocks, trim_memory
+from .heads import LatestHeads
 from .pool import EvalPool, PoolBusy, PoolError, PoolTimeout, default_workers
 from .session_store import MemorySessionStore, SessionStore, choose_session_store
 from .shared_sessions import SessionRow, session_rows
@@ -297,6 +298,7 @@ class EscServer:
         # environment's latest revision: the next such open checks the root and its imports
         # with one query (see resolve_open). Only a hint: the evaluation may be gone.
         self._latest_opens: dict[tuple[str, str, str, str], tuple[Any, ...]] = {}
+        self.heads = LatestHeads(self.store.latest_heads)  # opens' cache checks, read together
         # token hash -> (record, when it was read): re-read after auth.TOKEN_RECHECK_SECONDS so
         # that a revocation or a deleted row reaches a running server within a second.
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
@@ -532,18 +534,47 @@ class EscServer:
             self._latest_opens[(org, actor.name, project, name)] = (org, actor.name, *key)
         return env_id, number, key, self.cached_open(org, key, actor)
 
+    async def resolve_open_async(self, org: str, project: str, name: str, version: str | None, actor: TokenRecord
+                                 ) -> tuple[int, int, tuple[Any, ...] | None, Evaluation | None]:
+        """:meth:`resolve_open` from the event loop. On a database across the network, the
+        usual open (the latest revision, an evaluation of it held, no import pinned) checks its
+        heads with those of the other opens arriving meanwhile (:class:`.heads.LatestHeads`:
+        one query and one thread hop for them all) and needs nothing else; any other open
+        takes :meth:`resolve_open` on a thread."""
+        if not isinstance(self.store, SQLiteStore):
+            if version is None or version == LATEST:
+                held = self._latest_held(org, project, name, actor)
+                if held is not None and not held[3]:
+                    full_key, ev, latest, _ = held
+                    got = await self.heads.get([(org, project, name)] + [(org, r.project, r.name) for r, _ in latest])
+                    if got[0] is not None and (org, actor.name, "rev", *got[0]) == full_key \
+                            and self._closure_holds(org, latest, [], got[1:]):
+                        return (*got[0], full_key[2:], ev)
+            return await asyncio.to_thread(self.resolve_open, org, project, name, version, actor)
+        return self.resolve_open(org, project, name, version, actor)
+
+    def _latest_held(self, org: str, project: str, name: str, actor: TokenRecord
+                     ) -> tuple[tuple[Any, ...], Evaluation, list[Any], list[Any]] | None:
+        """The evaluation of the last revision of ``project/name`` this actor opened, if it is
+        still held: ``(its cache key, it, its imports at their latest, its pinned imports)``."""
+        full_key = self._latest_opens.get((org, actor.name, project, name))
+        ev = self._evaluations.get(full_key) if full_key is not None else None
+        refs = self._dep_refs(ev) if ev is not None else None
+        if ev is None or refs is None or full_key is None:
+            return None
+        latest, pinned = _split_refs(refs)
+        return full_key, ev, latest, pinned
+
     def _reuse_latest(self, org: str, project: str, name: str, actor: TokenRecord
                       ) -> tuple[int, int, tuple[Any, ...] | None, Evaluation | None] | None:
         """:meth:`resolve_open` for the latest revision, when an evaluation of the last one this
         actor opened is still held; None otherwise (or when the root is not found: the caller's
         resolve_version says so)."""
-        full_key = self._latest_opens.get((org, actor.name, project, name))
-        ev = self._evaluations.get(full_key) if full_key is not None else None
-        refs = self._dep_refs(ev) if ev is not None else None
-        if ev is None or refs is None:
+        held = self._latest_held(org, project, name, actor)
+        if held is None:
             return None
-        latest, pinned = _split_refs(refs)
-        got = self.store.resolve_latest_many(org, [(project, name)] + [(r.project, r.name) for r, _ in latest])
+        full_key, ev, latest, pinned = held
+        got = self.store.latest_heads([(org, project, name)] + [(org, r.project, r.name) for r, _ in latest])
         root = got[0]
         if root is None:
             return None
@@ -575,7 +606,7 @@ class EscServer:
         # the network); versions pinned by number or tag one by one.
         latest, pinned = _split_refs(refs)
         return self._closure_holds(org, latest, pinned,
-                                   self.store.resolve_latest_many(org, [(r.project, r.name) for r, _ in latest]))
+                                   self.store.latest_heads([(org, r.project, r.name) for r, _ in latest]))
 
     def _closure_holds(self, org: str, latest: list[tuple[EnvironmentRef, tuple[int, int]]],
                        pinned: list[tuple[EnvironmentRef, tuple[int, int]]], heads: list[Any]) -> bool:
@@ -1261,7 +1292,7 @@ def create_app(config: ServerConfig, store: Store | None = None) -> Starlette:
         org, project, name = env_params(request)
         actor = server.authenticate(request, org, "open")
         # The root's revision and the evaluation to reuse in one call (and mostly one query).
-        env_id, number, key, cached = await server.call(server.resolve_open, org, project, name, version, actor)
+        env_id, number, key, cached = await server.resolve_open_async(org, project, name, version, actor)
         env_name = f"{project}/{name}"
         return await _open(request, org, actor, ("rev", env_id, number, env_name), (project, name), env_name,
                            f"revision {number}", key, cached)

@@ -72,13 +72,16 @@ def test_the_heads_of_many_environments_in_one_query(two: tuple[Store, Store]) -
     a.update_environment("acme", "p", "e", "values: {a: 1}\n", "ci", if_match=e.etag)
     f = a.create_environment("acme", "p", "f", "values: {}\n", "ci")
     a.create_environment("other", "p", "g", "values: {}\n", "ci")
-    names = [("p", "f"), ("p", "missing"), ("p", "e"), ("p", "g"), ("p", "e")]
-    got = b.resolve_latest_many("acme", names)
-    assert got == [(f.env_id, 1), None, (e.env_id, 2), None, (e.env_id, 2)]  # g is another org's
-    assert got == [b.resolve_version("acme", p, n, None) if n in ("e", "f") else None for p, n in names]
-    assert b.resolve_latest_many("acme", []) == []
-    many = [("p", f"n{i}") for i in range(25_000)] + [("p", "e")]  # past SQLite's parameter limit
-    assert b.resolve_latest_many("acme", many)[-1] == (e.env_id, 2)
+    g = b.resolve_version("other", "p", "g", None)
+    keys = [("acme", "p", "f"), ("acme", "p", "missing"), ("acme", "p", "e"), ("acme", "p", "g"), ("acme", "p", "e"),
+            ("other", "p", "g"), ("other", "p", "e")]
+    got = b.latest_heads(keys)
+    assert got == [(f.env_id, 1), None, (e.env_id, 2), None, (e.env_id, 2), g, None]  # each in its own org
+    assert got == [b.resolve_version(o, p, n, None) if (o, n) in (("acme", "e"), ("acme", "f"), ("other", "g"))
+                   else None for o, p, n in keys]
+    assert b.latest_heads([]) == []
+    many = [("acme", "p", f"n{i}") for i in range(25_000)] + [("acme", "p", "e")]  # past SQLite's parameter limit
+    assert b.latest_heads(many)[-1] == (e.env_id, 2)
 
 
 def test_a_batch_of_audit_entries_past_the_parameter_limit_is_written_whole(two: tuple[Store, Store]) -> None:

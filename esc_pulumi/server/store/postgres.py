@@ -372,21 +372,21 @@ class PostgresStore:
             env = self._env(conn, org, project, name)
             return env.id, self._resolve(conn, env, version)
 
-    def resolve_latest_many(self, org: str, names: Sequence[tuple[str, str]]) -> list[tuple[int, int] | None]:
-        """``(environment id, head revision)`` of each ``(project, name)`` (None: no such
-        environment), in one round trip: an open checks its whole import closure with it."""
-        if not names:
+    def latest_heads(self, keys: Sequence[tuple[str, str, str]]) -> list[tuple[int, int] | None]:
+        """``(environment id, head revision)`` of each ``(org, project, name)`` (None: no such
+        environment), in one round trip: an open checks its whole import closure with it, and
+        concurrent opens check theirs together (.heads)."""
+        if not keys:
             return []
         with self._conn() as conn:
             rows = conn.execute(
                 "SELECT q.i, e.id, (SELECT MAX(r.number) FROM revisions r WHERE r.env_id = e.id) "
-                "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS q(project, name, i) "
-                "LEFT JOIN environments e ON e.org = %s AND e.project = q.project AND e.name = q.name",
-                ([p for p, _ in names], [n for _, n in names], org)).fetchall()
-        out: list[tuple[int, int] | None] = [None] * len(names)
+                "FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS q(org, project, name, i) "
+                "JOIN environments e ON e.org = q.org AND e.project = q.project AND e.name = q.name",
+                ([o for o, _, _ in keys], [p for _, p, _ in keys], [n for _, _, n in keys])).fetchall()
+        out: list[tuple[int, int] | None] = [None] * len(keys)
         for i, env_id, head in rows:
-            if env_id is not None:
-                out[int(i) - 1] = (int(env_id), int(head or 0))
+            out[int(i) - 1] = (int(env_id), int(head or 0))
         return out
 
     def get_revision(self, org: str, project: str, name: str, version: str | int) -> Revision:

@@ -290,22 +290,22 @@ class SQLiteStore:
             env = self._env(org, project, name)
             return env.id, self._resolve(env, version)
 
-    def resolve_latest_many(self, org: str, names: Sequence[tuple[str, str]]) -> list[tuple[int, int] | None]:
-        if not names:
+    def latest_heads(self, keys: Sequence[tuple[str, str, str]]) -> list[tuple[int, int] | None]:
+        if not keys:
             return []
-        out: list[tuple[int, int] | None] = [None] * len(names)
+        out: list[tuple[int, int] | None] = [None] * len(keys)
         # SQLite binds at most 32766 parameters: a closure is far smaller, but chunk anyway.
-        step = 10_000
+        step = 8_000
         with self._lock:
-            for start in range(0, len(names), step):
-                chunk = names[start:start + step]
-                values = ",".join("(?,?,?)" for _ in chunk)
-                params: list[Any] = [x for i, (p, n) in enumerate(chunk, start) for x in (i, p, n)]
+            for start in range(0, len(keys), step):
+                chunk = keys[start:start + step]
+                values = ",".join("(?,?,?,?)" for _ in chunk)
+                params: list[Any] = [x for i, (o, p, n) in enumerate(chunk, start) for x in (i, o, p, n)]
                 rows = self._db.execute(
-                    f"WITH q(i, project, name) AS (VALUES {values}) "
+                    f"WITH q(i, org, project, name) AS (VALUES {values}) "
                     "SELECT q.i, e.id, (SELECT MAX(r.number) FROM revisions r WHERE r.env_id = e.id) "
-                    "FROM q JOIN environments e ON e.org = ? AND e.project = q.project AND e.name = q.name",
-                    (*params, org)).fetchall()
+                    "FROM q JOIN environments e ON e.org = q.org AND e.project = q.project AND e.name = q.name",
+                    params).fetchall()
                 for i, env_id, head in rows:
                     out[int(i)] = (int(env_id), int(head or 0))
         return out
