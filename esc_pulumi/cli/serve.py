@@ -221,7 +221,8 @@ def _serve(args: argparse.Namespace) -> int:
     if issuer_url is not None:
         launch.preflight_signing_key(args.data)
     # 3. The sockets: a port in use or a bad host fails here, still with nothing created.
-    sockets = launch.bind(args.host, args.port)
+    groups = launch.bind_for_workers(args.host, args.port, args.workers)
+    sockets = groups[0]
     try:
         warning = launch.raise_open_files_limit(args.max_connections + 64)
         if warning:
@@ -261,10 +262,11 @@ def _serve(args: argparse.Namespace) -> int:
         if app is not None:
             launch.run(app, sockets, connections, announce)
         else:
-            launch.run_workers(config, sockets, connections, args.workers, announce)
+            launch.run_workers(config, groups, connections, args.workers, announce)
     finally:
-        for s in sockets:
-            s.close()
+        for group in groups:
+            for s in group:
+                s.close()
     return 0
 
 

@@ -255,6 +255,48 @@ def test_several_worker_processes_answer_any_request(tmp_path: Path) -> None:
         env.server.kill()
 
 
+def _established_per_process(pids: list[str], port: int) -> dict[str, int]:
+    """How many established connections to ``port`` each process holds (from /proc)."""
+    inodes: dict[str, str] = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes[link[8:-1]] = pid
+    counts = {pid: 0 for pid in pids}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].split(":")[1], 16) == port and f[3] == "01" and f[9] in inodes:
+            counts[inodes[f[9]]] += 1
+    return counts
+
+
+def test_keep_alive_connections_are_spread_over_the_worker_processes(tmp_path: Path) -> None:
+    # 24 connections made at once, as a load balancer's pool would: with one shared listening
+    # socket the process that was waiting took nearly all of them.
+    env = start_env(tmp_path / "data", "--workers", "2", "--eval-workers", "1")
+    conns: list[socket.socket] = []
+    try:
+        assert env.server.proc is not None
+        children = Path(f"/proc/{env.server.proc.pid}/task/{env.server.proc.pid}/children").read_text().split()
+        for _ in range(24):
+            conns.append(socket.create_connection(("127.0.0.1", env.server.port), timeout=20))
+        for c in conns:
+            c.sendall(b"GET /api/esc/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        for c in conns:
+            assert c.recv(4096).startswith(b"HTTP/1.1 200")
+        counts = _established_per_process(children, env.server.port)
+        assert sum(counts.values()) == 24, counts
+        assert sorted(counts.values())[-2] >= 4, counts  # both serve (a hash split: P(<4) ~ 1e-4)
+    finally:
+        for c in conns:
+            c.close()
+        env.server.kill()
+
+
 def test_graceful_shutdown_finishes_the_request_in_flight(tmp_path: Path) -> None:
     env = start_env(tmp_path / "data")
     try:

@@ -157,3 +157,27 @@ def test_token_commands_keep_working_beside_a_running_server(tmp_path: Path) -> 
     token = _secret_data(data)
     r = run_cli("serve", "token", "list", "--data", str(data))
     assert "admin-user" in r.stdout and token not in r.stdout
+
+
+def test_worker_sockets_share_a_port_but_never_join_another_listener() -> None:
+    from esc_pulumi.errors import EscError
+    from esc_pulumi.server import launch
+
+    groups = launch.bind_for_workers("127.0.0.1", 0, 3)
+    try:
+        assert len(groups) == 3
+        ports = {s.getsockname()[1] for g in groups for s in g}
+        assert len(ports) == 1 and len({id(s) for g in groups for s in g}) == 3
+        # Another server asking for the same port (even one that set SO_REUSEPORT) is refused.
+        with pytest.raises(EscError, match="the port is in use"):
+            launch.bind_for_workers("127.0.0.1", ports.pop(), 2)
+    finally:
+        for g in groups:
+            for s in g:
+                s.close()
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(EscError, match="the port is in use"):
+            launch.bind_for_workers("127.0.0.1", other.getsockname()[1], 2)
