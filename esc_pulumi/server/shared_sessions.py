@@ -37,7 +37,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from .sessions import SESSION_OVERHEAD, SessionLimits
 from .store import AuditEntry
-from .store.sqlite import insert_rows
+from .store.rows import insert_rows
 
 __all__ = ["SessionRow", "SessionRows", "session_rows", "seal", "unseal", "id_hash"]
 
