@@ -37,7 +37,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from .sessions import SESSION_OVERHEAD, SessionLimits
 from .store import AuditEntry
-from .store.rows import insert_rows
+from .store.rows import POSTGRES, SQLITE, insert_rows
 
 __all__ = ["SessionRow", "SessionRows", "session_rows", "seal", "unseal", "id_hash"]
 
@@ -150,15 +150,9 @@ class SessionRows:
             db.executemany(sql, rows)
 
     def _insert(self, db: Any, head: str, rows: list[tuple[Any, ...]]) -> None:
-        """``head`` (``INSERT INTO t (a, b)``) for every row: executemany in the pipeline on
-        PostgreSQL, one multi-row statement on SQLite (store.sqlite.insert_rows: not a step,
-        and a GIL hand-off, per row)."""
-        if not rows:
-            return
-        if self._postgres:
-            self._many(db, f"{head} VALUES ({','.join('?' * len(rows[0]))})", rows)
-        else:
-            insert_rows(db, head, rows)
+        """``head`` (``INSERT INTO t (a, b)``) for every row, as one multi-row statement
+        (store.rows.insert_rows: not a statement per row)."""
+        insert_rows(db, head, rows, POSTGRES if self._postgres else SQLITE)
 
     def _insert_many(self, db: Any, items: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits,
                      now: float | None) -> int:

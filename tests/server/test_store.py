@@ -90,11 +90,12 @@ def test_a_batch_of_audit_entries_past_the_parameter_limit_is_written_whole(two:
     a, b = two
     record = TokenRecord("ef" * 32, "acme", "reader", "ci", now_iso())
     a.add_token(record)
-    entries = [AuditEntry(f"2026-01-01T00:00:{i // 100:02d}.{i % 100:02d}Z", "acme", "ci", "environment.open",
-                          f"p/e{i}", f"revision {i}") for i in range(500)]  # 3,000 parameters
+    n = 11_000  # 66,000 parameters: past SQLite's 999 and PostgreSQL's 65,535
+    entries = [AuditEntry(f"2026-01-01T00:{i // 6000:02d}:{i // 100 % 60:02d}.{i % 100:02d}Z", "acme", "ci",
+                          "environment.open", f"p/e{i}", f"revision {i}") for i in range(n)]
     a.append_audit(entries, {record.token_hash: "2026-01-02T00:00:00Z"})
     got = [e for e in b.read_audit("acme") if e.action == "environment.open"]
-    assert [(e.target, e.detail) for e in got] == [(f"p/e{i}", f"revision {i}") for i in range(500)]
+    assert [(e.target, e.detail) for e in got] == [(f"p/e{i}", f"revision {i}") for i in range(n)]
     assert b.find_token(record.token_hash).last_used == "2026-01-02T00:00:00Z"  # type: ignore[union-attr]
 
 

@@ -39,6 +39,7 @@ from .base import (
     now_iso,
 )
 from . import migrations
+from .rows import POSTGRES, insert_rows
 
 __all__ = ["PostgresStore", "redact_url", "is_postgres_url"]
 
@@ -232,11 +233,8 @@ class PostgresStore:
 
     @staticmethod
     def _audit(conn: Any, entries: Iterable[AuditEntry]) -> None:
-        rows = [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries]
-        if rows:
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO audit (time, org, actor, action, target, detail) VALUES (%s,%s,%s,%s,%s,%s)", rows)
+        insert_rows(conn, "INSERT INTO audit (time, org, actor, action, target, detail)",
+                    [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries], POSTGRES)
 
     @staticmethod
     def _exists(conn: Any, org: str, project: str, name: str) -> bool:
