@@ -37,7 +37,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from .sessions import SESSION_OVERHEAD, SessionLimits
 from .store import AuditEntry
-from .store.rows import POSTGRES, SQLITE, insert_rows
+from .store.rows import AUDIT, POSTGRES, SESSION_VALUES, SESSIONS, SQLITE, Table, insert_rows
 
 __all__ = ["SessionRow", "SessionRows", "session_rows", "seal", "unseal", "id_hash"]
 
@@ -135,7 +135,7 @@ class SessionRows:
         with self._durable_tx_factory() as db:
             rows = [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries]
             if rows:
-                self._insert(db, "INSERT INTO audit (time, org, actor, action, target, detail)", rows)
+                self._insert(db, AUDIT, rows)
             if token_uses:
                 self._many(db, "UPDATE tokens SET last_used=? WHERE hash=? AND (last_used IS NULL OR last_used < ?)",
                            [(t, h, t) for h, t in sorted(token_uses.items())])
@@ -149,10 +149,9 @@ class SessionRows:
         else:
             db.executemany(sql, rows)
 
-    def _insert(self, db: Any, head: str, rows: list[tuple[Any, ...]]) -> None:
-        """``head`` (``INSERT INTO t (a, b)``) for every row, as one multi-row statement
-        (store.rows.insert_rows: not a statement per row)."""
-        insert_rows(db, head, rows, POSTGRES if self._postgres else SQLITE)
+    def _insert(self, db: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
+        """Every row into ``table`` with one statement (store.rows.insert_rows)."""
+        insert_rows(db, table, rows, POSTGRES if self._postgres else SQLITE)
 
     def _insert_many(self, db: Any, items: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits,
                      now: float | None) -> int:
@@ -168,10 +167,9 @@ class SessionRows:
 
         def flush() -> None:
             if values:
-                self._insert(db, "INSERT INTO session_values (id, org, size, payload)", values)
+                self._insert(db, SESSION_VALUES, values)
             if sessions:
-                self._insert(db, "INSERT INTO sessions (id_hash, org, project, env, environment, created, expires, "
-                                 "value_id)", sessions)
+                self._insert(db, SESSIONS, sessions)
             values.clear()
             sessions.clear()
 

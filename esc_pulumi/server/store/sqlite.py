@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable, Iterable, Sequence
 
 from . import migrations
-from .rows import insert_rows
+from .rows import AUDIT, insert_rows
 from .files import private_file, private_folder, tighten_file
 
 from .base import (
@@ -124,8 +124,7 @@ class SQLiteStore:
         return out
 
     def _audit(self, entries: Iterable[AuditEntry]) -> None:
-        insert_rows(self._db, "INSERT INTO audit (time, org, actor, action, target, detail)",
-                    [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries])
+        insert_rows(self._db, AUDIT, [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries])
 
     # -- environments -------------------------------------------------------------------------
 
