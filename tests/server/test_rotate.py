@@ -31,7 +31,7 @@ values:
 
 
 @pytest.fixture(scope="module")
-def rotating(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def rotating(tmp_path_factory: pytest.TempPathFactory, backend_name: str) -> Iterator[Env]:
     """A server that has the test rotators installed (a distribution on its PYTHONPATH)."""
     root = tmp_path_factory.mktemp("rotate-server")
     prov = rt.install(root / "rotators")
