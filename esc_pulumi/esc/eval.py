@@ -843,16 +843,26 @@ class _EnvEval:
         every_input = path is not None or (shared.mode == "check" and self.is_root)
         skip = rotator.rotate_only if rotator is not None and not every_input else frozenset()
         inputs: Value | None = None
+        reported = len(shared.diags)
         if x.inputs is not None and (every_input or rotator is not None):
             inputs = yield from self._rotate_inputs(x.inputs, skip)
         state = (yield x.state) if x.state is not None else Value(None, defn=x)
+        # Arguments whose evaluation failed: the rotator is not consulted (as for invalid ones).
+        failed = has_errors(shared.diags[reported:])
         if x.provider is None or x.inputs is None:
             return Value(None, unknown=True, defn=x, schema=rotator.output_schema if rotator is not None else None)
         if rotator is None:
             self.error(x, f'unknown rotator "{x.provider}"')
             return Value(None, unknown=True, defn=x)
         assert inputs is not None
-        unknown = Value(None, unknown=True, schema=rotator.output_schema, defn=x)
+        # Unknown for want of its inputs or state (an import's skipped rotateOnly inputs
+        # included), the value is what the rotator would open: its output schema, as for
+        # fn::open. Unknown because it was not consulted (check mode, invalid arguments, a
+        # failed rotation or open), it is the state that would have been opened: the state
+        # schema. The reference's echo shows both: its state requires only current, what it
+        # opens has current and previous (golden rotate-state, inline-reference-rotateOnly).
+        unknown = Value(None, unknown=True, schema=rotator.state_schema, defn=x)
+        opens_unknown = Value(None, unknown=True, schema=rotator.output_schema, defn=x)
         input_schema = self._open_input_schema(rotator) if skip else rotator.input_schema
         bad = self._schema_errors(S.validate(inputs, input_schema), x.inputs)
         # The state is optional: absent or null is always fine, as the reference's
@@ -860,13 +870,15 @@ class _EnvEval:
         if state.repr is not None or state.unknown:
             state_schema = S.one_of(rotator.state_schema, S.null())
             bad = self._schema_errors(S.validate(state, state_schema), x.state or x) or bad
-        if bad or shared.mode == "check":
+        if bad or failed:
             return unknown
+        if shared.mode == "check":
+            return opens_unknown if skip else unknown
+        if contains_unknown(inputs) or contains_unknown(state):
+            return opens_unknown
         budget = shared.budget
         budget.expand(inputs, x)  # a rotator may well print or copy its inputs and state
         budget.expand(state, x)
-        if contains_unknown(inputs) or contains_unknown(state):
-            return unknown
         if path is not None:
             try:
                 new_state = rotator.rotate(inputs, state, self.provider_context)

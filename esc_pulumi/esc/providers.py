@@ -68,6 +68,10 @@ class Rotator(Provider):
     optional in a definition (``null`` when absent); when present it must match
     ``state_schema``. In ``rotate`` mode the engine calls :meth:`rotate` with the current state,
     records the result as a patch (see :mod:`esc_pulumi.esc.rotation`) and then opens with it.
+    ``output_schema`` describes what :meth:`open_state` returns. A rotated value that is
+    unknown has one of the two: ``state_schema`` when the rotator was not consulted (check
+    mode, invalid or failed arguments, a failed rotation), ``output_schema`` when its inputs
+    are unknown (an import's skipped ``rotateOnly`` inputs in check mode, say).
 
     Example::
 

@@ -274,6 +274,35 @@ def test_an_unreachable_rotate_only_input_fails_the_rotation_not_the_open() -> N
     assert result.diagnostics == [] and to_plain(result.value)["db"]["gen"] == 1
 
 
+class Shaped(Managed):
+    """What it opens (host and gen, always) is not its state (gen alone)."""
+
+    state_schema = S.record({"gen": S.number()}, required=["gen"])
+    output_schema = S.record({"host": S.string(), "gen": S.number()}, required=["host", "gen"])
+
+
+def test_an_unknown_rotated_value_has_the_schema_of_what_it_stands_for() -> None:
+    # Not consulted (check mode, failed arguments), the value stands for the state it would
+    # open with; unknown for want of inputs (an import's skipped rotateOnly ones), for what the
+    # rotator would open.
+    decl = decl_of(MANAGED)
+    state, output = Shaped.state_schema.to_json(), Shaped.output_schema.to_json()
+    value, diags = evaluate(decl, mode="check", loader=Loader(ENVS), providers=registry(managed=Shaped()))
+    assert diags == []
+    db, cache = value.repr["db"], value.repr["cache"]
+    assert db.unknown and db.schema.to_json() == state
+    assert cache.unknown and cache.schema.to_json() == output
+    envs = {k: v for k, v in ENVS.items() if k != "mgmt/creds"}
+    m = Shaped()
+    result = rotate(decl, loader=Loader(envs), providers=registry(managed=m))
+    assert result.failed and m.rotated_with == []
+    db = result.value.repr["db"]
+    assert db.unknown and db.schema.to_json() == state
+    # Opened, the import is known whatever its skipped inputs.
+    value, diags = evaluate(decl, mode="open", loader=Loader(ENVS), providers=registry(managed=Shaped()))
+    assert diags == [] and to_plain(value)["cache"] == {"host": "cache.internal", "gen": 7}
+
+
 def test_rotate_only_inputs_are_still_type_checked_when_rotating() -> None:
     decl = decl_of(
         """

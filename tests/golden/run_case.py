@@ -163,7 +163,8 @@ class Echo(Rotator):
         {"properties": {"next": {"type": "string"}}, "type": "object", "required": ["next"], "rotateOnly": ["next"]}
     )
     state_schema = S.record({"current": S.string(), "previous": S.string()}, required=["current"])
-    output_schema = state_schema
+    # What it opens is a state it made: rotate always sets both.
+    output_schema = S.record({"current": S.string(), "previous": S.string()}, required=["current", "previous"])
 
     def open_state(self, inputs: Value, state: Value, context: Mapping[str, Any]) -> Any:
         return state if state.repr is not None else {}

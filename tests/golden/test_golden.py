@@ -21,10 +21,7 @@ DIAG_KEYS = ("loadDiags", "checkDiags", "evalDiags", "rotateDiags")
 
 # Tier-3 differences not understood yet. Each is a real gap, kept visible: the test fails
 # (strict xfail) as soon as the case matches, so that the entry is removed.
-KNOWN_TIER3_GAPS = {
-    "inline-reference-rotateOnly": "the root schema of an imported check-mode fn::rotate requires every "
-    "property of the rotator's output schema, though that schema requires only some",
-}
+KNOWN_TIER3_GAPS: dict[str, str] = {}
 
 
 def _diag_multiset(ds: list[dict] | None) -> Counter:
