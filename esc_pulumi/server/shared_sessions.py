@@ -37,7 +37,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from .sessions import SESSION_OVERHEAD, SessionLimits
 from .store import AuditEntry
-from .store.rows import AUDIT, POSTGRES, SESSION_VALUES, SESSIONS, SQLITE, Table, insert_rows
+from .store.rows import AUDIT, SESSION_VALUES, SESSIONS, Table, insert_rows
 
 __all__ = ["SessionRow", "SessionRows", "session_rows", "seal", "unseal", "id_hash"]
 
@@ -151,7 +151,7 @@ class SessionRows:
 
     def _insert(self, db: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
         """Every row into ``table`` with one statement (store.rows.insert_rows)."""
-        insert_rows(db, table, rows, POSTGRES if self._postgres else SQLITE)
+        insert_rows(db, table, rows, postgres=self._postgres)
 
     def _insert_many(self, db: Any, items: Sequence[tuple[SessionRow, bytes]], limits: SessionLimits,
                      now: float | None) -> int:

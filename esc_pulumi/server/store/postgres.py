@@ -39,7 +39,7 @@ from .base import (
     now_iso,
 )
 from . import migrations
-from .rows import AUDIT, POSTGRES, insert_rows
+from .rows import AUDIT, insert_rows
 
 __all__ = ["PostgresStore", "redact_url", "is_postgres_url"]
 
@@ -233,7 +233,7 @@ class PostgresStore:
 
     @staticmethod
     def _audit(conn: Any, entries: Iterable[AuditEntry]) -> None:
-        insert_rows(conn, AUDIT, [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries], POSTGRES)
+        insert_rows(conn, AUDIT, [(e.time, e.org, e.actor, e.action, e.target, e.detail) for e in entries], postgres=True)
 
     @staticmethod
     def _exists(conn: Any, org: str, project: str, name: str) -> bool:

@@ -2,25 +2,17 @@
 
 Example::
 
-    insert_rows(db, AUDIT, [("t1", "acme", "ci", "environment.open", "p/e", "revision 1")], SQLITE)
+    insert_rows(db, AUDIT, [("t1", "acme", "ci", "environment.open", "p/e", "revision 1")])
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = ["insert_rows", "Table", "AUDIT", "SESSIONS", "SESSION_VALUES", "Dialect", "SQLITE", "POSTGRES"]
+__all__ = ["insert_rows", "Table", "AUDIT", "SESSIONS", "SESSION_VALUES"]
 
-
-@dataclass(frozen=True)
-class Dialect:
-    postgres: bool
-    max_params: int  # bound parameters one statement may have (SQLite's VALUES rows)
-
-
-# SQLite builds before 3.32 bind at most 999 parameters. PostgreSQL gets one array per column.
-SQLITE = Dialect(False, 999)
-POSTGRES = Dialect(True, 65_535)
+# SQLite builds before 3.32 bind at most 999 parameters (PostgreSQL gets one array per column).
+_SQLITE_MAX_PARAMS = 999
 
 
 @dataclass(frozen=True)
@@ -42,7 +34,7 @@ SESSIONS = Table("sessions", ("id_hash", "org", "project", "env", "environment",
                  ("text",) * 5 + ("double precision",) * 2 + ("text",))
 
 
-def insert_rows(db: Any, table: Table, rows: Sequence[tuple[Any, ...]], dialect: Dialect = SQLITE) -> None:
+def insert_rows(db: Any, table: Table, rows: Sequence[tuple[Any, ...]], postgres: bool = False) -> None:
     """Insert all ``rows`` (in ``table.columns`` order) with one statement, not one per row as
     ``executemany`` does: on SQLite a multi-row ``VALUES`` (a few statements past the
     parameter limit), on PostgreSQL ``unnest`` of one array per column (one statement text
@@ -57,12 +49,12 @@ def insert_rows(db: Any, table: Table, rows: Sequence[tuple[Any, ...]], dialect:
     """
     if not rows:
         return
-    if dialect.postgres:
+    if postgres:
         arrays = ", ".join(f"%s::{t}[]" for t in table.pg_types)
         db.execute(f"{table.head()} SELECT * FROM unnest({arrays})", [list(col) for col in zip(*rows)])
         return
     width = len(table.columns)
-    per = max(1, dialect.max_params // width)
+    per = max(1, _SQLITE_MAX_PARAMS // width)
     one = "(" + ",".join("?" * width) + ")"
     for i in range(0, len(rows), per):
         chunk = rows[i:i + per]
