@@ -54,8 +54,8 @@ class Step:
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + self.body
 
 
-def _response_end(buf: bytearray) -> tuple[int, int, int] | None:
-    """(status, body start, end of the response) once ``buf`` holds a whole response."""
+def _response(buf: bytearray) -> tuple[int, bytes, int] | None:
+    """(status, body, end of the response in ``buf``) once ``buf`` holds a whole response."""
     head_end = buf.find(b"\r\n\r\n")
     if head_end < 0:
         return None
@@ -65,32 +65,22 @@ def _response_end(buf: bytearray) -> tuple[int, int, int] | None:
     i = head.find(b"\r\ncontent-length:")
     if i >= 0:
         j = head.find(b"\r\n", i + 2)
-        n = int(head[i + 17: j if j >= 0 else len(head)])
-        return (status, start, start + n) if len(buf) >= start + n else None
-    if b"\r\ntransfer-encoding: chunked" in head:
-        pos = start
-        while True:
-            eol = buf.find(b"\r\n", pos)
-            if eol < 0:
-                return None
-            size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
-            pos = eol + 2 + size + 2
-            if len(buf) < pos:
-                return None
-            if size == 0:
-                return status, start, pos
-    return status, start, start  # no body
-
-
-def _dechunk(raw: bytes) -> bytes:
-    out, pos = [], 0
+        stop = start + int(head[i + 17: j if j >= 0 else len(head)])
+        return (status, bytes(buf[start:stop]), stop) if len(buf) >= stop else None
+    if b"\r\ntransfer-encoding: chunked" not in head:
+        return status, b"", start  # no body
+    chunks, pos = [], start
     while True:
-        eol = raw.find(b"\r\n", pos)
-        size = int(raw[pos:eol].split(b";")[0], 16)
-        if size == 0:
-            return b"".join(out)
-        out.append(raw[eol + 2: eol + 2 + size])
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
         pos = eol + 2 + size + 2
+        if len(buf) < pos:
+            return None
+        if size == 0:
+            return status, b"".join(chunks), pos
+        chunks.append(bytes(buf[eol + 2: eol + 2 + size]))
 
 
 @dataclass
@@ -136,13 +126,10 @@ def _drive(port: int, counts: list[int], steps: list[Step], go: Any, out: Any) -
             if not chunk:
                 raise RuntimeError("the server closed a connection")
             c.buf += chunk
-            end = _response_end(c.buf)
-            if end is None:
+            got = _response(c.buf)
+            if got is None:
                 continue
-            status, start, stop = end
-            body = bytes(c.buf[start:stop])
-            if b"transfer-encoding: chunked" in bytes(c.buf[:start]).lower():
-                body = _dechunk(body)
+            status, body, stop = got
             del c.buf[:stop]
             step = steps[c.step]
             if status != 200 or (step.expect is not None and step.expect not in body):

@@ -544,26 +544,33 @@ class EscServer:
         if not isinstance(self.store, SQLiteStore):
             if version is None or version == LATEST:
                 held = self._latest_held(org, project, name, actor)
-                if held is not None and not held[3]:
-                    full_key, ev, latest, _ = held
-                    got = await self.heads.get([(org, project, name)] + [(org, r.project, r.name) for r, _ in latest])
-                    if got[0] is not None and (org, actor.name, "rev", *got[0]) == full_key \
-                            and self._closure_holds(org, latest, [], got[1:]):
-                        return (*got[0], full_key[2:], ev)
+                if held is not None and not held.pinned:
+                    hit = self._reuse_same(org, actor, held, await self.heads.get(held.head_keys(org, project, name)))
+                    if hit is not None:
+                        return hit
             return await asyncio.to_thread(self.resolve_open, org, project, name, version, actor)
         return self.resolve_open(org, project, name, version, actor)
 
-    def _latest_held(self, org: str, project: str, name: str, actor: TokenRecord
-                     ) -> tuple[tuple[Any, ...], Evaluation, list[Any], list[Any]] | None:
+    def _latest_held(self, org: str, project: str, name: str, actor: TokenRecord) -> "_Held | None":
         """The evaluation of the last revision of ``project/name`` this actor opened, if it is
-        still held: ``(its cache key, it, its imports at their latest, its pinned imports)``."""
+        still held."""
         full_key = self._latest_opens.get((org, actor.name, project, name))
         ev = self._evaluations.get(full_key) if full_key is not None else None
         refs = self._dep_refs(ev) if ev is not None else None
         if ev is None or refs is None or full_key is None:
             return None
-        latest, pinned = _split_refs(refs)
-        return full_key, ev, latest, pinned
+        return _Held(full_key, ev, *_split_refs(refs))
+
+    def _reuse_same(self, org: str, actor: TokenRecord, held: "_Held", heads: list[Any]
+                    ) -> tuple[int, int, tuple[Any, ...] | None, Evaluation | None] | None:
+        """:meth:`resolve_open`'s answer from the heads of ``held``'s root and imports (in
+        :meth:`_Held.head_keys` order) when the root is still at the held revision; None when
+        it is not (or is gone): the store must say more."""
+        root = heads[0]
+        if root is None or (org, actor.name, "rev", *root) != held.full_key:
+            return None
+        ev = held.ev if self._closure_holds(org, held.latest, held.pinned, heads[1:]) else None
+        return (*root, held.full_key[2:], ev)
 
     def _reuse_latest(self, org: str, project: str, name: str, actor: TokenRecord
                       ) -> tuple[int, int, tuple[Any, ...] | None, Evaluation | None] | None:
@@ -573,20 +580,16 @@ class EscServer:
         held = self._latest_held(org, project, name, actor)
         if held is None:
             return None
-        full_key, ev, latest, pinned = held
-        got = self.store.latest_heads([(org, project, name)] + [(org, r.project, r.name) for r, _ in latest])
-        root = got[0]
-        if root is None:
-            return None
-        key = ("rev", *root)
-        if (org, actor.name, *key) != full_key:  # a new revision: the usual way (rare)
-            if self.revision_is_dynamic(*root):
-                return (*root, None, None)
-            self._latest_opens[(org, actor.name, project, name)] = (org, actor.name, *key)
-            return (*root, key, self.cached_open(org, key, actor))
-        if not self._closure_holds(org, latest, pinned, got[1:]):
-            return (*root, key, None)
-        return (*root, key, ev)
+        heads = self.store.latest_heads(held.head_keys(org, project, name))
+        same = self._reuse_same(org, actor, held, heads)
+        root = heads[0]
+        if same is not None or root is None:
+            return same
+        key = ("rev", *root)  # a new revision: the usual way (rare)
+        if self.revision_is_dynamic(*root):
+            return (*root, None, None)
+        self._latest_opens[(org, actor.name, project, name)] = (org, actor.name, *key)
+        return (*root, key, self.cached_open(org, key, actor))
 
     def _dep_refs(self, ev: Evaluation) -> tuple[tuple[Any, tuple[int, int]], ...] | None:
         """``ev``'s imports parsed (once); None when one no longer parses."""
@@ -628,6 +631,22 @@ class EscServer:
         if isinstance(self.store, SQLiteStore):
             return fn(*args)
         return await asyncio.to_thread(fn, *args)
+
+
+@dataclass
+class _Held:
+    """An evaluation held for the latest revision of a stored environment: its cache key, and
+    its imports at their latest and pinned (by number or tag)."""
+
+    full_key: tuple[Any, ...]
+    ev: Evaluation
+    latest: list[tuple[Any, tuple[int, int]]]
+    pinned: list[tuple[Any, tuple[int, int]]]
+
+    def head_keys(self, org: str, project: str, name: str) -> list[tuple[str, str, str]]:
+        """The environments whose heads decide whether it may be reused: the root, then the
+        latest imports."""
+        return [(org, project, name)] + [(org, r.project, r.name) for r, _ in self.latest]
 
 
 def _split_refs(refs: tuple[tuple[Any, tuple[int, int]], ...]
