@@ -127,9 +127,36 @@ class _ProcessSessions:
 
 
 class MemorySessionStore(_ProcessSessions):
-    """Sessions in this process only: an open costs its audit commit and nothing more."""
+    """Sessions in this process only: an open costs its audit commit and nothing more.
 
-    __slots__ = ()
+    Given the folder's session ``rows``, it also deletes the expired rows that servers with
+    shared sessions left there (``--workers``, ``--shared-sessions`` on the same folder before,
+    or beside this one): their values are sealed secrets, and no one else may be left to
+    sweep them. Once at start, then every :attr:`ROWS_SWEEP_INTERVAL` seconds (a shared-mode
+    server sweeps them every second itself)."""
+
+    __slots__ = ("_rows", "_rows_swept")
+
+    ROWS_SWEEP_INTERVAL = 60.0
+
+    def __init__(self, limits: SessionLimits, audit: Audit, rows: SessionRows | None = None) -> None:
+        super().__init__(limits, audit)
+        self._rows = rows
+        self._rows_swept: float | None = None  # monotonic time of the last sweep of the rows
+
+    async def sweep(self) -> None:
+        await super().sweep()
+        now = time.monotonic()
+        if self._rows is None or (self._rows_swept is not None and now - self._rows_swept < self.ROWS_SWEEP_INTERVAL):
+            return
+        self._rows_swept = now
+        try:
+            gone = await asyncio.to_thread(self._rows.sweep)
+        except Exception as e:  # noqa: BLE001 - the database busy or away: the next interval tries again
+            log.warning("could not sweep expired session rows: %s", type(e).__name__)
+            return
+        if gone:
+            log.info("deleted %d expired session rows left by a server with shared sessions", gone)
 
     @property
     def shared(self) -> bool:
@@ -230,4 +257,4 @@ def choose_session_store(store: Store, limits: SessionLimits, cipher: AesGcmCiph
     given with the entries (the audit writer does: see :mod:`.audit`)."""
     if shared or not isinstance(store, SQLiteStore):
         return DatabaseSessionStore(limits, audit, session_rows(store), cipher)
-    return MemorySessionStore(limits, audit)
+    return MemorySessionStore(limits, audit, session_rows(store))

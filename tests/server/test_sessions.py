@@ -8,6 +8,7 @@ Against a real server with a small ``--session-memory``; plus the eviction rules
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -23,7 +24,7 @@ from esc_pulumi.server.sessions import (
     SessionTooLarge,
 )
 
-from .conftest import BACKEND, ORG, Env, ServerProcess, db_execute, start_env
+from .conftest import BACKEND, ORG, Env, ServerProcess, db_execute, replica_flags, start_env
 
 MB = 1 << 20
 
@@ -170,6 +171,37 @@ def test_where_sessions_live(tmp_path: Path, mode: str) -> None:
     finally:
         other.server.stop()
         env.server.stop()
+
+
+def test_a_server_sweeps_the_expired_session_rows_stopped_servers_left(tmp_path: Path) -> None:
+    """Session rows that servers with shared sessions left hold sealed values. A server started
+    on the store deletes those that have expired soon after it starts, and leaves live ones to
+    their owners: on SQLite also a one-process server, whose own sessions are in memory (no
+    one else may be left to sweep the folder)."""
+    data = tmp_path / "data"
+    env = start_env(data, *replica_flags(), "--eval-workers", "1")
+    try:
+        path = f"/environments/{ORG}/left/app"
+        assert env.request("POST", f"/environments/{ORG}", {"project": "left", "name": "app"})[0] == 204
+        assert env.request("PATCH", path, "values:\n  pw: {fn::secret: left-pw}\n")[0] == 200
+        assert env.request("POST", f"{path}/open?duration=1s", role="opener")[0] == 200
+        status, _, live = env.request("POST", f"{path}/open?duration=1h", role="opener")
+        assert status == 200
+    finally:
+        env.server.stop()
+    assert db_execute(data, "SELECT COUNT(*) FROM sessions") == [(2,)]
+    time.sleep(1.2)  # the first session has expired; nothing running sweeps it
+    assert db_execute(data, "SELECT COUNT(*) FROM sessions") == [(2,)]
+    alone = ServerProcess(data, extra=("--eval-workers", "1")).start()
+    try:
+        deadline = time.monotonic() + 10
+        while db_execute(data, "SELECT COUNT(*) FROM sessions") != [(1,)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = db_execute(data, "SELECT id_hash FROM sessions")
+        assert left == [(hashlib.sha256(live["id"].encode()).hexdigest(),)]
+        assert db_execute(data, "SELECT COUNT(*) FROM session_values") == [(1,)]
+    finally:
+        alone.stop()
 
 
 # -- the rules, with a fake clock ---------------------------------------------------------------
